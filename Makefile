@@ -1,0 +1,35 @@
+# Two set-up commands for a fresh machine: `make serve` and `make test`.
+# Both create (or refresh, when pyproject.toml changed) the virtual environment in .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+# MindSpore on AVX-512 CPUs is ~70x slower without this cap (see README, "CPU speed trap").
+export ONEDNN_MAX_CPU_ISA ?= AVX2
+
+.PHONY: venv test lint serve bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+serve: venv
+	$(BIN)/simplepose serve $(SERVE_ARGS)
+
+bench: venv
+	$(BIN)/python bench/codec_fidelity.py --data ../shared/data/coco-mini
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

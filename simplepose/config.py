@@ -1,0 +1,267 @@
+"""Typed configuration: named presets plus YAML and command-line overrides.
+
+A config has four sections: ``model`` (network and input geometry), ``data`` (augmentation and
+crop recipe), ``train`` (optimiser and schedule) and ``test`` (evaluation and post-processing).
+Sizes are always ``(w, h)`` tuples; array shapes are written ``(H, W)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+import yaml
+
+from simplepose.keypoints import NUM_KEYPOINTS
+
+IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
+IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
+RESNET_DEPTHS = (18, 34, 50, 101, 152)
+CHANNEL_ORDERS = ("RGB", "BGR")
+DECODE_METHODS = ("argmax", "quarter", "dark")
+DEVICES = ("CPU", "Ascend")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Network shape and the input it expects."""
+
+    depth: int = 50
+    input_size: tuple[int, int] = (192, 256)  # (w, h)
+    heatmap_size: tuple[int, int] = (48, 64)  # (w, h)
+    num_joints: int = NUM_KEYPOINTS
+    deconv_channels: int = 256
+    num_deconv_layers: int = 3
+    deconv_kernel: int = 4
+    final_kernel: int = 1
+    # Order of the colour channels the weights expect. MSRA checkpoints were trained on BGR.
+    channel_order: str = "RGB"
+    # Normalisation constants, given per channel in the order of `channel_order`'s RGB names,
+    # i.e. always (R, G, B) values; the pipeline reorders them with the image.
+    mean: tuple[float, float, float] = IMAGENET_MEAN_RGB
+    std: tuple[float, float, float] = IMAGENET_STD_RGB
+    sigma: float = 2.0  # Gaussian target radius in heatmap pixels
+
+    def validate(self) -> None:
+        if self.depth not in RESNET_DEPTHS:
+            raise ValueError(f"model.depth must be one of {RESNET_DEPTHS}, got {self.depth}")
+        if self.channel_order not in CHANNEL_ORDERS:
+            raise ValueError(
+                f"model.channel_order must be one of {CHANNEL_ORDERS}, got {self.channel_order!r}"
+            )
+        stride = 2 ** (5 - self.num_deconv_layers)  # backbone /32, each deconv x2
+        iw, ih = self.input_size
+        if iw % 32 or ih % 32:
+            raise ValueError(f"model.input_size {self.input_size} must be multiples of 32")
+        if self.heatmap_size != (iw // stride, ih // stride):
+            raise ValueError(
+                f"model.heatmap_size {self.heatmap_size} must be input_size / {stride} "
+                f"= {(iw // stride, ih // stride)}"
+            )
+        if any(s <= 0 for s in self.std):
+            raise ValueError(f"model.std must be positive, got {self.std}")
+
+    @property
+    def stride(self) -> float:
+        return self.input_size[0] / self.heatmap_size[0]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Crop recipe and training augmentation (seed recipe values)."""
+
+    box_padding: float = 1.25  # person box is enlarged by this factor before cropping
+    scale_factor: float = 0.3  # s *= clip(randn * f + 1, 1 - f, 1 + f)
+    rotation_factor: float = 40.0  # r = clip(randn * f, -2f, 2f) degrees
+    rotation_prob: float = 0.6
+    flip_prob: float = 0.5
+    half_body_prob: float = 0.0  # 0 disables half-body augmentation (seed recipe)
+    half_body_min_joints: int = 8  # only persons with more visible joints than this
+    num_workers: int = 2
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser and schedule (seed: Adam 1e-3, x0.1 at epochs 90 and 120, 140 epochs)."""
+
+    epochs: int = 140
+    batch_size: int = 64  # per device
+    lr: float = 1e-3
+    lr_steps: tuple[int, ...] = (90, 120)  # epochs at which lr *= lr_factor
+    lr_factor: float = 0.1
+    weight_decay: float = 0.0
+    amp_level: str = "O0"  # "O2" with loss scaling on Ascend
+    loss_scale: float = 1024.0
+    seed: int = 1
+    log_every: int = 10  # steps between metrics lines
+
+
+@dataclass(frozen=True)
+class TestConfig:
+    """Evaluation and post-processing (seed test settings)."""
+
+    batch_size: int = 32
+    flip_test: bool = True
+    decode: str = "dark"
+    in_vis_thre: float = 0.2  # joints above this score count for the person score
+    oks_thre: float = 0.9  # OKS NMS threshold
+    image_thre: float = 0.0  # detector boxes below this score are dropped
+    bbox_thre: float = 1.0
+
+    def validate(self) -> None:
+        if self.decode not in DECODE_METHODS:
+            raise ValueError(f"test.decode must be one of {DECODE_METHODS}, got {self.decode!r}")
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "res50_256x192"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    test: TestConfig = field(default_factory=TestConfig)
+
+    def validate(self) -> Config:
+        self.model.validate()
+        self.test.validate()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+    def save_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _make_preset(depth: int, input_size: tuple[int, int], sigma: float) -> Config:
+    w, h = input_size
+    return Config(
+        name=f"res{depth}_{h}x{w}",
+        model=ModelConfig(
+            depth=depth, input_size=(w, h), heatmap_size=(w // 4, h // 4), sigma=sigma
+        ),
+    )
+
+
+# Standard sizes: 256x192 (sigma 2) and 384x288 (sigma 3), as in the reference configs.
+PRESETS: dict[str, Config] = {
+    cfg.name: cfg
+    for depth in RESNET_DEPTHS
+    for cfg in (_make_preset(depth, (192, 256), 2.0), _make_preset(depth, (288, 384), 3.0))
+}
+# A small preset for CPU experiments, demos and tests.
+PRESETS["res18_128x96"] = replace(_make_preset(18, (96, 128), 2.0), test=TestConfig(batch_size=16))
+
+
+def preset_names() -> list[str]:
+    return sorted(PRESETS)
+
+
+def get_preset(name: str) -> Config:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(preset_names())}")
+    return PRESETS[name]
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    origin = get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"{key} expects a list, got {value!r}")
+        args = get_args(hint)
+        item = args[0]
+        if (len(args) != 2 or args[1] is not Ellipsis) and len(value) != len(args):
+            raise ValueError(f"{key} expects {len(args)} values, got {len(value)}")
+        return tuple(_coerce(v, item, key) for v in value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} expects true/false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{key} expects an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{key} expects a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        return str(value)
+    return value
+
+
+def _apply(obj: Any, updates: Mapping[str, Any], prefix: str = "") -> Any:
+    hints = get_type_hints(type(obj))
+    names = {f.name for f in fields(obj)}
+    changes = {}
+    for key, value in updates.items():
+        full = f"{prefix}{key}"
+        if key not in names:
+            raise ValueError(f"unknown config key {full!r}; allowed: {', '.join(sorted(names))}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, Mapping):
+                raise ValueError(f"{full} is a section; give a mapping, got {value!r}")
+            changes[key] = _apply(current, value, f"{full}.")
+        else:
+            changes[key] = _coerce(value, hints[key], full)
+    return replace(obj, **changes)
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """Turn ``["train.lr=0.01", "model.input_size=[96,128]"]`` into a nested mapping."""
+    nested: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like section.key=value")
+        dotted, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw else ""
+        node = nested
+        parts = dotted.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return nested
+
+
+def load_config(
+    name_or_path: str | Path = "res50_256x192",
+    overrides: Iterable[str] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> Config:
+    """Resolve a preset name or a YAML file, then apply ``extra`` and ``key=value`` overrides.
+
+    A YAML file may name a base preset with ``preset: NAME`` and override any key below it.
+    """
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: top level must be a mapping")
+        base = get_preset(str(data.pop("preset", "res50_256x192")))
+        data.setdefault("name", path.stem)
+        cfg = _apply(base, data)
+    else:
+        cfg = get_preset(str(name_or_path))
+    if extra:
+        cfg = _apply(cfg, extra)
+    cfg = _apply(cfg, parse_overrides(overrides))
+    return cfg.validate()
+
+
+def config_from_dict(data: Mapping[str, Any]) -> Config:
+    """Rebuild a Config from ``Config.to_dict()`` output (e.g. a run's saved config)."""
+    return _apply(Config(), data).validate()

@@ -1,0 +1,97 @@
+"""``model.json``: what the service needs to know about an exported model, and nothing to guess.
+
+The model directory (``model.mindir`` or ``model.onnx`` + ``model.json``) is the contract between
+export and serving.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from simplepose.config import Config, ModelConfig, config_from_dict
+from simplepose.keypoints import FLIP_PAIRS, KEYPOINT_NAMES
+
+MODEL_JSON = "model.json"
+MODEL_FORMATS = ("mindir", "onnx", "checkpoint")
+MODEL_FILES = {"mindir": "model.mindir", "onnx": "model.onnx"}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Description of one exported model (serialised as ``model.json``).
+
+    ``batch_size`` is ``None`` for a dynamic batch, else the only batch the graph accepts.
+    ``outputs`` is ``"heatmaps"`` (N, K, H, W) or ``"keypoints"`` (N, K, 3) when decoding is
+    fused into the graph.
+    """
+
+    config: Config
+    format: str = "mindir"
+    flip_fused: bool = True
+    outputs: str = "heatmaps"
+    batch_size: int | None = None
+    source_checkpoint: str = ""
+    source_sha256: str = ""
+    mindspore_version: str = ""
+    demo: bool = False
+    keypoint_names: tuple[str, ...] = KEYPOINT_NAMES
+    flip_pairs: tuple[tuple[int, int], ...] = FLIP_PAIRS
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.format not in MODEL_FORMATS:
+            raise ValueError(f"format must be one of {MODEL_FORMATS}, got {self.format!r}")
+        if self.outputs not in ("heatmaps", "keypoints"):
+            raise ValueError(f"outputs must be 'heatmaps' or 'keypoints', got {self.outputs!r}")
+
+    @property
+    def model(self) -> ModelConfig:
+        return self.config.model
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.model
+        data = asdict(self)
+        data["config"] = self.config.to_dict()
+        data["keypoint_names"] = list(self.keypoint_names)
+        data["flip_pairs"] = [list(p) for p in self.flip_pairs]
+        # Flat copies of what a client most often wants, so it need not dig into "config".
+        data.update(
+            preset=self.config.name,
+            input_size=list(m.input_size),
+            heatmap_size=list(m.heatmap_size),
+            channel_order=m.channel_order,
+            mean=list(m.mean),
+            std=list(m.std),
+        )
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelInfo:
+        flat = {"preset", "input_size", "heatmap_size", "channel_order", "mean", "std"}
+        args = {k: v for k, v in data.items() if k not in flat}
+        if "config" not in args:
+            raise ValueError("model.json has no 'config' section")
+        args["config"] = config_from_dict(args["config"])
+        args["keypoint_names"] = tuple(args.get("keypoint_names", KEYPOINT_NAMES))
+        args["flip_pairs"] = tuple(tuple(p) for p in args.get("flip_pairs", FLIP_PAIRS))
+        return cls(**args)
+
+    def save(self, directory: str | Path) -> Path:
+        path = Path(directory) / MODEL_JSON
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ModelInfo:
+        path = Path(directory) / MODEL_JSON
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} not found: is {directory} an exported model directory?"
+            )
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise ValueError(f"{path} is not a valid model.json: {exc}") from exc

@@ -1,0 +1,109 @@
+"""Pose checkpoints: MindSpore ``.ckpt`` files of the network plus a JSON metadata record.
+
+The metadata (key ``simplepose_meta``) carries the resolved config, so a checkpoint alone is
+enough to rebuild the network, and anything else the later stages must not guess (channel order,
+epoch, source of converted weights). Loading fails loudly on missing or unexpected parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import mindspore as ms
+from mindspore import nn
+
+from simplepose.config import Config, config_from_dict
+from simplepose.network.pose_net import PoseResNet
+
+META_KEY = "simplepose_meta"
+log = logging.getLogger(__name__)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that does not fit the network it is loaded into."""
+
+
+def save_pose_checkpoint(
+    net: nn.Cell, path: str | Path, config: Config, meta: dict[str, Any] | None = None
+) -> Path:
+    """Write ``net``'s parameters and ``{"config": ..., **meta}`` to ``path`` (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"config": config.to_dict(), **(meta or {})}
+    tmp = path.with_name(path.stem + ".partial.ckpt")  # MindSpore insists on a .ckpt suffix
+    ms.save_checkpoint(net, str(tmp), append_dict={META_KEY: json.dumps(record)})
+    tmp.replace(path)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, ms.Parameter], dict[str, Any]]:
+    """Parameters and metadata of a checkpoint. Raises ``FileNotFoundError`` if missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        params = ms.load_checkpoint(str(path))
+    except (RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable MindSpore checkpoint: {exc}") from exc
+    raw = params.pop(META_KEY, None)
+    meta = json.loads(raw) if isinstance(raw, str) else {}
+    return params, meta
+
+
+def load_into(
+    net: nn.Cell, params: dict[str, ms.Parameter], allow_missing: bool = False, source: str = ""
+) -> None:
+    """Copy ``params`` into ``net``, checking names and shapes first.
+
+    Missing or unexpected names and shape mismatches raise ``CheckpointError`` listing them;
+    with ``allow_missing`` a missing name is only logged (e.g. a backbone-only init).
+    """
+    own = {p.name: p for p in net.get_parameters()}
+    missing = sorted(set(own) - set(params))
+    unexpected = sorted(set(params) - set(own))
+    wrong = [
+        f"{k}: checkpoint {tuple(params[k].shape)} vs network {tuple(own[k].shape)}"
+        for k in own
+        if k in params and tuple(params[k].shape) != tuple(own[k].shape)
+    ]
+    problems = []
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected: {', '.join(unexpected[:8])}")
+    if wrong:
+        problems.append(f"{len(wrong)} with wrong shape: {'; '.join(wrong[:8])}")
+    if missing and not allow_missing:
+        problems.append(f"{len(missing)} missing: {', '.join(missing[:8])}")
+    if problems:
+        raise CheckpointError(
+            f"checkpoint {source} does not fit the network: " + " | ".join(problems)
+        )
+    if missing:
+        log.warning(
+            "%d parameters not in %s keep their init: %s", len(missing), source, missing[:8]
+        )
+    not_loaded, _ = ms.load_param_into_net(net, {k: v for k, v in params.items() if k in own})
+    if not_loaded:
+        raise CheckpointError(f"MindSpore did not load {not_loaded[:8]} from {source}")
+
+
+def build_network(
+    path: str | Path, config: Config | None = None
+) -> tuple[PoseResNet, Config, dict[str, Any]]:
+    """Rebuild the network a pose checkpoint was saved from and load its weights (eval mode).
+
+    ``config`` is needed only for checkpoints without metadata.
+    """
+    params, meta = read_checkpoint(path)
+    if config is None:
+        if "config" not in meta:
+            raise CheckpointError(
+                f"{path} has no simplepose metadata; pass the preset it was trained with (--config)"
+            )
+        config = config_from_dict(meta["config"])
+    net = PoseResNet(config.model)
+    load_into(net, params, source=str(path))
+    net.set_train(False)
+    return net, config, meta

@@ -1,0 +1,39 @@
+"""Device selection for every MindSpore entry point (CPU here, Ascend in production)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import mindspore as ms
+
+from simplepose.config import DEVICES
+
+log = logging.getLogger(__name__)
+ASCEND_DEVICE_NODE = Path("/dev/davinci_manager")
+
+
+def default_device() -> str:
+    """``Ascend`` when an NPU is visible to this process, else ``CPU``."""
+    return "Ascend" if ASCEND_DEVICE_NODE.exists() else "CPU"
+
+
+def select_device(device: str | None = None, device_id: int = 0, graph_mode: bool = True) -> str:
+    """Set MindSpore's device and execution mode; returns the device name used."""
+    device = device or default_device()
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if device_id < 0:
+        raise ValueError(f"device id must be >= 0, got {device_id}")
+    ms.set_device(device, device_id)
+    ms.set_context(mode=ms.GRAPH_MODE if graph_mode else ms.PYNATIVE_MODE)
+    log.info(
+        "MindSpore %s on %s:%d (%s mode, ONEDNN_MAX_CPU_ISA=%s)",
+        ms.__version__,
+        device,
+        device_id,
+        "graph" if graph_mode else "pynative",
+        os.environ.get("ONEDNN_MAX_CPU_ISA", "unset"),
+    )
+    return device

@@ -1,0 +1,65 @@
+"""Person-level post-processing: rescoring and OKS non-maximum suppression. NumPy only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simplepose.geometry import PIXEL_STD
+from simplepose.keypoints import OKS_SIGMAS
+
+IN_VIS_THRE = 0.2  # joints scoring above this count towards the person score
+OKS_THRE = 0.9  # OKS NMS threshold of the reference test settings
+
+
+def rescore(
+    maxvals: np.ndarray, box_scores: np.ndarray, in_vis_thre: float = IN_VIS_THRE
+) -> np.ndarray:
+    """Person score ``(N,)`` = box score x mean of the joint scores ``(N, K)`` above
+    ``in_vis_thre`` (0 when no joint is above it)."""
+    maxvals = np.asarray(maxvals, dtype=np.float64)
+    above = maxvals > in_vis_thre
+    count = above.sum(axis=-1)
+    mean = np.where(count > 0, (maxvals * above).sum(axis=-1) / np.maximum(count, 1), 0.0)
+    return np.asarray(box_scores, dtype=np.float64) * mean
+
+
+def scale_areas(scales: np.ndarray) -> np.ndarray:
+    """Area ``(N,)`` of the padded crop region, the OKS normaliser of the reference."""
+    scales = np.asarray(scales, dtype=np.float64).reshape(-1, 2)
+    return scales[:, 0] * PIXEL_STD * scales[:, 1] * PIXEL_STD
+
+
+def oks_matrix(
+    keypoints: np.ndarray, areas: np.ndarray, sigmas: np.ndarray = OKS_SIGMAS
+) -> np.ndarray:
+    """Pairwise object keypoint similarity ``(N, N)`` of keypoints ``(N, K, 2+)``."""
+    xy = np.asarray(keypoints, dtype=np.float64)[..., :2]
+    variances = (np.asarray(sigmas) * 2) ** 2
+    d2 = ((xy[:, None] - xy[None, :]) ** 2).sum(-1)  # (N, N, K)
+    mean_area = (areas[:, None] + areas[None, :]) / 2 + np.spacing(1)
+    e = d2 / variances / mean_area[..., None] / 2
+    return np.exp(-e).mean(-1) if xy.shape[1] else np.zeros(d2.shape[:2])
+
+
+def oks_nms(
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    areas: np.ndarray,
+    threshold: float = OKS_THRE,
+    sigmas: np.ndarray = OKS_SIGMAS,
+) -> np.ndarray:
+    """Greedy NMS: indices of the persons kept, best score first. A person is suppressed when
+    its OKS with a kept, higher-scoring person exceeds ``threshold``."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    oks = oks_matrix(keypoints, np.asarray(areas, dtype=np.float64), sigmas)
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    suppressed = np.zeros(len(scores), dtype=bool)
+    for i in order:
+        if suppressed[i]:
+            continue
+        keep.append(int(i))
+        suppressed |= oks[i] > threshold
+    return np.array(keep, dtype=np.int64)

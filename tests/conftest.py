@@ -1,0 +1,46 @@
+"""Shared fixtures: the oneDNN CPU cap, coco-mini paths, a tiny config and a tiny checkpoint."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")  # before anything can load MindSpore
+
+import pytest  # noqa: E402
+
+from simplepose.config import Config, load_config  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+COCO_MINI = Path(os.environ.get("SIMPLEPOSE_COCO_MINI", REPO_ROOT.parent / "shared" / "data" / "coco-mini"))
+
+
+@pytest.fixture(scope="session")
+def coco_mini() -> Path:
+    """Root of the read-only coco-mini dataset; skips when ../shared is not there."""
+    if not (COCO_MINI / "annotations" / "person_keypoints_val2017.json").is_file():
+        pytest.skip(f"coco-mini not found at {COCO_MINI} (needs ../shared/data/coco-mini)")
+    return COCO_MINI
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> Config:
+    """ResNet-18 at 64x48 with a narrow head: fast enough for many CPU tests."""
+    return load_config(
+        "res18_128x96",
+        ["model.input_size=[48,64]", "model.heatmap_size=[12,16]", "model.deconv_channels=32"],
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, tiny_config: Config) -> Path:
+    """A checkpoint of a randomly initialised tiny network, written by the test session."""
+    from simplepose.network.checkpoint import save_pose_checkpoint
+    from simplepose.network.pose_net import PoseResNet
+
+    import mindspore as ms
+
+    ms.set_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"
+    save_pose_checkpoint(PoseResNet(tiny_config.model), path, tiny_config, {"epoch": 0})
+    return path
