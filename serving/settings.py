@@ -1,0 +1,47 @@
+"""Service settings: one typed place, read from ``SIMPLEPOSE_*`` environment variables.
+
+Docker images, compose files and the CLI all use these names; tests import ``ENV_PREFIX`` and
+``Settings`` so the deployment files cannot drift from what the code reads.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from simplepose.config import DECODE_METHODS, DEVICES
+
+ENV_PREFIX = "SIMPLEPOSE_"
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "simplepose"
+
+
+class Settings(BaseSettings):
+    """Every knob of the keypoint service. Environment: ``SIMPLEPOSE_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    model: Path | None = Field(
+        None, description="model directory (model.json + graph) or .ckpt; default: cached pretrained, else demo"
+    )
+    cache_dir: Path = Field(DEFAULT_CACHE_DIR, description="downloaded weights and built models")
+    device: str | None = Field(None, description=f"one of {DEVICES}; default Ascend if present")
+    device_id: int = Field(0, ge=0, description="NPU index inside the container/host")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    max_batch: int = Field(16, ge=1, description="most person crops per model call")
+    max_wait_ms: float = Field(5.0, ge=0, description="how long a batch waits to fill up")
+    queue_size: int = Field(256, ge=1, description="most crops waiting; beyond it requests get 503")
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1)
+    max_pixels: int = Field(40_000_000, ge=1, description="decoded width x height limit")
+    max_boxes: int = Field(64, ge=1, description="most person boxes per request")
+    decode: str = Field("dark", description=f"default decode, one of {DECODE_METHODS}")
+    offline: bool = Field(False, description="never try to download weights")
+    log_level: str = "info"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
