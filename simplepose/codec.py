@@ -74,7 +74,7 @@ class HeatmapCodec:
         radius = GAUSSIAN_RADIUS_SIGMAS * self.sigma
         mu = keypoints / self.stride
         if not self.unbiased:
-            mu = np.floor(mu + 0.5)
+            mu = np.trunc(mu + 0.5)  # the reference's int(x + 0.5), truncating toward 0
         inside = (
             (mu[..., 0] - radius < w)
             & (mu[..., 1] - radius < h)

@@ -25,10 +25,10 @@ def coco_mini() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_config() -> Config:
-    """ResNet-18 at 64x48 with a narrow head: fast enough for many CPU tests."""
+    """ResNet-18 at 96x64 (h x w) with a narrow head: fast enough for many CPU tests."""
     return load_config(
         "res18_128x96",
-        ["model.input_size=[48,64]", "model.heatmap_size=[12,16]", "model.deconv_channels=32"],
+        ["model.input_size=[64,96]", "model.heatmap_size=[16,24]", "model.deconv_channels=32"],
     )
 
 

@@ -85,6 +85,31 @@ class MindIRModel(_LockedModel):
         return self.graph(ms.Tensor(batch)).asnumpy()
 
 
+class OnnxModel(_LockedModel):
+    """An exported ``model.onnx`` run by ONNX Runtime on CPU (fixed batch: padded/split)."""
+
+    def __init__(self, directory: str | Path):
+        directory = Path(directory)
+        info = ModelInfo.load(directory)
+        path = directory / MODEL_FILES["onnx"]
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found (model.json says format {info.format!r})")
+        try:
+            import onnxruntime
+        except ImportError as exc:
+            raise RuntimeError(
+                "ONNX models need onnxruntime: pip install 'simplepose[onnx]'"
+            ) from exc
+        super().__init__(info)
+        self.session = onnxruntime.InferenceSession(
+            str(path), providers=["CPUExecutionProvider"]
+        )
+        self._input = self.session.get_inputs()[0].name
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self._input: batch})[0]
+
+
 class CheckpointModel(_LockedModel):
     """A pose checkpoint run eagerly, with the flip test fused as in the exported graph."""
 
@@ -119,6 +144,8 @@ def load_model(path: str | Path, flip: bool = True, config: Config | None = None
         info = ModelInfo.load(path)
         if info.format == "mindir":
             return MindIRModel(path)
+        if info.format == "onnx":
+            return OnnxModel(path)
         raise ValueError(f"{path}: model format {info.format!r} is not loadable by MindSpore here")
     if path.suffix == ".ckpt":
         return CheckpointModel(path, flip=flip, config=config)

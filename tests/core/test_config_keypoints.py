@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from simplepose.config import (
+    PRESETS,
+    config_from_dict,
+    get_preset,
+    load_config,
+    parse_overrides,
+)
+from simplepose.keypoints import FLIP_PAIRS, KEYPOINT_NAMES, OKS_SIGMAS, SKELETON, flip_index
+
+
+def test_presets_cover_all_depths_and_sizes():
+    for depth in (18, 34, 50, 101, 152):
+        small, large = get_preset(f"res{depth}_256x192"), get_preset(f"res{depth}_384x288")
+        assert small.model.input_size == (192, 256) and small.model.heatmap_size == (48, 64)
+        assert large.model.input_size == (288, 384) and large.model.heatmap_size == (72, 96)
+        assert small.model.depth == depth
+    seed = get_preset("res50_256x192")
+    assert seed.train.lr == 1e-3 and seed.train.lr_steps == (90, 120) and seed.train.epochs == 140
+    assert seed.model.std == (0.229, 0.224, 0.225)
+    assert seed.test.in_vis_thre == 0.2 and seed.test.oks_thre == 0.9
+    for cfg in PRESETS.values():
+        cfg.validate()
+
+
+def test_unknown_preset_lists_choices():
+    with pytest.raises(ValueError, match="res50_256x192"):
+        get_preset("res51_256x192")
+
+
+def test_cli_and_yaml_overrides(tmp_path):
+    cfg = load_config("res50_256x192", ["train.lr=0.01", "train.lr_steps=[5,8]", "test.flip_test=false"])
+    assert cfg.train.lr == 0.01 and cfg.train.lr_steps == (5, 8) and cfg.test.flip_test is False
+    path = tmp_path / "mine.yaml"
+    path.write_text("preset: res18_256x192\nmodel:\n  channel_order: BGR\ntrain:\n  epochs: 3\n")
+    cfg = load_config(path, ["train.batch_size=4"])
+    assert (cfg.name, cfg.model.depth, cfg.model.channel_order) == ("mine", 18, "BGR")
+    assert (cfg.train.epochs, cfg.train.batch_size) == (3, 4)
+    assert config_from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.lrr=1", "unknown config key 'train.lrr'"),
+        ("train.lr=fast", "expects a number"),
+        ("model.depth=42", "model.depth must be one of"),
+        ("model.input_size=[100,128]", "multiples of 32"),
+        ("model.channel_order=RBG", "channel_order"),
+        ("test.decode=mean", "test.decode must be one of"),
+        ("train", "section.key=value"),
+    ],
+)
+def test_bad_overrides_raise_clear_errors(override, message):
+    with pytest.raises(ValueError, match=message):
+        load_config("res50_256x192", [override])
+
+
+def test_parse_overrides_nests():
+    assert parse_overrides(["a.b=1", "a.c=[1,2]"]) == {"a": {"b": 1, "c": [1, 2]}}
+
+
+def test_keypoint_metadata_consistent():
+    assert len(KEYPOINT_NAMES) == 17 == len(OKS_SIGMAS)
+    assert FLIP_PAIRS == ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
+    idx = flip_index()
+    np.testing.assert_array_equal(idx[idx], np.arange(17))
+    assert all(0 <= a < 17 and 0 <= b < 17 for a, b in SKELETON) and len(SKELETON) == 19
+    with pytest.raises(ValueError):
+        flip_index(16)
