@@ -12,7 +12,9 @@ import pytest  # noqa: E402
 from simplepose.config import Config, load_config  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-COCO_MINI = Path(os.environ.get("SIMPLEPOSE_COCO_MINI", REPO_ROOT.parent / "shared" / "data" / "coco-mini"))
+COCO_MINI = Path(
+    os.environ.get("SIMPLEPOSE_COCO_MINI", REPO_ROOT.parent / "shared" / "data" / "coco-mini")
+)
 
 
 @pytest.fixture(scope="session")
@@ -35,10 +37,10 @@ def tiny_config() -> Config:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, tiny_config: Config) -> Path:
     """A checkpoint of a randomly initialised tiny network, written by the test session."""
+    import mindspore as ms
+
     from simplepose.network.checkpoint import save_pose_checkpoint
     from simplepose.network.pose_net import PoseResNet
-
-    import mindspore as ms
 
     ms.set_seed(0)
     path = tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"

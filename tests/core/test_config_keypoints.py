@@ -31,7 +31,9 @@ def test_unknown_preset_lists_choices():
 
 
 def test_cli_and_yaml_overrides(tmp_path):
-    cfg = load_config("res50_256x192", ["train.lr=0.01", "train.lr_steps=[5,8]", "test.flip_test=false"])
+    cfg = load_config(
+        "res50_256x192", ["train.lr=0.01", "train.lr_steps=[5,8]", "test.flip_test=false"]
+    )
     assert cfg.train.lr == 0.01 and cfg.train.lr_steps == (5, 8) and cfg.test.flip_test is False
     path = tmp_path / "mine.yaml"
     path.write_text("preset: res18_256x192\nmodel:\n  channel_order: BGR\ntrain:\n  epochs: 3\n")

@@ -105,7 +105,9 @@ def test_heatmap_to_image_inverts_the_heatmap_crop():
     centers, scales = np.array([[200.0, 150.0]]), np.array([[1.2, 1.6]])
     img_pts = np.array([[[180.0, 120.0], [230.5, 199.25]]])
     hm_pts = transform_points(img_pts, affine_matrices(centers, scales, 0.0, (48, 64)))
-    np.testing.assert_allclose(heatmap_to_image(hm_pts, centers, scales, (48, 64)), img_pts, atol=1e-9)
+    np.testing.assert_allclose(
+        heatmap_to_image(hm_pts, centers, scales, (48, 64)), img_pts, atol=1e-9
+    )
 
 
 def test_clip_boxes_clips_partly_outside_box():

@@ -1,12 +1,15 @@
+import mindspore as ms
 import numpy as np
 import pytest
 
 import simplepose  # noqa: F401  (oneDNN cap before MindSpore)
-import mindspore as ms
-
 from simplepose.codec import flip_back
 from simplepose.config import get_preset
-from simplepose.network.checkpoint import CheckpointError, build_network, read_checkpoint, save_pose_checkpoint
+from simplepose.network.checkpoint import (
+    CheckpointError,
+    build_network,
+    read_checkpoint,
+)
 from simplepose.network.pose_net import FlipTestNet, JointsMSELoss, PoseResNet
 from simplepose.network.runtime import InputShapeError, load_model
 
@@ -40,7 +43,9 @@ def test_output_shape_and_flip_fusion_matches_two_pass(tiny_config):
 def test_joints_mse_loss_hand_example():
     pred = np.zeros((1, 2, 2, 2), np.float32)
     target = np.ones((1, 2, 2, 2), np.float32)
-    loss = JointsMSELoss()(ms.Tensor(pred), ms.Tensor(target), ms.Tensor(np.array([[1.0, 0.0]], np.float32)))
+    loss = JointsMSELoss()(
+        ms.Tensor(pred), ms.Tensor(target), ms.Tensor(np.array([[1.0, 0.0]], np.float32))
+    )
     assert float(loss.asnumpy()) == pytest.approx(0.5 * 0.5)  # joint 0: MSE 1, joint 1 masked
 
 
