@@ -1,0 +1,222 @@
+"""COCO-format person keypoints: annotation files, person samples and detection results.
+
+A COCO root holds ``annotations/person_keypoints_<split>.json`` and images in ``<split>/``.
+Box -> (center, scale) goes through ``simplepose.geometry``; nothing here re-implements it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simplepose.config import Config
+from simplepose.geometry import BoxError, box_to_center_scale, clip_boxes
+from simplepose.keypoints import NUM_KEYPOINTS
+
+log = logging.getLogger(__name__)
+PERSON_CATEGORY_ID = 1
+
+
+def annotation_path(root: str | Path, split: str) -> Path:
+    return Path(root) / "annotations" / f"person_keypoints_{split}.json"
+
+
+def image_dir(root: str | Path, split: str) -> Path:
+    return Path(root) / split
+
+
+def check_root(root: str | Path, split: str) -> Path:
+    """Raise ``FileNotFoundError`` naming what is missing from a COCO root."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data root not found: {root}")
+    ann = annotation_path(root, split)
+    if not ann.is_file():
+        raise FileNotFoundError(
+            f"{ann} not found: a COCO root needs annotations/person_keypoints_{split}.json"
+        )
+    if not image_dir(root, split).is_dir():
+        raise FileNotFoundError(f"image folder {image_dir(root, split)} not found")
+    return ann
+
+
+def load_annotations(root: str | Path, split: str) -> dict[str, Any]:
+    """The parsed annotation file of ``split``; a clear error when it is not COCO keypoints."""
+    path = check_root(root, split)
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
+        raise ValueError(f"{path} is not a COCO annotation file (needs 'images', 'annotations')")
+    return data
+
+
+@dataclass(frozen=True)
+class PersonSample:
+    """One annotated person. ``joints`` is ``(K, 3)``: x, y in image pixels and visibility."""
+
+    image_id: int
+    image_path: Path
+    box: np.ndarray  # (4,) xywh clipped to the image
+    center: np.ndarray  # (2,)
+    scale: np.ndarray  # (2,)
+    joints: np.ndarray  # (K, 3) float64
+    annotation_id: int
+
+
+@dataclass
+class SkipCounter:
+    """Counts of data skipped, by reason; logged once at the end instead of crashing."""
+
+    counts: Counter
+
+    def __init__(self) -> None:
+        self.counts = Counter()
+
+    def add(self, reason: str, n: int = 1) -> None:
+        self.counts[reason] += n
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def summary(self) -> str:
+        if not self.counts:
+            return "nothing skipped"
+        return ", ".join(f"{n} {reason}" for reason, n in sorted(self.counts.items()))
+
+
+def _clip_box(box: list[float], width: int, height: int) -> np.ndarray | None:
+    try:
+        return clip_boxes(np.asarray(box, dtype=np.float64), width, height)[0]
+    except BoxError:
+        return None
+
+
+def person_samples(
+    root: str | Path, split: str, config: Config, skipped: SkipCounter | None = None
+) -> list[PersonSample]:
+    """Non-crowd persons with at least one labelled keypoint, with crop center/scale.
+
+    Persons whose box lies outside their image, or whose image file is missing, are skipped and
+    counted in ``skipped``.
+    """
+    skipped = skipped if skipped is not None else SkipCounter()
+    data = load_annotations(root, split)
+    images = {img["id"]: img for img in data["images"]}
+    folder = image_dir(root, split)
+    m = config.model
+    aspect = m.input_size[0] / m.input_size[1]
+    samples: list[PersonSample] = []
+    exists: dict[int, bool] = {}
+    for ann in data["annotations"]:
+        if ann.get("category_id", PERSON_CATEGORY_ID) != PERSON_CATEGORY_ID or ann.get("iscrowd"):
+            continue
+        kps = np.asarray(ann.get("keypoints") or [], dtype=np.float64)
+        if kps.size != NUM_KEYPOINTS * 3 or kps[2::3].max() <= 0:
+            continue  # no labelled keypoint: nothing to learn from (reference behaviour)
+        img = images.get(ann["image_id"])
+        if img is None:
+            skipped.add("annotations of unknown images")
+            continue
+        path = folder / img["file_name"]
+        if ann["image_id"] not in exists:
+            exists[ann["image_id"]] = path.is_file()
+        if not exists[ann["image_id"]]:
+            skipped.add("persons with a missing image file")
+            log.warning("missing image %s (annotation %s)", path, ann.get("id"))
+            continue
+        box = _clip_box(ann.get("bbox", [0, 0, 0, 0]), img["width"], img["height"])
+        if box is None:
+            skipped.add("persons with a box outside the image")
+            log.warning("annotation %s: box %s outside its image", ann.get("id"), ann.get("bbox"))
+            continue
+        centers, scales = box_to_center_scale(box[None], aspect, config.data.box_padding)
+        samples.append(
+            PersonSample(
+                image_id=int(ann["image_id"]),
+                image_path=path,
+                box=box,
+                center=centers[0],
+                scale=scales[0],
+                joints=kps.reshape(NUM_KEYPOINTS, 3),
+                annotation_id=int(ann.get("id", -1)),
+            )
+        )
+    return samples
+
+
+@dataclass(frozen=True)
+class ImageBoxes:
+    """Person boxes of one image for evaluation: ``boxes`` ``(N, 4)`` xywh, ``scores`` ``(N,)``."""
+
+    image_id: int
+    image_path: Path
+    boxes: np.ndarray
+    scores: np.ndarray
+
+
+def gt_boxes(data: dict[str, Any], folder: Path) -> dict[int, ImageBoxes]:
+    """Ground-truth boxes (score 1) of the non-crowd persons with keypoints, per image.
+
+    These are the persons COCOeval scores; persons without keypoints are ignored by it.
+    """
+    per_image: dict[int, list[list[float]]] = {img["id"]: [] for img in data["images"]}
+    for ann in data["annotations"]:
+        if ann.get("category_id", PERSON_CATEGORY_ID) != PERSON_CATEGORY_ID or ann.get("iscrowd"):
+            continue
+        if ann.get("num_keypoints", 0) <= 0:
+            continue
+        if ann["image_id"] in per_image:
+            per_image[ann["image_id"]].append(list(ann["bbox"]))
+    return _by_image(data, folder, {k: (v, [1.0] * len(v)) for k, v in per_image.items()})
+
+
+def detection_boxes(
+    path: str | Path, data: dict[str, Any], folder: Path, score_thre: float
+) -> dict[int, ImageBoxes]:
+    """Person boxes of a COCO detection-results file (list of ``{image_id, category_id, bbox,
+    score}``) with ``score >= score_thre``, for the images of the annotation file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"detection results file not found: {path}")
+    try:
+        dets = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(dets, list):
+        raise ValueError(f"{path}: expected a JSON list of detections")
+    per_image: dict[int, tuple[list, list]] = {img["id"]: ([], []) for img in data["images"]}
+    for i, det in enumerate(dets):
+        if not isinstance(det, dict) or not {"image_id", "bbox", "score"} <= det.keys():
+            raise ValueError(f"{path}: detection {i} needs image_id, bbox and score")
+        if det.get("category_id", PERSON_CATEGORY_ID) != PERSON_CATEGORY_ID:
+            continue
+        if det["score"] < score_thre or det["image_id"] not in per_image:
+            continue
+        boxes, scores = per_image[det["image_id"]]
+        boxes.append(list(det["bbox"]))
+        scores.append(float(det["score"]))
+    return _by_image(data, folder, per_image)
+
+
+def _by_image(
+    data: dict[str, Any], folder: Path, per_image: dict[int, tuple[list, list]]
+) -> dict[int, ImageBoxes]:
+    out = {}
+    for img in data["images"]:
+        boxes, scores = per_image.get(img["id"], ([], []))
+        out[img["id"]] = ImageBoxes(
+            image_id=img["id"],
+            image_path=folder / img["file_name"],
+            boxes=np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
+            scores=np.asarray(scores, dtype=np.float64),
+        )
+    return out

@@ -1,0 +1,209 @@
+"""COCO keypoint evaluation of a model, through the same ``PosePipeline`` as the service.
+
+Crops, decoding, back-projection, rescoring and OKS NMS all happen in ``simplepose.pipeline``;
+this module only gathers boxes, batches crops of several images into one model call, writes the
+COCO results file and runs pycocotools' ``COCOeval``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simplepose.geometry import BoxError, clip_boxes
+from simplepose.persons import IN_VIS_THRE, OKS_THRE
+from simplepose.pipeline import Crops, HeatmapModel, Persons, PosePipeline, read_image
+from training.coco import (
+    PERSON_CATEGORY_ID,
+    ImageBoxes,
+    SkipCounter,
+    annotation_path,
+    detection_boxes,
+    gt_boxes,
+    image_dir,
+    load_annotations,
+)
+
+log = logging.getLogger(__name__)
+STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
+DEFAULT_BATCH = 32
+
+
+@dataclass
+class EvalResult:
+    """``results``: COCO keypoint results (one dict per person); ``stats``: COCOeval numbers
+    keyed by ``STAT_NAMES`` (all 0 when there is no result); ``boxes``: which boxes were used."""
+
+    results: list[dict[str, Any]]
+    stats: dict[str, float]
+    boxes: str
+    summary: str = ""
+    num_images: int = 0
+    num_boxes: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        skipped = ", ".join(f"{n} {k}" for k, n in self.skipped.items()) or "none"
+        return (
+            f"boxes: {self.boxes} | {self.num_images} images, {self.num_boxes} person boxes, "
+            f"{len(self.results)} results | skipped: {skipped}"
+        )
+
+
+def person_results(image_id: int, persons: Persons) -> list[dict[str, Any]]:
+    """COCO keypoint-results entries for the persons of one image."""
+    return [
+        {
+            "image_id": int(image_id),
+            "category_id": PERSON_CATEGORY_ID,
+            "keypoints": [round(float(v), 3) for v in persons.keypoints[i].reshape(-1)],
+            "score": float(persons.scores[i]),
+        }
+        for i in range(len(persons))
+    ]
+
+
+def coco_eval(annotation_file: str | Path, results: list[dict[str, Any]]) -> tuple[dict, str]:
+    """Run ``COCOeval(iouType="keypoints")``; returns the stats and the printed AP table."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    if not results:
+        return dict.fromkeys(STAT_NAMES, 0.0), "no results: every stat is 0"
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        gt = COCO(str(annotation_file))
+        dt = gt.loadRes(results)
+        ev = COCOeval(gt, dt, "keypoints")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    table = "\n".join(line for line in text.getvalue().splitlines() if "Average" in line)
+    return {name: float(v) for name, v in zip(STAT_NAMES, ev.stats, strict=True)}, table
+
+
+def _usable_boxes(item: ImageBoxes, width: int, height: int, skipped: SkipCounter) -> ImageBoxes:
+    keep = []
+    for i, box in enumerate(item.boxes):
+        try:
+            clip_boxes(box, width, height)
+            keep.append(i)
+        except BoxError as exc:
+            skipped.add("boxes outside their image")
+            log.warning("image %s: %s %s", item.image_id, exc.reason, box.tolist())
+    return ImageBoxes(item.image_id, item.image_path, item.boxes[keep], item.scores[keep])
+
+
+def _crops(
+    pipeline: PosePipeline, items: Iterable[ImageBoxes], skipped: SkipCounter
+) -> Iterable[tuple[int, Crops]]:
+    for item in items:
+        if len(item.boxes) == 0:
+            continue
+        try:
+            image = read_image(str(item.image_path))
+        except ValueError as exc:
+            skipped.add("unreadable images")
+            log.warning("%s", exc)
+            continue
+        usable = _usable_boxes(item, image.shape[1], image.shape[0], skipped)
+        if len(usable.boxes):
+            yield item.image_id, pipeline.preprocess(image, usable.boxes, usable.scores)
+
+
+def run_pipeline(
+    pipeline: PosePipeline,
+    items: Iterable[ImageBoxes],
+    batch_size: int = DEFAULT_BATCH,
+    skipped: SkipCounter | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run the pipeline over images, batching crops of several images per model call."""
+    skipped = skipped if skipped is not None else SkipCounter()
+    results: list[dict[str, Any]] = []
+    pending: list[tuple[int, Crops]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        outputs = pipeline.infer(np.concatenate([c.batch for _, c in pending]))
+        start = 0
+        for image_id, crops in pending:
+            out = outputs[start : start + len(crops.batch)]
+            start += len(crops.batch)
+            results.extend(person_results(image_id, pipeline.postprocess(out, crops, nms=True)))
+        if progress:
+            progress(len(pending))
+        pending.clear()
+
+    for image_id, crops in _crops(pipeline, items, skipped):
+        if pending and sum(len(c.batch) for _, c in pending) + len(crops.batch) > batch_size:
+            flush()
+        pending.append((image_id, crops))
+    flush()
+    return results
+
+
+def evaluate(
+    model: HeatmapModel | str | Path,
+    data_root: str | Path,
+    split: str = "val2017",
+    boxes: str | Path = "gt",
+    decode: str = "dark",
+    flip: bool = True,
+    score_thre: float = 0.0,
+    batch_size: int = DEFAULT_BATCH,
+    in_vis_thre: float = IN_VIS_THRE,
+    oks_thre: float = OKS_THRE,
+    output: str | Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> EvalResult:
+    """COCO keypoint AP of ``model`` on ``split`` of a COCO root.
+
+    Args:
+        model: a loaded model (``simplepose.network.runtime.load_model``) or the path of a
+            ``.ckpt`` / exported model directory to load.
+        boxes: ``"gt"`` for ground-truth person boxes, else a COCO detection-results file.
+        score_thre: detection boxes scoring below this are not used.
+        flip: flip test (always on for a flip-fused exported model).
+        output: where to write the COCO results JSON (optional).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    data = load_annotations(data_root, split)
+    folder = image_dir(data_root, split)
+    if str(boxes) == "gt":
+        items, boxes_desc = gt_boxes(data, folder), "ground-truth person boxes"
+    else:
+        items = detection_boxes(boxes, data, folder, score_thre)
+        boxes_desc = f"detections from {boxes} (score >= {score_thre:g})"
+    if isinstance(model, str | Path):
+        from simplepose.network.runtime import load_model
+
+        model = load_model(model, flip=flip)
+    pipeline = PosePipeline(
+        model, decode=decode, flip=flip, in_vis_thre=in_vis_thre, oks_thre=oks_thre
+    )
+    skipped = SkipCounter()
+    results = run_pipeline(pipeline, items.values(), batch_size, skipped, progress)
+    if output is not None:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(json.dumps(results))
+    stats, table = coco_eval(annotation_path(data_root, split), results)
+    return EvalResult(
+        results=results,
+        stats=stats,
+        boxes=boxes_desc,
+        summary=table,
+        num_images=sum(1 for it in items.values() if len(it.boxes)),
+        num_boxes=sum(len(it.boxes) for it in items.values()),
+        skipped=dict(skipped.counts),
+    )
