@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from simplepose.codec import DECODE_METHODS, HeatmapCodec, flip_back
+from simplepose.config import ModelConfig
 from simplepose.geometry import box_to_center_scale, clip_boxes, crop_images, heatmap_to_image
 from simplepose.model_info import ModelInfo
 from simplepose.persons import IN_VIS_THRE, OKS_THRE, oks_nms, rescore, scale_areas
@@ -57,6 +58,21 @@ class Persons:
 
     def __len__(self) -> int:
         return len(self.scores)
+
+
+def normalise_crops(crops_bgr: np.ndarray, model: ModelConfig) -> np.ndarray:
+    """``(N, H, W, 3)`` uint8 BGR crops -> ``(N, 3, H, W)`` float32 network input: channels in
+    ``model.channel_order``, minus ``model.mean``, over ``model.std`` (scaled by 255), applied to
+    channel positions 0, 1, 2 as given (MSRA's BGR weights expect exactly this).
+
+    Training and inference both call this, so they normalise identically.
+    """
+    if model.channel_order == "RGB":
+        crops_bgr = crops_bgr[..., ::-1]
+    mean = np.asarray(model.mean, dtype=np.float32) * PIXEL_MAX
+    inv_std = 1.0 / (np.asarray(model.std, dtype=np.float32) * PIXEL_MAX)
+    out = (crops_bgr.astype(np.float32) - mean) * inv_std
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
 
 def whole_image_box(width: int, height: int) -> np.ndarray:
@@ -102,8 +118,6 @@ class PosePipeline:
         self.box_padding = box_padding if box_padding is not None else info.config.data.box_padding
         m = info.model
         self.codec = HeatmapCodec(m.input_size, m.heatmap_size, m.sigma)
-        self._mean = np.asarray(m.mean, dtype=np.float32) * PIXEL_MAX
-        self._inv_std = 1.0 / (np.asarray(m.std, dtype=np.float32) * PIXEL_MAX)
 
     def preprocess(
         self,
@@ -134,10 +148,7 @@ class PosePipeline:
 
     def normalise(self, crops_bgr: np.ndarray) -> np.ndarray:
         """``(N, H, W, 3)`` uint8 BGR -> ``(N, 3, H, W)`` float32 in the model's channel order."""
-        if self.info.model.channel_order == "RGB":
-            crops_bgr = crops_bgr[..., ::-1]
-        out = (crops_bgr.astype(np.float32) - self._mean) * self._inv_std
-        return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+        return normalise_crops(crops_bgr, self.info.model)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Model output for a batch; adds the flip test here when the graph does not fuse it."""
