@@ -64,7 +64,8 @@ class HeatmapCodec:
         target weights ``(N, K)`` float32.
 
         A joint gets weight 0 when ``visible`` is 0 or its +-3 sigma window lies wholly outside
-        the heatmap; its heatmap is then all zeros.
+        the heatmap. Its heatmap is then all zeros, except that the unbiased encoder still draws
+        a visible joint's (tiny) Gaussian tail, so decoding finds the nearest border point.
         """
         keypoints = np.asarray(keypoints, dtype=np.float64)
         if keypoints.ndim != 3 or keypoints.shape[-1] != 2:
@@ -81,8 +82,12 @@ class HeatmapCodec:
             & (mu[..., 0] + radius + 1 > 0)
             & (mu[..., 1] + radius + 1 > 0)
         )
-        weights = ((visible > 0) & inside & np.all(np.isfinite(mu), axis=-1)).astype(np.float32)
-        mu = np.where(weights[..., None] > 0, mu, 0.0)
+        finite = np.all(np.isfinite(mu), axis=-1)
+        weights = ((visible > 0) & inside & finite).astype(np.float32)
+        # The unbiased encoder also draws joints whose window misses the heatmap (their tails
+        # still point the decoder at the nearest border); their weight stays 0 for training.
+        drawn = ((visible > 0) & finite).astype(np.float32) if self.unbiased else weights
+        mu = np.where(drawn[..., None] > 0, mu, 0.0)
         dx = self._xs[None, None, :] - mu[..., 0:1]  # (N, K, W)
         dy = self._ys[None, None, :] - mu[..., 1:2]  # (N, K, H)
         gx = np.exp(-(dx**2) / (2 * self.sigma**2))
@@ -90,7 +95,7 @@ class HeatmapCodec:
         if not self.unbiased:
             gx = gx * (np.abs(dx) <= radius)
             gy = gy * (np.abs(dy) <= radius)
-        heatmaps = gy[..., :, None] * gx[..., None, :] * weights[..., None, None]
+        heatmaps = gy[..., :, None] * gx[..., None, :] * drawn[..., None, None]
         return heatmaps.astype(np.float32), weights
 
     def decode(self, heatmaps: np.ndarray, method: str = "dark") -> tuple[np.ndarray, np.ndarray]:
