@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from simplepose.config import DECODE_METHODS, DEVICES
@@ -24,7 +24,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     model: Path | None = Field(
-        None, description="model directory (model.json + graph) or .ckpt; default: cached pretrained, else demo"
+        None,
+        description="model directory (model.json + graph) or .ckpt; default: cached pretrained, else demo",
     )
     cache_dir: Path = Field(DEFAULT_CACHE_DIR, description="downloaded weights and built models")
     device: str | None = Field(None, description=f"one of {DEVICES}; default Ascend if present")
@@ -40,6 +41,27 @@ class Settings(BaseSettings):
     decode: str = Field("dark", description=f"default decode, one of {DECODE_METHODS}")
     offline: bool = Field(False, description="never try to download weights")
     log_level: str = "info"
+    retry_after_s: int = Field(1, ge=1, description="Retry-After sent with 503 (queue full)")
+    graceful_timeout_s: float = Field(
+        30.0, ge=0, description="on shutdown, how long in-flight requests may take to finish"
+    )
+    demo_train_seconds: float = Field(
+        180.0, gt=0, description="time budget for building the demo model on first run"
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str | None) -> str | None:
+        if value is not None and value not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}, got {value!r}")
+        return value
+
+    @field_validator("decode")
+    @classmethod
+    def _known_decode(cls, value: str) -> str:
+        if value not in DECODE_METHODS:
+            raise ValueError(f"decode must be one of {DECODE_METHODS}, got {value!r}")
+        return value
 
 
 @lru_cache

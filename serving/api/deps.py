@@ -1,0 +1,32 @@
+"""Shared request dependencies as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from serving.errors import ServiceError
+from serving.metrics import ServiceMetrics
+from serving.predictor import KeypointPredictor
+from serving.settings import Settings
+
+
+def get_predictor(request: Request) -> KeypointPredictor:
+    predictor = getattr(request.app.state, "predictor", None)
+    if predictor is None or not predictor.ready:
+        raise ServiceError(503, "not_ready", "the model is still loading", {"Retry-After": "1"})
+    return predictor
+
+
+def get_app_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_metrics(request: Request) -> ServiceMetrics:
+    return request.app.state.metrics
+
+
+PredictorDep = Annotated[KeypointPredictor, Depends(get_predictor)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]

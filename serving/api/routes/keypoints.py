@@ -1,0 +1,102 @@
+"""``POST /keypoints`` (JSON) and ``POST /keypoints/render`` (PNG)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from serving.api.deps import PredictorDep
+from serving.predictor import Prediction
+from serving.render import draw_persons, encode_png
+from serving.results import persons_to_json
+from serving.schemas import ERROR_RESPONSES, DecodeMethod, KeypointsResponse
+
+router = APIRouter(prefix="/keypoints", tags=["keypoints"])
+
+ImageFile = Annotated[
+    UploadFile,
+    File(description="JPEG, PNG, WebP or BMP; EXIF orientation is applied"),
+]
+BoxesField = Annotated[
+    str | None,
+    Form(
+        description=(
+            "JSON list of person boxes in image pixels: [[x, y, w, h], ...] or "
+            '[{"bbox": [x, y, w, h], "score": s}, ...]. Omitted: the whole image is one person.'
+        ),
+        examples=["[[10, 20, 200, 400]]"],
+    ),
+]
+DecodeQuery = Annotated[
+    DecodeMethod | None,
+    Query(description="heatmap decoding; default from the server settings (dark)"),
+]
+ScoreQuery = Annotated[
+    float, Query(ge=0.0, le=1.0, description="leave out persons scoring below this")
+]
+NmsQuery = Annotated[bool, Query(description="OKS non-maximum suppression over the persons")]
+
+
+async def _predict(
+    predictor: PredictorDep,
+    image: UploadFile,
+    boxes: str | None,
+    decode: str | None,
+    nms: bool,
+) -> Prediction:
+    data = await image.read()
+    return await predictor.predict(data, image.content_type, boxes, decode, nms)
+
+
+@router.post(
+    "",
+    response_model=KeypointsResponse,
+    summary="17 COCO keypoints per person box",
+    responses=ERROR_RESPONSES,
+)
+async def keypoints(
+    predictor: PredictorDep,
+    image: ImageFile,
+    boxes: BoxesField = None,
+    decode: DecodeQuery = None,
+    score_threshold: ScoreQuery = 0.0,
+    nms: NmsQuery = False,
+) -> KeypointsResponse:
+    result = await _predict(predictor, image, boxes, decode, nms)
+    return KeypointsResponse.model_validate(
+        {
+            "model": predictor.summary,
+            "image": {"width": result.image.width, "height": result.image.height},
+            "keypoint_names": list(predictor.info.keypoint_names),
+            "persons": persons_to_json(result.persons, score_threshold),
+            "timing_ms": result.timing_ms,
+        }
+    )
+
+
+@router.post(
+    "/render",
+    response_class=Response,
+    summary="the image with each person's skeleton drawn, as PNG",
+    responses={200: {"content": {"image/png": {}}, "description": "PNG"}, **ERROR_RESPONSES},
+)
+async def render(
+    predictor: PredictorDep,
+    image: ImageFile,
+    boxes: BoxesField = None,
+    decode: DecodeQuery = None,
+    score_threshold: ScoreQuery = 0.0,
+    nms: NmsQuery = False,
+) -> Response:
+    result = await _predict(predictor, image, boxes, decode, nms)
+    keep = result.persons.scores >= score_threshold
+    png = await run_in_threadpool(
+        lambda: encode_png(
+            draw_persons(
+                result.image.bgr, result.persons.keypoints[keep], result.persons.boxes[keep]
+            )
+        )
+    )
+    return Response(png, media_type="image/png")

@@ -1,0 +1,117 @@
+"""Uploaded bytes -> a validated ``(H, W, 3)`` uint8 BGR image, with limits checked first.
+
+Order of checks, cheapest first: declared content type (415), byte size (413), the header read by
+Pillow without decoding pixels (not an image 400, unsupported format 415, width x height over the
+limit or a decompression bomb 413), then the decode itself. Pixels are decoded by OpenCV, exactly
+as ``simplepose.pipeline.read_image`` reads files for the evaluator (EXIF orientation applied), so
+the service and ``simplepose evaluate`` see the same pixels.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from serving.errors import ServiceError
+
+# Pillow format name -> the content types a client may declare for it.
+FORMATS: dict[str, tuple[str, ...]] = {
+    "JPEG": ("image/jpeg", "image/jpg", "image/pjpeg"),
+    "PNG": ("image/png",),
+    "WEBP": ("image/webp",),
+    "BMP": ("image/bmp", "image/x-bmp", "image/x-ms-bmp"),
+}
+ACCEPTED_CONTENT_TYPES = frozenset(t for types in FORMATS.values() for t in types)
+# Types that say nothing about the content: the bytes decide (curl sends these for unknown files).
+GENERIC_CONTENT_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+JPEG_SOS = b"\xff\xda"  # start of scan: entropy-coded data follows
+JPEG_EOI = b"\xff\xd9"  # end of image; cannot occur inside entropy-coded data (0xFF is stuffed)
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    bgr: np.ndarray  # (H, W, 3) uint8, EXIF orientation applied
+    format: str  # Pillow format name, one of FORMATS
+
+    @property
+    def width(self) -> int:
+        return int(self.bgr.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.bgr.shape[0])
+
+
+def check_content_type(content_type: str | None) -> None:
+    """415 unless the declared type is an accepted image type or says nothing."""
+    base = (content_type or "").split(";")[0].strip().lower()
+    if base not in ACCEPTED_CONTENT_TYPES and base not in GENERIC_CONTENT_TYPES:
+        raise ServiceError(
+            415,
+            "unsupported_media_type",
+            f"content type {base!r} is not accepted; send one of "
+            f"{', '.join(sorted(ACCEPTED_CONTENT_TYPES))}",
+        )
+
+
+def check_upload_size(size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise ServiceError(
+            413, "upload_too_large", f"upload is {size} bytes; the limit is {max_bytes} bytes"
+        )
+    if size == 0:
+        raise ServiceError(400, "empty_image", "the uploaded image is empty (0 bytes)")
+
+
+def read_header(data: bytes, max_pixels: int) -> tuple[str, int, int]:
+    """Format, width and height from the header only (Pillow reads pixels lazily)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                fmt, (width, height) = str(img.format), img.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ServiceError(413, "too_many_pixels", f"decompression bomb refused: {exc}") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise ServiceError(
+            400, "invalid_image", "the upload is not a readable image (JPEG, PNG, WebP or BMP)"
+        ) from exc
+    if fmt not in FORMATS:
+        raise ServiceError(
+            415,
+            "unsupported_media_type",
+            f"{fmt} images are not accepted; send JPEG, PNG, WebP or BMP",
+        )
+    if width * height > max_pixels:
+        raise ServiceError(
+            413,
+            "too_many_pixels",
+            f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}",
+        )
+    return fmt, width, height
+
+
+def _jpeg_complete(data: bytes) -> bool:
+    sos = data.rfind(JPEG_SOS)
+    return sos >= 0 and data.find(JPEG_EOI, sos + len(JPEG_SOS)) >= 0
+
+
+def decode_image(
+    data: bytes, content_type: str | None, max_bytes: int, max_pixels: int
+) -> DecodedImage:
+    """Validate and decode one upload; raises ``ServiceError`` (4xx) for anything unusable."""
+    check_content_type(content_type)
+    check_upload_size(len(data), max_bytes)
+    fmt, _, _ = read_header(data, max_pixels)
+    # OpenCV decodes a JPEG cut short without complaint (grey fill); refuse it instead.
+    if fmt == "JPEG" and not _jpeg_complete(data):
+        raise ServiceError(400, "invalid_image", "the JPEG is truncated (no end-of-image marker)")
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None or bgr.ndim != 3 or bgr.size == 0:
+        raise ServiceError(400, "invalid_image", f"the {fmt} image is corrupt or truncated")
+    return DecodedImage(bgr=bgr, format=fmt)

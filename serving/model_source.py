@@ -1,0 +1,65 @@
+"""Which model ``simplepose serve`` / ``predict`` run, and loading it on the chosen device.
+
+Order: ``--model`` / ``SIMPLEPOSE_MODEL``; else the cached default pretrained model (export
+stage's weights registry, downloaded on first run); if that cannot be had, one clear message and
+the demo model (``serving.demo``), which is labelled ``demo`` everywhere. Never random weights.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from serving.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    path: Path
+    origin: str  # "explicit", "default", "demo"
+    note: str = ""  # why this one (e.g. why the default was unavailable)
+
+
+def default_model(settings: Settings) -> tuple[Path | None, str]:
+    """The cached/downloaded default pretrained model dir, or ``None`` and the reason."""
+    try:
+        from export.weights import WeightsUnavailable, ensure_default_model
+    except ImportError as exc:
+        return None, f"this installation has no default-weights registry ({exc})"
+    try:
+        return Path(ensure_default_model(settings.cache_dir, settings.offline)), ""
+    except WeightsUnavailable as exc:
+        return None, str(exc)
+
+
+def resolve_model(settings: Settings, progress: Callable[[str], None] | None = None) -> ModelChoice:
+    if settings.model is not None:
+        if not settings.model.exists():
+            raise FileNotFoundError(f"model not found: {settings.model}")
+        return ModelChoice(settings.model, "explicit")
+    path, reason = default_model(settings)
+    if path is not None:
+        return ModelChoice(path, "default")
+    from serving.demo import ensure_demo_model
+
+    note = (
+        f"default pretrained model unavailable: {reason}. Serving the DEMO model instead "
+        "(trained for minutes on a few sample images; keypoints are rough). "
+        "Pass --model DIR or set SIMPLEPOSE_MODEL for real use."
+    )
+    log.warning("%s", note)
+    demo = ensure_demo_model(settings.cache_dir, settings.demo_train_seconds, progress)
+    return ModelChoice(demo, "demo", note)
+
+
+def load_on_device(path: Path, device: str | None, device_id: int):
+    """Select the MindSpore device, then load ``path``; returns ``(model, device_name)``."""
+    from simplepose.network.device import select_device
+    from simplepose.network.runtime import load_model
+
+    name = select_device(device, device_id)
+    return load_model(path), name

@@ -1,0 +1,155 @@
+"""The request path of ``POST /keypoints``: bytes -> persons, with each stage timed.
+
+Decode and crop run in the thread pool, the model call in the batching executor (one thread per
+device), decoding the heatmaps back in the thread pool, so the stages of different requests
+overlap. The crop, the model call and the decoding are ``simplepose.pipeline.PosePipeline``'s,
+the same code ``simplepose evaluate`` runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from serving.batching import BatchingExecutor, ExecutorClosed, QueueFull
+from serving.boxes import parse_boxes
+from serving.detector import PersonDetector, WholeImageDetector
+from serving.errors import ServiceError
+from serving.images import DecodedImage, decode_image
+from serving.metrics import ServiceMetrics
+from serving.settings import Settings
+from simplepose.codec import DECODE_METHODS
+from simplepose.geometry import BoxError
+from simplepose.pipeline import HeatmapModel, Persons, PosePipeline
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    image: DecodedImage
+    persons: Persons
+    timing_ms: dict[str, float]
+
+
+def model_summary(model: HeatmapModel, device: str) -> dict[str, Any]:
+    info = model.info
+    return {
+        "name": info.config.name,
+        "format": info.format,
+        "input_size": list(info.model.input_size),
+        "flip_fused": info.flip_fused,
+        "demo": info.demo,
+        "device": device,
+    }
+
+
+def _ms(start: float, end: float) -> float:
+    return (end - start) * 1000.0
+
+
+class KeypointPredictor:
+    """Owns the model's pipelines and its device executor; one per app."""
+
+    def __init__(
+        self,
+        model: HeatmapModel,
+        settings: Settings,
+        metrics: ServiceMetrics,
+        device: str = "CPU",
+        detector: PersonDetector | None = None,
+    ):
+        self.model = model
+        self.info = model.info
+        self.settings = settings
+        self.metrics = metrics
+        self.device = device
+        self.detector = detector or WholeImageDetector()
+        # One pipeline per decode method; they share the model and differ only in decoding.
+        self.pipelines = {m: PosePipeline(model, decode=m, flip=True) for m in DECODE_METHODS}
+        self.summary = model_summary(model, device)
+        fixed = self.info.batch_size
+        max_batch = (
+            settings.max_batch if fixed is None else fixed * max(1, settings.max_batch // fixed)
+        )
+        self.executor = BatchingExecutor(
+            self.pipelines[settings.decode].infer,
+            max_batch=max_batch,
+            max_wait_s=settings.max_wait_ms / 1000.0,
+            max_queue=settings.queue_size,
+            on_batch=metrics.observe_batch,
+            on_queue_depth=metrics.queue_depth.set,
+        )
+        self.ready = False
+
+    def warm_up(self) -> float:
+        """Run the model once at batch 1 and at the largest batch; returns seconds taken."""
+        start = time.perf_counter()
+        w, h = self.info.model.input_size
+        for n in sorted({1, self.executor.max_batch}):
+            self.executor.submit(np.zeros((n, 3, h, w), np.float32)).result()
+        self.ready = True
+        self.metrics.ready.set(1)
+        return time.perf_counter() - start
+
+    def close(self, timeout: float | None = None) -> bool:
+        self.ready = False
+        self.metrics.ready.set(0)
+        return self.executor.close(timeout)
+
+    async def predict(
+        self,
+        data: bytes,
+        content_type: str | None,
+        boxes_json: str | None = None,
+        decode: str | None = None,
+        nms: bool = False,
+    ) -> Prediction:
+        s = self.settings
+        pipeline = self.pipelines[decode or s.decode]
+        t0 = time.perf_counter()
+        requested = parse_boxes(boxes_json, s.max_boxes)
+        image = await run_in_threadpool(
+            decode_image, data, content_type, s.max_upload_bytes, s.max_pixels
+        )
+        t1 = time.perf_counter()
+        if requested is None:
+            boxes, scores = self.detector.detect(image.bgr)
+        else:
+            boxes, scores = requested
+        try:
+            crops = await run_in_threadpool(pipeline.preprocess, image.bgr, boxes, scores)
+        except BoxError as exc:
+            raise ServiceError(422, "invalid_boxes", str(exc)) from exc
+        t2 = time.perf_counter()
+        try:
+            future = self.executor.submit(crops.batch)
+        except QueueFull as exc:
+            raise ServiceError(
+                503, "queue_full", f"server busy: {exc}; retry later",
+                {"Retry-After": str(s.retry_after_s)},
+            ) from exc  # fmt: skip
+        except ExecutorClosed as exc:
+            raise ServiceError(
+                503, "shutting_down", str(exc), {"Retry-After": str(s.retry_after_s)}
+            ) from exc
+        outputs = await asyncio.wrap_future(future)
+        t3 = time.perf_counter()
+        persons = await run_in_threadpool(pipeline.postprocess, outputs, crops, nms)
+        t4 = time.perf_counter()
+        timing = {
+            "decode_image": _ms(t0, t1),
+            "preprocess": _ms(t1, t2),
+            "inference": _ms(t2, t3),
+            "postprocess": _ms(t3, t4),
+            "total": _ms(t0, t4),
+        }
+        self.metrics.observe_stages(timing)
+        self.metrics.persons.observe(len(crops.boxes))
+        return Prediction(image, persons, timing)

@@ -1,0 +1,27 @@
+"""Pipeline results -> plain JSON-ready dicts (shared by the service and ``predict``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from simplepose.pipeline import Persons
+
+
+def persons_to_json(persons: Persons, min_score: float = 0.0) -> list[dict[str, Any]]:
+    """One dict per person with ``score >= min_score``, in the pipeline's order (best first)."""
+    out = []
+    for i in range(len(persons)):
+        score = float(persons.scores[i])
+        if score < min_score:
+            continue
+        out.append(
+            {
+                "bbox": [float(v) for v in persons.boxes[i]],
+                "bbox_score": float(persons.box_scores[i]),
+                "score": score,
+                "keypoints": np.asarray(persons.keypoints[i], dtype=np.float64).tolist(),
+            }
+        )
+    return out

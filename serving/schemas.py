@@ -1,0 +1,105 @@
+"""Request/response models of the HTTP API (they are what ``/docs`` and ``/openapi.json`` show)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from simplepose.config import DECODE_METHODS
+
+DecodeMethod = Literal[DECODE_METHODS]  # type: ignore[valid-type]  # the core's list, not a copy
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable machine-readable code, e.g. invalid_boxes")
+    message: str = Field(description="what was wrong, for a human")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class ModelSummary(BaseModel):
+    """Which model produced a response."""
+
+    name: str = Field(description="preset / config name, e.g. res50_256x192")
+    format: str = Field(description="mindir, onnx or checkpoint")
+    input_size: tuple[int, int] = Field(description="network input (w, h) in pixels")
+    flip_fused: bool = Field(description="flip test inside the graph")
+    demo: bool = Field(description="true for the small demo model: not for real use")
+    device: str = Field(description="CPU or Ascend")
+
+
+class ImageSize(BaseModel):
+    width: int
+    height: int
+
+
+class Person(BaseModel):
+    bbox: tuple[float, float, float, float] = Field(
+        description="[x, y, w, h] in image pixels, as used for the crop (clipped to the image)"
+    )
+    bbox_score: float = Field(description="score sent with the box (1.0 when none)")
+    score: float = Field(description="bbox_score x mean of the keypoint scores above 0.2")
+    keypoints: list[tuple[float, float, float]] = Field(
+        description="[x, y, score] per keypoint, in the order of keypoint_names"
+    )
+
+
+class Timing(BaseModel):
+    decode_image: float
+    preprocess: float
+    inference: float = Field(description="queueing for the device plus the batched model call")
+    postprocess: float
+    total: float
+
+
+class KeypointsResponse(BaseModel):
+    model: ModelSummary
+    image: ImageSize
+    keypoint_names: list[str]
+    persons: list[Person] = Field(description="sorted by score, best first")
+    timing_ms: Timing
+
+
+class HealthResponse(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class ReadyResponse(BaseModel):
+    status: str = Field(examples=["ready"])
+    model: ModelSummary
+
+
+class ModelJson(BaseModel):
+    """The served model's ``model.json`` (plus ``device``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    preset: str
+    format: str
+    demo: bool
+    flip_fused: bool
+    outputs: str
+    batch_size: int | None
+    input_size: list[int]
+    heatmap_size: list[int]
+    channel_order: str
+    mean: list[float]
+    std: list[float]
+    keypoint_names: list[str]
+    config: dict[str, Any]
+    device: str
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in (
+        (400, "empty, corrupt, truncated or not an image"),
+        (413, "upload over the size limit, or too many pixels"),
+        (415, "not a JPEG, PNG, WebP or BMP"),
+        (422, "malformed, out-of-image or degenerate boxes, too many boxes, bad options"),
+        (503, "queue full (see Retry-After) or shutting down"),
+    )
+}
