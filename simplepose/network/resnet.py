@@ -6,8 +6,6 @@ PyTorch ones, so a public state dict maps onto this network by renaming BatchNor
 
 from __future__ import annotations
 
-import math
-
 import mindspore as ms
 from mindspore import nn
 from mindspore.common.initializer import HeNormal, initializer
@@ -91,11 +89,14 @@ class Bottleneck(nn.Cell):
         return self.relu(out + identity)
 
 
-BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
+BLOCKS: dict[str, type[BasicBlock] | type[Bottleneck]] = {
+    "basic": BasicBlock,
+    "bottleneck": Bottleneck,
+}
 
 
 def make_stage(
-    block: type, in_ch: int, ch: int, blocks: int, stride: int
+    block: type[BasicBlock] | type[Bottleneck], in_ch: int, ch: int, blocks: int, stride: int
 ) -> tuple[nn.SequentialCell, int]:
     downsample = None
     out_ch = ch * block.expansion
@@ -109,8 +110,3 @@ def make_stage(
 def resnet_out_channels(depth: int) -> int:
     kind, _ = RESNET_SPECS[depth]
     return 512 * BLOCKS[kind].expansion
-
-
-def stem_output_size(size: int) -> int:
-    """Spatial size after conv1 (stride 2) and maxpool (stride 2)."""
-    return math.ceil(math.ceil(size / 2) / 2)
