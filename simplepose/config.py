@@ -23,6 +23,7 @@ RESNET_DEPTHS = (18, 34, 50, 101, 152)
 CHANNEL_ORDERS = ("RGB", "BGR")
 DECODE_METHODS = ("argmax", "quarter", "dark")
 DEVICES = ("CPU", "Ascend")
+AMP_LEVELS = ("O0", "O1", "O2", "O3")
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,14 @@ class TrainConfig:
     seed: int = 1
     log_every: int = 10  # steps between metrics lines
 
+    def validate(self) -> None:
+        if self.amp_level not in AMP_LEVELS:
+            raise ValueError(f"train.amp_level must be one of {AMP_LEVELS}, got {self.amp_level!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("train.epochs and train.batch_size must be >= 1")
+        if self.lr <= 0:
+            raise ValueError(f"train.lr must be positive, got {self.lr}")
+
 
 @dataclass(frozen=True)
 class TestConfig:
@@ -126,6 +135,7 @@ class Config:
 
     def validate(self) -> Config:
         self.model.validate()
+        self.train.validate()
         self.test.validate()
         return self
 

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -52,6 +54,8 @@ def test_cli_and_yaml_overrides(tmp_path):
         ("model.input_size=[100,128]", "multiples of 32"),
         ("model.channel_order=RBG", "channel_order"),
         ("test.decode=mean", "test.decode must be one of"),
+        ("train.amp_level=O4", "amp_level"),
+        ("train.batch_size=0", "batch_size"),
         ("train", "section.key=value"),
     ],
 )
@@ -72,3 +76,13 @@ def test_keypoint_metadata_consistent():
     assert all(0 <= a < 17 and 0 <= b < 17 for a, b in SKELETON) and len(SKELETON) == 19
     with pytest.raises(ValueError):
         flip_index(16)
+
+
+def test_shipped_yaml_configs_load():
+    configs = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+    assert configs, "configs/ ships example YAML configs"
+    for path in configs:
+        cfg = load_config(path)
+        assert cfg.name == path.stem
+    seed = load_config(configs[[p.stem for p in configs].index("seed_res50_256x192_ascend")])
+    assert seed.train.amp_level == "O2" and seed.model.depth == 50
