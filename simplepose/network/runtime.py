@@ -101,9 +101,7 @@ class OnnxModel(_LockedModel):
                 "ONNX models need onnxruntime: pip install 'simplepose[onnx]'"
             ) from exc
         super().__init__(info)
-        self.session = onnxruntime.InferenceSession(
-            str(path), providers=["CPUExecutionProvider"]
-        )
+        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         self._input = self.session.get_inputs()[0].name
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
