@@ -1,21 +1,315 @@
-"""Subcommands of the training stage: train, evaluate."""
+"""Subcommands of the training stage: ``train`` and ``evaluate``.
+
+MindSpore is imported inside the handlers only, so ``simplepose --help`` stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from simplepose.cli import CLIError
 
+log = logging.getLogger(__name__)
+DEFAULT_PRESET = "res50_256x192"
+DEFAULT_MASTER_PORT = 8118
+WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+EXIT_STOPPED = 130
 
-def _pending(args: argparse.Namespace) -> int:
-    raise CLIError(
-        f"'{args.command}' is being built (training issue); it is not in this version yet"
+TRAIN_EPILOG = """\
+examples:
+  # seed recipe (R50 256x192, Adam 1e-3, 140 epochs), one device
+  simplepose train --config res50_256x192 --data /data/coco --output runs/r50 --val-split val2017
+  # 8 Ascend devices, data parallel (batch 64 per device)
+  simplepose train --devices 8 --device Ascend --config res50_256x192 --data /data/coco \\
+      --output runs/r50x8 train.amp_level=O2
+  # continue a run (after Ctrl-C, SIGTERM or --max-steps) with its optimiser state and schedule
+  simplepose train --resume runs/r50
+  # change recipe values with section.key=value overrides
+  simplepose train --config res18_128x96 --data coco-mini --output runs/t train.epochs=10
+
+The run directory gets config.yaml (resolved config), last.ckpt (every epoch), best.ckpt (best
+val AP, with --val-split), last_state.ckpt (optimiser state for --resume) and metrics.jsonl.
+"""
+
+EVAL_EPILOG = """\
+examples:
+  simplepose evaluate --checkpoint runs/r50/best.ckpt --data /data/coco --split val2017
+  simplepose evaluate --model models/r50 --data /data/coco \\
+      --boxes COCO_val2017_detections_AP_H_56_person.json --output results.json
+"""
+
+
+def _add_device_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device",
+        choices=("CPU", "Ascend"),
+        default=None,
+        help="MindSpore device (default: Ascend when an NPU is visible, else CPU)",
     )
+    p.add_argument("--device-id", type=int, default=0, help="device index (default 0)")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    for name, text in (
-        ("train", "train SimpleBaselines on COCO keypoints and write checkpoints"),
-        ("evaluate", "compute COCO keypoint AP of a checkpoint or exported model"),
+    text = "train SimpleBaselines on COCO keypoints and write checkpoints"
+    p = sub.add_parser(
+        "train",
+        help=text,
+        description=text,
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--config",
+        default=None,
+        help=f"preset name (e.g. res50_256x192, res18_128x96) or YAML file (default {DEFAULT_PRESET})",
+    )
+    p.add_argument("--data", type=Path, help="COCO root: annotations/ and <split>/ image folders")
+    p.add_argument("--output", type=Path, help="run directory to create")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run")
+    p.add_argument("--train-split", default="train2017", help="training split (default train2017)")
+    p.add_argument(
+        "--val-split", default=None, help="evaluate on this split after each epoch; keeps best.ckpt"
+    )
+    p.add_argument(
+        "--val-boxes", default="gt", help="'gt' or a detection-results JSON for --val-split"
+    )
+    p.add_argument("--val-every", type=int, default=1, help="epochs between validations")
+    _add_device_args(p)
+    p.add_argument(
+        "--devices",
+        type=int,
+        default=1,
+        help="data-parallel workers launched with msrun (one per device; default 1)",
+    )
+    p.add_argument(
+        "--print-command", action="store_true", help="with --devices: print the msrun command only"
+    )
+    p.add_argument("--master-port", type=int, default=DEFAULT_MASTER_PORT, help="msrun port")
+    p.add_argument(
+        "--pretrained",
+        type=Path,
+        default=None,
+        help="MindSpore checkpoint with backbone weights (e.g. converted torchvision ResNet)",
+    )
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="stop after this many steps, writing a resumable checkpoint",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.lr=5e-4"
+    )
+    p.set_defaults(func=run_train)
+
+    text = "compute COCO keypoint AP of a checkpoint or exported model"
+    e = sub.add_parser(
+        "evaluate",
+        help=text,
+        description=text + " (pycocotools COCOeval, OKS NMS, rescoring as in the reference).",
+        epilog=EVAL_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path, help="pose checkpoint (.ckpt) to evaluate")
+    src.add_argument("--model", type=Path, help="exported model directory (model.json + graph)")
+    e.add_argument("--data", type=Path, required=True, help="COCO root")
+    e.add_argument("--split", default="val2017", help="split to evaluate (default val2017)")
+    e.add_argument(
+        "--boxes",
+        default="gt",
+        help="'gt' (ground-truth person boxes) or a COCO detection-results JSON file",
+    )
+    e.add_argument(
+        "--score-thre",
+        type=float,
+        default=None,
+        help="drop detections below this score (default: the config's test.image_thre)",
+    )
+    e.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="flip test (default on; always on for flip-fused exported models)",
+    )
+    e.add_argument(
+        "--decode",
+        choices=("dark", "quarter", "argmax"),
+        default=None,
+        help="heatmap decoding (default: the config's test.decode)",
+    )
+    e.add_argument("--batch-size", type=int, default=None, help="crops per model call")
+    e.add_argument("--output", type=Path, default=None, help="write COCO keypoint results here")
+    _add_device_args(e)
+    e.set_defaults(func=run_evaluate)
+
+
+def _check_data(root: Path | None, split: str) -> Path:
+    from training.coco import check_root
+
+    if root is None:
+        raise CLIError("--data ROOT is required (a COCO root with annotations/ and images)")
+    check_root(root, split)
+    return root
+
+
+def _worker_argv(args: argparse.Namespace) -> list[str]:
+    """The ``train`` arguments each msrun worker receives (everything but --devices)."""
+    argv: list[str] = []
+    for flag, value in (
+        ("--config", args.config),
+        ("--data", args.data),
+        ("--output", args.output),
+        ("--resume", args.resume),
+        ("--train-split", args.train_split),
+        ("--val-split", args.val_split),
+        ("--val-boxes", args.val_boxes),
+        ("--val-every", args.val_every),
+        ("--device", args.device),
+        ("--pretrained", args.pretrained),
+        ("--max-steps", args.max_steps),
     ):
-        sub.add_parser(name, help=text, description=text).set_defaults(func=_pending)
+        if value is not None:
+            argv += [flag, str(value)]
+    return [*argv, "--no-progress", *args.overrides]
+
+
+def msrun_command(args: argparse.Namespace, run_dir: Path) -> list[str]:
+    msrun = Path(sys.executable).with_name("msrun")
+    return [
+        str(msrun),
+        f"--worker_num={args.devices}",
+        f"--local_worker_num={args.devices}",
+        f"--master_port={args.master_port}",
+        f"--log_dir={run_dir / 'msrun_logs'}",
+        "--join=True",
+        str(WORKER_SCRIPT),
+        *_worker_argv(args),
+    ]
+
+
+def _launch(args: argparse.Namespace, run_dir: Path) -> int:
+    cmd = msrun_command(args, run_dir)
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    if args.print_command:
+        print(f"PATH={Path(sys.executable).parent}:$PATH " + " ".join(cmd))
+        return 0
+    print(f"launching {args.devices} workers: {' '.join(cmd)}", file=sys.stderr)
+    return subprocess.run(cmd, env=env, check=False).returncode
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from simplepose.config import load_config
+    from training.run_dir import CONFIG_FILE
+
+    if args.devices < 1:
+        raise CLIError(f"--devices must be >= 1, got {args.devices}")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise CLIError(f"--max-steps must be >= 1, got {args.max_steps}")
+    if args.resume is not None:
+        if args.config is not None:
+            raise CLIError("--config cannot be combined with --resume (the run's config is used)")
+        if args.output is not None and args.output != args.resume:
+            raise CLIError("--output and --resume name different run directories")
+        saved = args.resume / CONFIG_FILE
+        if not saved.is_file():
+            raise FileNotFoundError(
+                f"{saved} not found: is {args.resume} a training run directory?"
+            )
+        config = load_config(saved, args.overrides)  # the saved config is complete
+        if args.overrides:
+            log.warning("resuming with overrides: %s", " ".join(args.overrides))
+        run_dir = args.resume
+    else:
+        config = load_config(args.config or DEFAULT_PRESET, args.overrides)
+        if args.output is None:
+            raise CLIError("--output RUN_DIR is required for a new run")
+        run_dir = args.output
+    if args.data is None and args.resume is not None:
+        raise CLIError("--data ROOT is required (the run directory does not store it)")
+    data = _check_data(args.data, args.train_split)
+    if args.val_split:
+        _check_data(args.data, args.val_split)
+    if args.devices > 1:
+        return _launch(args, run_dir)
+
+    from training.trainer import TrainOptions, train
+
+    options = TrainOptions(
+        data_root=data,
+        run_dir=run_dir,
+        train_split=args.train_split,
+        val_split=args.val_split,
+        val_boxes=args.val_boxes,
+        val_every=args.val_every,
+        device=args.device,
+        device_id=args.device_id,
+        resume=args.resume is not None,
+        pretrained=args.pretrained,
+        max_steps=args.max_steps,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    summary = train(config, options)
+    s = summary.state
+    where = f"epoch {s.epoch}/{config.train.epochs}, global step {s.global_step}"
+    if summary.rank == 0:
+        print(
+            f"{'stopped' if summary.stopped else 'finished'}: {where}, last loss "
+            f"{summary.last_loss:.6f}, {summary.steps} steps in {summary.seconds:.1f} s; "
+            f"checkpoints in {summary.run_dir}"
+        )
+        if summary.skipped:
+            print(f"skipped data: {summary.skipped}")
+        if summary.stopped and s.epoch < config.train.epochs:
+            print(f"continue with: simplepose train --resume {summary.run_dir} --data {data}")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    _check_data(args.data, args.split)
+    if args.boxes != "gt" and not Path(args.boxes).is_file():
+        raise FileNotFoundError(f"--boxes: detection results file not found: {args.boxes}")
+    source = args.checkpoint or args.model
+    if not source.exists():
+        raise FileNotFoundError(
+            f"{'checkpoint' if args.checkpoint else 'model'} not found: {source}"
+        )
+    if args.batch_size is not None and args.batch_size < 1:
+        raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
+
+    from simplepose.network.device import select_device
+    from simplepose.network.runtime import load_model
+    from training.evaluate import evaluate
+
+    select_device(args.device, args.device_id)
+    model = load_model(source, flip=args.flip)
+    test = model.info.config.test
+    score_thre = test.image_thre if args.score_thre is None else args.score_thre
+    result = evaluate(
+        model,
+        args.data,
+        args.split,
+        boxes=args.boxes,
+        decode=args.decode or test.decode,
+        flip=args.flip,
+        score_thre=score_thre,
+        batch_size=args.batch_size or test.batch_size,
+        in_vis_thre=test.in_vis_thre,
+        oks_thre=test.oks_thre,
+        output=args.output,
+    )
+    print(f"model: {source} | split: {args.split} | flip test: {'on' if args.flip else 'off'}")
+    print(result.describe())
+    print(result.summary)
+    print(json.dumps({k: round(v, 4) for k, v in result.stats.items()}))
+    if args.output:
+        print(f"results written to {args.output}")
+    return 0
