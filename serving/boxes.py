@@ -55,6 +55,11 @@ def parse_boxes(text: str | None, max_boxes: int) -> tuple[np.ndarray, np.ndarra
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _invalid(None, f"not valid JSON ({exc.msg} at position {exc.pos})") from exc
+    return boxes_from_list(data, max_boxes)
+
+
+def boxes_from_list(data: Any, max_boxes: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(boxes (N, 4), scores (N,))`` from already parsed JSON (a list of boxes)."""
     if not isinstance(data, list):
         raise _invalid(None, "expected a JSON list of boxes")
     if not data:

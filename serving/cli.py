@@ -1,21 +1,232 @@
-"""Subcommands of the serving stage: serve, predict."""
+"""Subcommands of the serving stage: ``serve`` (HTTP service) and ``predict`` (offline).
+
+Heavy imports (MindSpore, FastAPI, uvicorn) happen inside the handlers.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
 
 from simplepose.cli import CLIError
+from simplepose.config import DECODE_METHODS, DEVICES
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+SERVE_EPILOG = """\
+model resolution: --model / SIMPLEPOSE_MODEL; else the cached default pretrained model
+(downloaded on first run unless --offline); else a DEMO model built on first run (a few
+minutes, cached) and labelled "demo": true in every response.
+
+every option also reads SIMPLEPOSE_<NAME> from the environment (e.g. SIMPLEPOSE_PORT=9000,
+SIMPLEPOSE_DEVICE=Ascend); command-line values win. ONEDNN_MAX_CPU_ISA=AVX2 is set unless
+already set (MindSpore on AVX-512 CPUs is ~70x slower without it).
+
+examples:
+  simplepose serve --model exported/res50_256x192
+  curl -F image=@person.jpg -F 'boxes=[[10,20,200,400]]' http://127.0.0.1:8000/keypoints
+"""
+PREDICT_EPILOG = """\
+boxes file: JSON object mapping an image path (as given) or file name to its person boxes,
+[[x, y, w, h], ...] or [{"bbox": [x, y, w, h], "score": s}, ...]; images not in it are
+processed as one whole-image person.
+
+example:
+  simplepose predict photos/ --model exported/res50_256x192 --output results.json --render out/
+"""
 
 
-def _pending(args: argparse.Namespace) -> int:
-    raise CLIError(
-        f"'{args.command}' is being built (serving issue); it is not in this version yet"
+def _settings(args: argparse.Namespace, names: tuple[str, ...]):
+    """Settings from the environment, overridden by the options given on the command line."""
+    from pydantic import ValidationError
+
+    from serving.settings import Settings
+
+    given = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise CLIError(
+            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        ) from exc
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, help="exported model directory or .ckpt checkpoint")
+    p.add_argument("--device", choices=DEVICES, help="default: Ascend if present")
+    p.add_argument("--device-id", type=int, help="NPU index (default 0)")
+    p.add_argument("--cache-dir", type=Path, help="where default/demo models are cached")
+    p.add_argument("--offline", action="store_const", const=True, help="never download weights")
+
+
+def _resolve(settings) -> Any:
+    from serving.model_source import resolve_model
+
+    choice = resolve_model(settings, progress=lambda text: print(text, file=sys.stderr))
+    if choice.origin == "demo":
+        from serving.main import DEMO_BANNER
+
+        print(DEMO_BANNER, file=sys.stderr)
+    return choice
+
+
+SERVE_OPTIONS = (
+    "model", "device", "device_id", "cache_dir", "offline", "host", "port", "max_batch",
+    "max_wait_ms", "queue_size", "log_level",
+)  # fmt: skip
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from serving.main import create_app
+
+    settings = _settings(args, SERVE_OPTIONS)
+    choice = _resolve(settings)
+    settings = settings.model_copy(update={"model": choice.path})
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=int(settings.graceful_timeout_s),
+        workers=1,  # one process = one copy of the model and one executor per device
     )
+    print(f"serving {choice.path} on http://{settings.host}:{settings.port}", file=sys.stderr)
+    uvicorn.Server(config).run()
+    return 0
+
+
+def _image_paths(items: list[str]) -> list[Path]:
+    paths: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            paths += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise FileNotFoundError(f"no such image or folder: {item}")
+    if not paths:
+        raise CLIError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {' '.join(items)}")
+    return paths
+
+
+def _load_boxes_file(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    if not path.is_file():
+        raise FileNotFoundError(f"boxes file not found: {path}")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object {{image: [boxes]}}")
+    return data
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import cv2
+    from tqdm import tqdm
+
+    from serving.boxes import boxes_from_list
+    from serving.errors import ServiceError
+    from serving.model_source import load_on_device
+    from serving.predictor import model_summary
+    from serving.render import draw_persons
+    from serving.results import persons_to_json
+    from simplepose.geometry import BoxError
+    from simplepose.pipeline import PosePipeline, read_image
+
+    settings = _settings(args, ("model", "device", "device_id", "cache_dir", "offline"))
+    paths = _image_paths(args.images)
+    boxes_by_image = _load_boxes_file(args.boxes)
+    choice = _resolve(settings)
+    model, device = load_on_device(choice.path, settings.device, settings.device_id)
+    pipeline = PosePipeline(model, decode=args.decode or settings.decode, flip=True)
+    if args.render:
+        args.render.mkdir(parents=True, exist_ok=True)
+    images, errors = [], []
+    for path in tqdm(paths, desc="predict", unit="image"):
+        try:
+            image = read_image(str(path))
+            entry = boxes_by_image.get(str(path), boxes_by_image.get(path.name))
+            boxes = scores = None
+            if entry is not None:
+                boxes, scores = boxes_from_list(entry, settings.max_boxes)
+            persons = pipeline(image, boxes, scores, nms=args.nms)
+        except (ValueError, ServiceError) as exc:
+            message = exc.message if isinstance(exc, ServiceError) else str(exc)
+            if isinstance(exc, BoxError):
+                message = f"{path.name}: {exc}"
+            errors.append({"file": str(path), "error": message})
+            continue
+        images.append(
+            {
+                "file": str(path),
+                "width": int(image.shape[1]),
+                "height": int(image.shape[0]),
+                "persons": persons_to_json(persons),
+            }
+        )
+        if args.render:
+            out = args.render / (path.stem + ".png")
+            cv2.imwrite(str(out), draw_persons(image, persons.keypoints, persons.boxes))
+    result = {
+        "model": model_summary(model, device),
+        "keypoint_names": list(model.info.keypoint_names),
+        "images": images,
+        "errors": errors,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result) + "\n")
+    persons_total = sum(len(i["persons"]) for i in images)
+    print(
+        f"{len(images)} images, {persons_total} persons -> {args.output}"
+        + (f"; {len(errors)} failed (listed under 'errors')" if errors else ""),
+        file=sys.stderr,
+    )
+    return 1 if errors else 0
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    for name, text in (
-        ("serve", "run the HTTP keypoint service (POST /keypoints)"),
-        ("predict", "run the keypoint pipeline on image files offline"),
-    ):
-        sub.add_parser(name, help=text, description=text).set_defaults(func=_pending)
+    fmt = argparse.RawDescriptionHelpFormatter
+    serve = sub.add_parser(
+        "serve",
+        help="run the HTTP keypoint service (POST /keypoints)",
+        description="Run the HTTP keypoint service: POST /keypoints, /keypoints/render, "
+        "GET /healthz, /readyz, /metrics, /v1/model, /docs.",
+        epilog=SERVE_EPILOG,
+        formatter_class=fmt,
+    )
+    _add_model_options(serve)
+    serve.add_argument("--host", help="bind address (default 127.0.0.1; 0.0.0.0 in containers)")
+    serve.add_argument("--port", type=int, help="TCP port (default 8000)")
+    serve.add_argument("--max-batch", type=int, help="most person crops per model call (16)")
+    serve.add_argument("--max-wait-ms", type=float, help="how long a batch may wait to fill (5)")
+    serve.add_argument("--queue-size", type=int, help="crops waiting before 503 (256)")
+    serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    serve.set_defaults(func=_serve)
+
+    predict = sub.add_parser(
+        "predict",
+        help="run the keypoint pipeline on image files offline",
+        description="Run the same pipeline as the service on image files or folders and write "
+        "the keypoints as JSON (optionally skeleton drawings).",
+        epilog=PREDICT_EPILOG,
+        formatter_class=fmt,
+    )
+    predict.add_argument("images", nargs="+", help="image files or folders of images")
+    _add_model_options(predict)
+    predict.add_argument("--boxes", type=Path, help="JSON file of person boxes per image")
+    predict.add_argument(
+        "--output", type=Path, default=Path("results.json"), help="(default results.json)"
+    )
+    predict.add_argument("--render", type=Path, help="folder for PNGs with skeletons drawn")
+    predict.add_argument("--decode", choices=DECODE_METHODS, help="(dark)")
+    predict.add_argument("--nms", action="store_true", help="OKS NMS over each image's persons")
+    predict.set_defaults(func=_predict)
