@@ -1,0 +1,291 @@
+"""docker-compose.yml (and the Ascend Docker Runtime variant) against what the code reads."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from deploy_files import (
+    COMPOSE_FILE,
+    DOCKERFILES,
+    DRIVER_MOUNTS,
+    ENV_NAME,
+    NPU_CONTROL_DEVICES,
+    NPU_DEVICE,
+    REPO,
+    RUNTIME_OVERRIDE,
+    copy_sources,
+    environment,
+    exec_form,
+    load_compose,
+    merge,
+    mount_for,
+    mounts,
+    option,
+    settings_env_names,
+)
+
+from serving.settings import Settings
+from simplepose.cli import build_parser
+from simplepose.config import DEVICES
+from training.run_dir import BEST_CKPT
+
+ASCEND_SERVICES = ("keypoints", "train")
+SERVICE_VARIANTS = ("keypoints", "keypoints-cpu")
+CONTAINER_CONFIGS = "/opt/simplepose/configs"
+
+
+def load_healthcheck_module() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "docker_healthcheck", REPO / "docker" / "healthcheck.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def npu_devices(service: dict[str, Any]) -> list[str]:
+    return [
+        d.split(":")[0] for d in service.get("devices", []) if NPU_DEVICE.match(d.split(":")[0])
+    ]
+
+
+def test_plain_up_starts_only_the_ascend_keypoint_service(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    default = [name for name, svc in services.items() if not svc.get("profiles")]
+    assert default == ["keypoints"]
+    assert services["keypoints"]["build"]["dockerfile"] == "docker/Dockerfile.ascend"
+    assert services["keypoints-cpu"]["profiles"] == ["cpu"]
+    assert services["keypoints-cpu"]["build"]["dockerfile"] == "docker/Dockerfile.cpu"
+    assert services["train"]["profiles"] == ["train"]
+    assert services["export"]["profiles"] == ["train"]
+    for svc in services.values():
+        if "build" in svc:
+            assert (REPO / svc["build"]["context"] / svc["build"]["dockerfile"]).is_file()
+
+
+@pytest.mark.parametrize("name", ASCEND_SERVICES)
+def test_ascend_services_get_npu_devices_and_read_only_driver(
+    compose: dict[str, Any], name: str
+) -> None:
+    svc = compose["services"][name]
+    devices = [d.split(":")[0] for d in svc["devices"]]
+    for node in NPU_CONTROL_DEVICES:
+        assert node in devices, f"{name}: {node} not passed"
+    assert npu_devices(svc), f"{name}: no /dev/davinciN"
+    by_target = {m.target: m for m in mounts(svc)}
+    for path in DRIVER_MOUNTS:
+        assert path in by_target, f"{name}: {path} not mounted"
+        assert by_target[path].source == path and by_target[path].read_only
+    assert svc["group_add"] == ["1000"]  # HwHiAiUser's group owns /dev/davinci*
+    assert environment(svc)["SIMPLEPOSE_DEVICE"] == "Ascend"
+
+
+def test_cpu_and_export_services_use_no_npu(compose: dict[str, Any]) -> None:
+    for name in ("keypoints-cpu", "export"):
+        svc = compose["services"][name]
+        assert "devices" not in svc
+        targets = {m.target for m in mounts(svc)}
+        assert not targets & set(DRIVER_MOUNTS)
+        assert environment(svc)["SIMPLEPOSE_DEVICE"] == "CPU"
+
+
+def test_npu_id_selects_the_host_npu_which_is_device_0_inside() -> None:
+    compose = load_compose(COMPOSE_FILE, {"NPU_ID": "5"})
+    svc = compose["services"]["keypoints"]
+    assert npu_devices(svc) == ["/dev/davinci5"]
+    assert environment(svc)["SIMPLEPOSE_DEVICE_ID"] == "0"
+
+
+def test_train_maps_as_many_npus_as_it_launches_workers(compose: dict[str, Any]) -> None:
+    svc = compose["services"]["train"]
+    workers = int(option(svc["command"], "--devices"))
+    assert len(npu_devices(svc)) == workers == 8
+    four = load_compose(COMPOSE_FILE, {"TRAIN_NPUS": "4"})["services"]["train"]["command"]
+    assert option(four, "--devices") == "4"
+    # msrun workers and their data loaders share memory: a big /dev/shm or the host's IPC.
+    shm = svc.get("shm_size", "")
+    assert svc.get("ipc") == "host" or re.fullmatch(r"\d+g", shm) and int(shm[:-1]) >= 16
+    assert svc["restart"] == "no" and svc["init"] is True
+
+
+@pytest.mark.parametrize("name", SERVICE_VARIANTS)
+def test_service_port_env_and_healthcheck(compose: dict[str, Any], name: str) -> None:
+    svc = compose["services"][name]
+    env = environment(svc)
+    port = int(env["SIMPLEPOSE_PORT"])
+    assert port == Settings.model_fields["port"].default == 8000
+    assert svc["ports"] == [f"8000:{port}"]
+    assert env["SIMPLEPOSE_HOST"] == "0.0.0.0"  # reachable through the published port
+    assert env["SIMPLEPOSE_DEVICE"] in DEVICES
+    assert svc["restart"] in ("unless-stopped", "always")
+    limits = svc["deploy"]["resources"]["limits"]
+    assert float(limits["cpus"]) > 0 and re.fullmatch(r"\d+[kmg]", limits["memory"])
+    test = svc["healthcheck"]["test"]
+    assert test[0] == "CMD" and test[1:] == ["python", "/opt/simplepose/healthcheck.py"]
+
+
+def test_published_port_follows_keypoints_port() -> None:
+    compose = load_compose(COMPOSE_FILE, {"KEYPOINTS_PORT": "9000"})
+    assert compose["services"]["keypoints"]["ports"] == ["9000:8000"]
+
+
+def test_healthcheck_script_is_in_the_images_and_probes_a_real_route(dockerfiles) -> None:
+    for name, instructions in dockerfiles.items():
+        assert "docker/healthcheck.py" in copy_sources(instructions), name
+        copy = next(i for i in instructions if "docker/healthcheck.py" in i.args)
+        assert copy.args.split()[-1] == "/opt/simplepose/"
+        health = next(i for i in instructions if i.keyword == "HEALTHCHECK")
+        assert exec_form(health.args) == ["python", "/opt/simplepose/healthcheck.py"]
+    ready_path = load_healthcheck_module().READY_PATH
+    assert ready_path == "/readyz"
+    assert ready_path in get_routes()
+
+
+def get_routes() -> set[str]:
+    """GET routes of the real FastAPI app, from its OpenAPI schema (building it loads no model)."""
+    from serving.main import create_app
+
+    paths = create_app(Settings()).openapi()["paths"]
+    return {path for path, methods in paths.items() if "get" in methods}
+
+
+def test_app_serves_the_routes_the_deployment_relies_on() -> None:
+    assert {"/healthz", "/readyz", "/metrics", "/v1/model"} <= get_routes()
+
+
+def deployment_files() -> list[Path]:
+    return [
+        COMPOSE_FILE,
+        RUNTIME_OVERRIDE,
+        *DOCKERFILES.values(),
+        REPO / "docker" / "entrypoint.sh",
+        REPO / "docker" / "healthcheck.py",
+    ]
+
+
+def test_every_simplepose_variable_is_a_settings_field() -> None:
+    known = settings_env_names()
+    used = {}
+    for path in deployment_files():
+        for name in ENV_NAME.findall(path.read_text()):
+            used.setdefault(name, path.name)
+    assert used, "no SIMPLEPOSE_* variable found: parser broken?"
+    unknown = {name: where for name, where in used.items() if name not in known}
+    assert not unknown, f"not fields of serving.settings.Settings: {unknown}"
+
+
+@pytest.mark.parametrize("name", SERVICE_VARIANTS)
+def test_service_environment_is_valid_settings(
+    compose: dict[str, Any], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = environment(compose["services"][name])
+    required = {"SIMPLEPOSE_MODEL", "SIMPLEPOSE_CACHE_DIR", "SIMPLEPOSE_DEVICE", "SIMPLEPOSE_HOST"}
+    assert required <= {k for k, v in env.items() if v}
+    for key, value in env.items():
+        if value is not None:  # None: passed through from the host when set there
+            monkeypatch.setenv(key, value)
+    settings = Settings()
+    assert str(settings.model) == "/models/pose" and str(settings.cache_dir) == "/cache"
+
+
+@pytest.mark.parametrize("name", SERVICE_VARIANTS)
+def test_model_and_cache_live_on_volumes(compose: dict[str, Any], name: str) -> None:
+    svc = compose["services"][name]
+    env = environment(svc)
+    model = mount_for(svc, env["SIMPLEPOSE_MODEL"])
+    assert model is not None and model.source == "./models" and model.read_only
+    cache = mount_for(svc, env["SIMPLEPOSE_CACHE_DIR"])
+    assert cache is not None and not cache.read_only
+    assert "cache" in compose["volumes"]
+
+
+def test_train_export_serve_hand_over_through_the_volumes(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    train, export = services["train"]["command"], services["export"]["command"]
+    assert train[0] == "train" and export[0] == "export"
+
+    data = mount_for(services["train"], option(train, "--data"))
+    assert data is not None and data.read_only and data.source == "./data/coco"
+    run_dir = option(train, "--output")
+    run_mount = mount_for(services["train"], run_dir)
+    assert run_mount is not None and not run_mount.read_only
+
+    checkpoint = option(export, "--checkpoint")
+    assert Path(checkpoint).parent == Path(run_dir)
+    # best.ckpt exists only when training validates: the compose job must ask for it.
+    assert Path(checkpoint).name == BEST_CKPT and option(train, "--val-split")
+    ckpt_mount = mount_for(services["export"], checkpoint)
+    assert ckpt_mount is not None and ckpt_mount.source == run_mount.source
+
+    out = option(export, "--output")
+    out_mount = mount_for(services["export"], out)
+    assert out_mount is not None and not out_mount.read_only
+    served = environment(services["keypoints"])["SIMPLEPOSE_MODEL"]
+    assert out == served
+    assert out_mount.source == mount_for(services["keypoints"], served).source
+
+
+def test_training_config_exists_in_the_image(compose: dict[str, Any], dockerfiles) -> None:
+    for name in ("train", "export"):
+        config = option(compose["services"][name]["command"], "--config")
+        assert config.startswith(CONTAINER_CONFIGS + "/")
+        assert (REPO / "configs" / Path(config).name).is_file(), config
+    for instructions in dockerfiles.values():
+        assert any(
+            i.keyword == "COPY" and i.args == f"configs {CONTAINER_CONFIGS}" for i in instructions
+        )
+
+
+def subcommand_is_placeholder(command: str) -> bool:
+    """True while a stage still registers its 'being built' stub for ``command``."""
+    try:
+        args = build_parser().parse_args([command])
+    except SystemExit:  # required options missing: the real parser is in place
+        return False
+    return getattr(args.func, "__name__", "") == "_pending"
+
+
+@pytest.mark.parametrize("name", ["keypoints", "keypoints-cpu", "train", "export"])
+def test_compose_commands_parse_with_the_real_cli(compose: dict[str, Any], name: str) -> None:
+    command = compose["services"][name]["command"]
+    if subcommand_is_placeholder(command[0]):
+        pytest.skip(f"'simplepose {command[0]}' is still the placeholder of its stage")
+    args = build_parser().parse_args(command)
+    assert isinstance(args, argparse.Namespace) and args.command == command[0]
+
+
+# ---------------------------------------------------------------- Ascend Docker Runtime variant
+
+
+def runtime_variant() -> dict[str, Any]:
+    return merge(load_compose(COMPOSE_FILE), load_compose(RUNTIME_OVERRIDE))
+
+
+@pytest.mark.parametrize("name", ASCEND_SERVICES)
+def test_runtime_variant_replaces_devices_and_driver_mounts(
+    compose: dict[str, Any], name: str
+) -> None:
+    base, variant = compose["services"][name], runtime_variant()["services"][name]
+    assert "runtime" not in base and "ASCEND_VISIBLE_DEVICES" not in environment(base)
+    assert variant["runtime"] == "ascend"
+    assert environment(variant)["ASCEND_VISIBLE_DEVICES"]
+    assert not variant.get("devices"), "devices passed twice: runtime and device list"
+    targets = {m.target for m in mounts(variant)}
+    assert not targets & set(DRIVER_MOUNTS), "driver mounted twice: runtime and volumes"
+    kept = [m for m in mounts(base) if m.target not in DRIVER_MOUNTS]
+    assert mounts(variant) == kept  # model, data, run and cache volumes unchanged
+    assert variant["command"] == base["command"]
+
+
+def test_runtime_variant_selects_the_same_npus() -> None:
+    env = {"NPU_ID": "3"}
+    variant = merge(load_compose(COMPOSE_FILE, env), load_compose(RUNTIME_OVERRIDE, env))
+    assert environment(variant["services"]["keypoints"])["ASCEND_VISIBLE_DEVICES"] == "3"
+    train = variant["services"]["train"]
+    visible = environment(train)["ASCEND_VISIBLE_DEVICES"]
+    assert visible == "0-7" and int(option(train["command"], "--devices")) == 8
