@@ -85,6 +85,7 @@ def load_into(
             "%d parameters not in %s keep their init: %s", len(missing), source, missing[:8]
         )
     not_loaded, _ = ms.load_param_into_net(net, {k: v for k, v in params.items() if k in own})
+    not_loaded = [k for k in not_loaded if k in params]  # allowed missing ones are reported too
     if not_loaded:
         raise CheckpointError(f"MindSpore did not load {not_loaded[:8]} from {source}")
 
