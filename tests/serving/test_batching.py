@@ -1,0 +1,106 @@
+"""The batching executor: cross-request batches, routing, padding, queue limit, errors, drain."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from serving.batching import BatchingExecutor, BatchStats, ExecutorClosed, QueueFull
+
+
+class Recorder:
+    """Model stand-in: output = input * 2 (so routing errors show), remembers call sizes."""
+
+    def __init__(self, gate: threading.Event | None = None):
+        self.sizes: list[int] = []
+        self.threads: set[str] = set()
+        self.gate = gate
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        if self.gate is not None:
+            self.gate.wait(10)
+        self.sizes.append(len(batch))
+        self.threads.add(threading.current_thread().name)
+        return batch * 2
+
+
+def crops(n: int, start: float) -> np.ndarray:
+    return (start + np.arange(n, dtype=np.float32)).reshape(n, 1, 1, 1)
+
+
+def test_crops_of_several_requests_share_a_call_and_come_back_in_order() -> None:
+    gate = threading.Event()
+    model = Recorder(gate)
+    ex = BatchingExecutor(model, max_batch=8, max_wait_s=0.5, max_queue=100)
+    first = ex.submit(crops(1, 0))
+    while ex.queue_depth:  # the worker took it and waits at the gate
+        time.sleep(0.001)
+    futures = [ex.submit(crops(5, 100 * (i + 1))) for i in range(3)]  # 15 crops queue up
+    gate.set()
+    for i, f in enumerate(futures):
+        np.testing.assert_array_equal(f.result(5), crops(5, 100 * (i + 1)) * 2)
+    np.testing.assert_array_equal(first.result(5), crops(1, 0) * 2)
+    assert model.sizes == [1, 8, 7]  # three requests in two calls; the second one split
+    assert model.threads == {"inference"}
+    ex.close()
+
+
+def test_calls_are_padded_to_allowed_sizes() -> None:
+    model = Recorder()
+    stats: list[BatchStats] = []
+    ex = BatchingExecutor(
+        model, max_batch=8, max_wait_s=0.0, max_queue=100, batch_sizes=(1, 4, 8),
+        on_batch=stats.append,
+    )  # fmt: skip
+    out = ex.submit(crops(3, 7)).result(5)
+    np.testing.assert_array_equal(out, crops(3, 7) * 2)
+    assert model.sizes == [4]
+    assert (stats[0].size, stats[0].padded) == (3, 4)
+    ex.close()
+
+
+def test_queue_full_is_refused_and_recovers() -> None:
+    gate = threading.Event()
+    model = Recorder(gate)
+    ex = BatchingExecutor(model, max_batch=2, max_wait_s=0.0, max_queue=3)
+    running = ex.submit(crops(2, 0))
+    while ex.queue_depth:  # wait until the worker took it (and blocks on the gate)
+        time.sleep(0.001)
+    queued = ex.submit(crops(3, 10))
+    with pytest.raises(QueueFull):
+        ex.submit(crops(1, 20))
+    gate.set()
+    assert running.result(5).shape == (2, 1, 1, 1)
+    assert queued.result(5).shape == (3, 1, 1, 1)
+    assert ex.submit(crops(1, 30)).result(5)[0, 0, 0, 0] == 60
+    ex.close()
+
+
+def test_model_errors_reach_every_request_of_the_batch_and_the_thread_survives() -> None:
+    calls = []
+
+    def flaky(batch: np.ndarray) -> np.ndarray:
+        calls.append(len(batch))
+        if len(calls) == 1:
+            raise RuntimeError("device fell over")
+        return batch
+
+    ex = BatchingExecutor(flaky, max_batch=4, max_wait_s=0.0, max_queue=10)
+    with pytest.raises(RuntimeError, match="device fell over"):
+        ex.submit(crops(2, 0)).result(5)
+    np.testing.assert_array_equal(ex.submit(crops(2, 5)).result(5), crops(2, 5))
+    ex.close()
+
+
+def test_close_finishes_queued_work_then_refuses_new() -> None:
+    gate = threading.Event()
+    ex = BatchingExecutor(Recorder(gate), max_batch=1, max_wait_s=0.0, max_queue=10)
+    futures = [ex.submit(crops(1, i)) for i in range(3)]
+    threading.Timer(0.2, gate.set).start()
+    assert ex.close(timeout=10)
+    assert [f.result(0)[0, 0, 0, 0] for f in futures] == [0, 2, 4]
+    with pytest.raises(ExecutorClosed):
+        ex.submit(crops(1, 0))
