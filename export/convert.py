@@ -14,10 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore runs)
-from export.layouts import infer_model_fields, map_layout, unwrap_state_dict
+from export.layouts import (
+    LayoutError,
+    blocks_per_stage,
+    infer_model_fields,
+    map_layout,
+    unwrap_state_dict,
+)
 from export.mindir import sha256_file
 from export.pth_reader import load_pth
 from simplepose.config import Config, get_preset
+from simplepose.network.resnet import RESNET_SPECS
 
 log = logging.getLogger(__name__)
 DEFAULT_INPUT = "256x192"  # preset suffix used when no config is given (the paper's main size)
@@ -63,10 +70,21 @@ class ConversionReport:
         return "\n".join(lines)
 
 
-def resolve_config(inferred: dict[str, Any], channel_order: str, config: Config | None) -> Config:
+def resolve_config(
+    inferred: dict[str, Any],
+    channel_order: str,
+    config: Config | None,
+    blocks: tuple[int, ...] = (),
+) -> Config:
     """The config for the converted weights: the given one (which must agree with what the
     weights say) or the ``res{depth}_256x192`` preset, with the inferred head and channel order."""
     if config is None:
+        if "depth" not in inferred:
+            raise LayoutError(
+                f"the backbone's blocks per stage {blocks} match no ResNet depth "
+                f"({', '.join(map(str, RESNET_SPECS))}): blocks are missing or this is not a "
+                "ResNet; pass --config to see which parameters do not fit"
+            )
         config = get_preset(f"res{inferred['depth']}_{DEFAULT_INPUT}")
     else:
         clash = {
@@ -105,7 +123,8 @@ def convert_checkpoint(
     source, output = Path(source), Path(output)
     mapped = map_layout(unwrap_state_dict(load_pth(source)), layout)
     inferred = infer_model_fields(mapped.params)
-    cfg = resolve_config(inferred, mapped.channel_order, config)
+    blocks = blocks_per_stage(mapped.params)
+    cfg = resolve_config(inferred, mapped.channel_order, config, blocks)
     net = PoseResNet(cfg.model)
     own = {p.name for p in net.get_parameters()}
     params = {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in mapped.params.items()}

@@ -135,20 +135,27 @@ def map_layout(state_dict: Mapping[str, np.ndarray], layout: str = "auto") -> Ma
     return MappedWeights(layout=layout, params=params, dropped=dropped)
 
 
-def infer_model_fields(params: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    """What the weights themselves say about the network: ResNet depth, and for full pose
-    models the deconv head (count, width, kernel) and the number of joints."""
+def blocks_per_stage(params: Mapping[str, np.ndarray]) -> tuple[int, int, int, int]:
+    """Residual blocks in ``layer1..4`` (from the ``layerS.B.`` key names)."""
     blocks = [0, 0, 0, 0]
     for key in params:
         match = _BLOCK_KEY.match(key)
         if match:
             stage, index = int(match.group(1)) - 1, int(match.group(2))
             blocks[stage] = max(blocks[stage], index + 1)
+    return tuple(blocks)  # type: ignore[return-value]
+
+
+def infer_model_fields(params: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """What the weights themselves say about the network: ResNet ``depth`` (absent when the
+    blocks per stage match no ResNet) and, for full pose models, the deconv head (count,
+    width, kernel) and the number of joints."""
     kind = "bottleneck" if "layer1.0.conv3.weight" in params else "basic"
-    depths = [d for d, spec in RESNET_SPECS.items() if spec == (kind, tuple(blocks))]
-    if not depths:
-        raise LayoutError(f"blocks per stage {tuple(blocks)} ({kind}) match no ResNet depth")
-    fields_: dict[str, Any] = {"depth": depths[0]}
+    blocks = blocks_per_stage(params)
+    fields_: dict[str, Any] = {}
+    depths = [d for d, spec in RESNET_SPECS.items() if spec == (kind, blocks)]
+    if depths:
+        fields_["depth"] = depths[0]
     deconvs = sorted(
         (int(m.group(1)), params[k].shape)
         for k in params

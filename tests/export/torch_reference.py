@@ -125,12 +125,16 @@ def random_pose_net(depth: int, deconv_channels: int = 256, seed: int = 0) -> To
 
 def layout_state_dict(net: TorchPoseResNet, layout: str) -> object:
     """The object ``torch.save`` writes for ``net`` in a public layout."""
-    sd = net.state_dict()
+    return layout_state_dict_from(net.state_dict(), layout, _fc_in(net))
+
+
+def layout_state_dict_from(sd, layout: str, fc_in: int = 2048) -> object:
+    """``sd`` (MSRA names) rearranged as ``layout`` saves it."""
     if layout == "msra":
         return sd
     if layout == "torchvision":
         out = OrderedDict((k, v) for k, v in sd.items() if not k.startswith(HEAD_PREFIXES))
-        out["fc.weight"] = torch.randn(1000, _fc_in(net))
+        out["fc.weight"] = torch.randn(1000, fc_in)
         out["fc.bias"] = torch.zeros(1000)
         return out
     head = {"mmpose0": "keypoint_head.", "mmpose1": "head."}[layout]

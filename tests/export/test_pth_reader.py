@@ -1,0 +1,122 @@
+"""The torch-free .pth reader: exact tensors in both formats, and no code execution."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from export.pth_reader import (
+    CheckpointFormatError,
+    UnsafeCheckpointError,
+    load_pth,
+    state_dict_arrays,
+)
+
+torch = pytest.importorskip("torch")
+
+
+def sample_state_dict():
+    base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
+    return OrderedDict(
+        dense=torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(0)),
+        transposed=base.t(),  # non-contiguous strides
+        sliced=base[1:3, 2:5],  # storage offset into a shared storage
+        param=torch.nn.Parameter(torch.ones(3)),
+        long=torch.tensor([1, -2, 3]),
+        scalar=torch.tensor(7),
+        half=torch.tensor([0.5, -1.25], dtype=torch.float16),
+        bf16=torch.tensor([1.5, -2.25], dtype=torch.bfloat16),
+        flag=torch.tensor([True, False]),
+        empty=torch.zeros(0, 3),
+    )
+
+
+@pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
+def test_tensors_round_trip_exactly(tmp_path: Path, zip_format: bool):
+    sd = sample_state_dict()
+    path = tmp_path / "w.pth"
+    torch.save(
+        {"state_dict": sd, "meta": {"epoch": 3, "note": "x", "raw": b"\x00\xff", "t": (1, None)}},
+        path,
+        _use_new_zipfile_serialization=zip_format,
+    )
+    obj = load_pth(path)
+    assert obj["meta"] == {"epoch": 3, "note": "x", "raw": b"\x00\xff", "t": (1, None)}
+    assert list(obj["state_dict"]) == list(sd)
+    for name, tensor in sd.items():
+        expected = tensor.detach().float().numpy() if name == "bf16" else tensor.detach().numpy()
+        got = obj["state_dict"][name]
+        assert got.shape == expected.shape and got.dtype == expected.dtype, name
+        np.testing.assert_array_equal(got, expected, err_msg=name)
+    assert sorted(state_dict_arrays(obj)) == sorted(f"state_dict.{k}" for k in sd)
+
+
+class Evil:
+    """Unpickling this with a normal loader would run ``os.system``."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
+def test_malicious_reduce_is_refused_without_running(tmp_path: Path, zip_format: bool):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pth"
+    torch.save(
+        {"state_dict": {"w": torch.ones(2)}, "x": Evil(marker)},
+        path,
+        _use_new_zipfile_serialization=zip_format,
+    )
+    with pytest.raises(
+        UnsafeCheckpointError, match=r"refusing to load global '(posix|os)\.system'"
+    ):
+        load_pth(path)
+    assert not marker.exists()
+
+
+def test_disallowed_global_in_a_hand_written_zip_is_refused(tmp_path: Path):
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps(Evil(marker), protocol=2)
+    path = tmp_path / "evil.pt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", payload)
+        archive.writestr("archive/byteorder", "little")
+    with pytest.raises(UnsafeCheckpointError, match="could run code"):
+        load_pth(path)
+    assert not marker.exists()
+
+
+def test_tensor_reading_past_its_storage_is_rejected(tmp_path: Path):
+    buffer = io.BytesIO()
+    torch.save({"w": torch.arange(4.0)}, buffer)
+    archive_in = zipfile.ZipFile(io.BytesIO(buffer.getvalue()))
+    path = tmp_path / "bad.pth"
+    with zipfile.ZipFile(path, "w") as out:
+        for info in archive_in.infolist():
+            data = archive_in.read(info)
+            if info.filename.endswith("data.pkl"):
+                # size (4,) -> (9,): the tensor now claims more elements than its storage has
+                data = data.replace(b"K\x04\x85", b"K\x09\x85", 1)
+            out.writestr(info, data)
+    with pytest.raises(CheckpointFormatError, match="past its storage"):
+        load_pth(path)
+
+
+def test_not_a_checkpoint(tmp_path: Path):
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"this is not a pickle at all")
+    with pytest.raises(CheckpointFormatError, match="junk.pth"):
+        load_pth(junk)
+    with pytest.raises(FileNotFoundError):
+        load_pth(tmp_path / "missing.pth")
