@@ -1,20 +1,177 @@
-"""Subcommands of the export stage: export, convert, weights."""
+"""Subcommands of the export stage: ``export``, ``convert`` and ``weights list|get``.
+
+MindSpore is imported inside the handlers only, so ``simplepose --help`` stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from simplepose.cli import CLIError
 
+FORMATS = ("mindir", "onnx")
+LAYOUT_CHOICES = ("auto", "msra", "mmpose0", "mmpose1", "torchvision")  # export.layouts
 
-def _pending(args: argparse.Namespace) -> int:
-    raise CLIError(f"'{args.command}' is being built (export issue); it is not in this version yet")
+
+def _config(name: str | None):
+    if name is None:
+        return None
+    from simplepose.config import load_config
+
+    return load_config(name)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from export.mindir import export_model
+
+    if args.batch_size is not None and args.batch_size < 1:
+        raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
+    info = export_model(
+        Path(args.checkpoint),
+        Path(args.output),
+        config=_config(args.config),
+        flip=not args.no_flip,
+        fmt=args.format,
+        fuse_decode=args.fuse_decode,
+        batch_size=args.batch_size,
+    )
+    m = info.model
+    print(
+        f"wrote {Path(args.output) / ('model.' + info.format)} and model.json: "
+        f"{info.config.name}, input {m.input_size[1]}x{m.input_size[0]} (HxW) {m.channel_order}, "
+        f"flip {'fused' if info.flip_fused else 'off'}, outputs {info.outputs}, "
+        f"batch {'dynamic' if info.batch_size is None else info.batch_size}"
+    )
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from export.convert import convert_checkpoint
+
+    report = convert_checkpoint(
+        Path(args.source), Path(args.output), layout=args.layout, config=_config(args.config)
+    )
+    print(report.summary())
+    return 0
+
+
+def _weights_list(args: argparse.Namespace) -> int:
+    from export.weights import AP_NOTE, DEFAULT_MODEL, REGISTRY
+
+    print(f"{'name':<24} {'layout':<12} {'input':<8} {'order':<5} {'AP':>5}  sha256")
+    for e in REGISTRY.values():
+        ap = f"{e.published_ap:.1f}" if e.published_ap is not None else "  -"
+        star = " (default)" if e.name == DEFAULT_MODEL else ""
+        size = e.preset.split("_")[1]
+        sha = e.sha256[:16] + ("..." if len(e.sha256) > 16 else " (prefix)")
+        print(f"{e.name:<24} {e.layout:<12} {size:<8} {e.channel_order:<5} {ap:>5}  {sha}{star}")
+    print(f"AP: {AP_NOTE}. torchvision entries are ImageNet backbones (training init only).")
+    return 0
+
+
+def _weights_get(args: argparse.Namespace) -> int:
+    from export.weights import fetch, lookup
+
+    fetched = fetch(
+        lookup(args.name),
+        args.cache_dir,
+        fmt=args.format,
+        flip=not args.no_flip,
+        offline=args.offline,
+    )
+    print(f"checkpoint: {fetched.checkpoint}")
+    if fetched.model_dir is None:
+        print("backbone-only weights: use the checkpoint to initialise training")
+    else:
+        print(
+            f"model: {fetched.model_dir}  (serve it: simplepose serve --model {fetched.model_dir})"
+        )
+    return 0
+
+
+def _weights_help(args: argparse.Namespace) -> int:
+    raise CLIError("choose 'simplepose weights list' or 'simplepose weights get NAME'")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    for name, text in (
-        ("export", "write model.mindir (flip test fused) + model.json for the service"),
-        ("convert", "convert a public PyTorch checkpoint to a MindSpore checkpoint"),
-        ("weights", "list or fetch known public SimpleBaselines weights"),
-    ):
-        sub.add_parser(name, help=text, description=text).set_defaults(func=_pending)
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser(
+        "export",
+        help="write model.mindir (flip test fused) + model.json for the service",
+        formatter_class=fmt,
+        description=(
+            "Turn a pose checkpoint into a model directory the service loads: model.mindir (or\n"
+            "model.onnx) plus model.json (preset, sizes, channel order, mean/std, flip pairs,\n"
+            "source sha256, MindSpore version). The graph takes N normalised crops and returns\n"
+            "N heatmap stacks with the flip test inside (one 2N batch, flip back, 1-px shift)."
+        ),
+        epilog="example: simplepose export --checkpoint r50.ckpt --output models/r50",
+    )
+    p.add_argument("--checkpoint", required=True, help="pose checkpoint (.ckpt) to export")
+    p.add_argument("--output", required=True, help="model directory to write")
+    p.add_argument(
+        "--config", help="preset or YAML; only for checkpoints without simplepose metadata"
+    )
+    p.add_argument("--no-flip", action="store_true", help="export without the fused flip test")
+    p.add_argument("--format", choices=FORMATS, default="mindir", help="default: mindir")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="fix the batch size (MindIR default: dynamic; ONNX default: 1, always fixed)",
+    )
+    p.add_argument(
+        "--fuse-decode",
+        action="store_true",
+        help="graph returns (N, 17, 3) keypoints (argmax + quarter-pixel) instead of heatmaps",
+    )
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser(
+        "convert",
+        help="convert a public PyTorch checkpoint to a MindSpore pose checkpoint",
+        formatter_class=fmt,
+        description=(
+            "Read a PyTorch .pth/.pt (without torch; only tensors and plain containers are\n"
+            "unpickled, anything else is refused), map its layout to simplepose's names, check\n"
+            "every shape and save a .ckpt whose metadata records the config and the channel\n"
+            "order the weights expect (MSRA: BGR, mmpose/torchvision: RGB)."
+        ),
+        epilog=(
+            "example: simplepose convert td-hm_res50_8xb64-210e_coco-256x192-04af38ce_20220923.pth"
+            " --output r50.ckpt"
+        ),
+    )
+    p.add_argument("source", help="PyTorch checkpoint (.pth / .pt, zip or legacy format)")
+    p.add_argument("--output", required=True, help="MindSpore checkpoint (.ckpt) to write")
+    p.add_argument(
+        "--layout", choices=LAYOUT_CHOICES, default="auto", help="key layout (default: detect)"
+    )
+    p.add_argument(
+        "--config",
+        help="preset or YAML giving the input size (default: res<depth>_256x192 from the weights)",
+    )
+    p.set_defaults(func=_convert)
+
+    p = sub.add_parser(
+        "weights",
+        help="list or fetch known public SimpleBaselines weights",
+        description="Known public checkpoints: list them, or download+verify+convert+export one.",
+    )
+    p.set_defaults(func=_weights_help)
+    wsub = p.add_subparsers(dest="weights_command", metavar="ACTION")
+    wsub.add_parser("list", help="show the known weights").set_defaults(func=_weights_list)
+    g = wsub.add_parser(
+        "get",
+        help="download, verify (sha256), convert and export NAME",
+        description=(
+            "Download NAME into the cache (progress bar, sha256 checked), convert it and export "
+            "a model directory. Results are cached; a second call does no work."
+        ),
+    )
+    g.add_argument("name", help="a name from 'simplepose weights list'")
+    g.add_argument("--cache-dir", help="default: $SIMPLEPOSE_CACHE or ~/.cache/simplepose")
+    g.add_argument("--format", choices=FORMATS, default="mindir", help="default: mindir")
+    g.add_argument("--no-flip", action="store_true", help="export without the fused flip test")
+    g.add_argument("--offline", action="store_true", help="use the cache only, never download")
+    g.set_defaults(func=_weights_get)
