@@ -128,6 +128,20 @@ def load_backbone(net, path: Path) -> None:
     load_into(net, usable, allow_missing=True, source=str(path))
 
 
+AMP_LEVELS = ("O0", "O1", "O2", "O3")
+
+
+def check_amp(config: Config, device: str) -> None:
+    """Mixed precision (O1-O3) only on Ascend; CPU runs O0."""
+    level = config.train.amp_level
+    if level not in AMP_LEVELS:
+        raise ValueError(f"train.amp_level must be one of {AMP_LEVELS}, got {level!r}")
+    if level != "O0" and device != "Ascend":
+        raise ValueError(
+            f"train.amp_level={level} is for Ascend; use train.amp_level=O0 on {device}"
+        )
+
+
 def make_train_step(net, optimizer, config: Config, device: str):
     """``TrainOneStepCell`` (O0) or, on Ascend, mixed precision with a fixed loss scale."""
     import mindspore as ms
@@ -135,19 +149,14 @@ def make_train_step(net, optimizer, config: Config, device: str):
 
     from simplepose.network.pose_net import PoseNetWithLoss
 
+    check_amp(config, device)
     level = config.train.amp_level
     if level == "O0":
         step = nn.TrainOneStepCell(PoseNetWithLoss(net), optimizer)
-    elif level in ("O1", "O2", "O3"):
-        if device != "Ascend":
-            raise ValueError(
-                f"train.amp_level={level} is for Ascend; use train.amp_level=O0 on {device}"
-            )
+    else:
         with_loss = ms.amp.auto_mixed_precision(PoseNetWithLoss(net), level)
         scale = ms.Tensor(config.train.loss_scale, ms.float32)
         step = nn.TrainOneStepWithLossScaleCell(with_loss, optimizer, scale_sense=scale)
-    else:
-        raise ValueError(f"train.amp_level must be one of O0, O1, O2, O3, got {level!r}")
     step.set_train()
     return step
 
@@ -177,6 +186,7 @@ class Trainer:
             )
         device_id = int(os.environ.get("DEVICE_ID", options.device_id))
         self.device = select_device(options.device, device_id, graph_mode=options.graph_mode)
+        check_amp(config, self.device)
         self.shard = init_distributed()
         self.is_main = self.shard.rank == 0
         ms.set_seed(config.train.seed)
