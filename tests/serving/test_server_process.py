@@ -1,0 +1,73 @@
+"""``simplepose serve`` as a real process on 127.0.0.1: readiness and graceful shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from serving_helpers import encode, synthetic_bgr
+
+STARTUP_TIMEOUT_S = 60
+HOLD_MS = 800  # --max-wait-ms: queued requests are still in flight when SIGTERM arrives
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_sigterm_finishes_in_flight_requests(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLEPOSE_")}
+    env["SIMPLEPOSE_MAX_WAIT_MS"] = str(HOLD_MS)  # settings come from the environment too
+    log = (tmp_path / "serve.log").open("w")
+    cmd = [sys.executable, "-m", "simplepose.cli", "serve", "--model", str(tiny_checkpoint),
+           "--port", str(port), "--max-batch", "64"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+            assert time.monotonic() < deadline, "server did not become ready"
+            time.sleep(0.2)
+        data = encode(synthetic_bgr(), ".png")
+        statuses: list[int] = []
+
+        def call() -> None:
+            r = httpx.post(f"{base}/keypoints", files={"image": ("a.png", data, "image/png")},
+                           timeout=30)  # fmt: skip
+            statuses.append(r.status_code)
+
+        threads = [threading.Thread(target=call) for _ in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(HOLD_MS / 1000 / 3)  # requests are now waiting in the batch queue
+        proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(30)
+        assert statuses == [200, 200, 200]
+        # uvicorn re-raises the signal once it has shut down cleanly
+        assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    text = (tmp_path / "serve.log").read_text()
+    assert "inference executor drained" in text
