@@ -66,9 +66,7 @@ def main() -> int:
         TrainOptions(data_root=args.data, run_dir=run_dir, train_split=SPLIT, progress=False),
     )
     train_s = time.perf_counter() - t0
-    result = evaluate(
-        run_dir / "last.ckpt", args.data, SPLIT, boxes="gt", decode="dark", flip=True
-    )
+    result = evaluate(run_dir / "last.ckpt", args.data, SPLIT, boxes="gt", decode="dark", flip=True)
     seconds = time.perf_counter() - t0
     print(result.describe())
     print(result.summary)

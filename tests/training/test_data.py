@@ -82,9 +82,7 @@ def test_flip_mirrors_and_swaps_pairs() -> None:
     # pixel under a joint is the same before and after (integer joints)
     j = np.round(joints).astype(int)
     fj_int = np.round(fj).astype(int)
-    np.testing.assert_array_equal(
-        image[j[idx, 1], j[idx, 0]], flipped[fj_int[:, 1], fj_int[:, 0]]
-    )
+    np.testing.assert_array_equal(image[j[idx, 1], j[idx, 0]], flipped[fj_int[:, 1], fj_int[:, 0]])
 
 
 def test_augment_keeps_joints_on_their_pixels() -> None:
@@ -129,7 +127,9 @@ def test_dataset_pipeline_reads_its_shard(small_root: Path, train_config) -> Non
     for rank in range(2):
         source = PoseSource(samples, train_config, train=True, epoch=0)
         indices = epoch_indices(8, 0, 1, Shard(rank, 2), 2)
-        batches = list(build_dataset(source, indices, 2, 2).create_tuple_iterator(output_numpy=True))
+        batches = list(
+            build_dataset(source, indices, 2, 2).create_tuple_iterator(output_numpy=True)
+        )
         assert len(batches) == 2
         assert all(b[0].shape == (2, 3, 96, 64) for b in batches)
         got = [int(i) for b in batches for i in b[3]]

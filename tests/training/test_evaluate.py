@@ -77,9 +77,7 @@ def oracle_config() -> Config:
 def test_perfect_heatmaps_score_near_one(coco_mini: Path, tmp_path: Path, oracle_config) -> None:
     model = OracleModel(coco_mini, "val2017", oracle_config)
     out = tmp_path / "results.json"
-    result = evaluate(
-        model, coco_mini, "val2017", boxes="gt", flip=False, batch_size=7, output=out
-    )
+    result = evaluate(model, coco_mini, "val2017", boxes="gt", flip=False, batch_size=7, output=out)
     assert model.calls == len(model.queue) == 68  # every GT person with keypoints, once
     assert result.num_boxes == 68 and len(result.results) == 68
     assert result.boxes == "ground-truth person boxes"

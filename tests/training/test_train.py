@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow
 
 
 def _steps(run_dir: Path) -> dict[int, dict]:
-    return {m["global_step"]: m for m in read_metrics(run_dir / "metrics.jsonl") if m["kind"] == "step"}
+    return {
+        m["global_step"]: m for m in read_metrics(run_dir / "metrics.jsonl") if m["kind"] == "step"
+    }
 
 
 def test_loss_falls_on_real_persons(small_root: Path, tmp_path: Path, train_config) -> None:
