@@ -71,15 +71,18 @@ def _weights_list(args: argparse.Namespace) -> int:
 
 
 def _weights_get(args: argparse.Namespace) -> int:
-    from export.weights import fetch, lookup
+    from export.weights import WeightsUnavailable, fetch, lookup
 
-    fetched = fetch(
-        lookup(args.name),
-        args.cache_dir,
-        fmt=args.format,
-        flip=not args.no_flip,
-        offline=args.offline,
-    )
+    try:
+        fetched = fetch(
+            lookup(args.name),
+            args.cache_dir,
+            fmt=args.format,
+            flip=not args.no_flip,
+            offline=args.offline,
+        )
+    except WeightsUnavailable as exc:
+        raise CLIError(str(exc)) from exc
     print(f"checkpoint: {fetched.checkpoint}")
     if fetched.model_dir is None:
         print("backbone-only weights: use the checkpoint to initialise training")

@@ -1,0 +1,152 @@
+"""Weights registry: download from a local HTTP server, verify, convert, export; errors."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import threading
+
+import pytest
+
+from export.weights import (
+    KnownWeights,
+    WeightsError,
+    WeightsUnavailable,
+    ensure_default_model,
+    fetch,
+)
+from simplepose.cli import main
+
+torch = pytest.importorskip("torch")
+torch_reference = pytest.importorskip("torch_reference")
+
+PRESET = "res18_128x96"
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    requests: list[str] = []
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def do_GET(self):  # noqa: N802 (http.server API)
+        type(self).requests.append(self.path)
+        super().do_GET()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A 127.0.0.1 server over a directory holding one mmpose-1.x-layout checkpoint."""
+    root = tmp_path_factory.mktemp("www")
+    net = torch_reference.random_pose_net(18, deconv_channels=32, seed=1)
+    torch.save(torch_reference.layout_state_dict(net, "mmpose1"), root / "sb_r18.pth")
+    sha = hashlib.sha256((root / "sb_r18.pth").read_bytes()).hexdigest()
+    handler = functools.partial(_Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", sha
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def entry(url: str, sha: str, name: str = "test-r18") -> KnownWeights:
+    return KnownWeights(name, url, sha, "mmpose1", PRESET, published_ap=None)
+
+
+def closed_port_url() -> str:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/sb_r18.pth"  # nothing listens there any more
+
+
+@pytest.mark.slow
+def test_get_downloads_verifies_converts_and_exports(tmp_path, served):
+    from simplepose.model_info import ModelInfo
+
+    base, sha = served
+    _Quiet.requests.clear()
+    got = fetch(entry(f"{base}/sb_r18.pth", sha), tmp_path, progress=False)
+    assert got.download.is_file() and got.checkpoint.is_file()
+    info = ModelInfo.load(got.model_dir)
+    assert info.flip_fused and info.model.channel_order == "RGB"
+    assert info.model.deconv_channels == 32 and info.config.name == PRESET
+    assert info.extra["layout"] == "mmpose1" and info.extra["source_sha256"] == sha
+    again = fetch(entry(f"{base}/sb_r18.pth", sha), tmp_path, progress=False)
+    assert again.model_dir == got.model_dir
+    assert _Quiet.requests == ["/sb_r18.pth"]  # the second call was served from the cache
+
+
+def test_hash_prefix_accepted_and_mismatch_rejected(tmp_path, served):
+    from export.weights import download
+
+    base, sha = served
+    digest = download(f"{base}/sb_r18.pth", tmp_path / "a.pth", sha[:8], progress=False)
+    assert digest == sha
+    bad = ("0" if sha[0] != "0" else "1") + sha[1:8]
+    with pytest.raises(WeightsError, match=f"does not match the expected prefix {bad}"):
+        download(f"{base}/sb_r18.pth", tmp_path / "b.pth", bad, progress=False)
+    assert list(tmp_path.iterdir()) == [tmp_path / "a.pth"]  # nothing half-written left
+
+
+def test_unknown_hash_is_recorded_then_enforced(tmp_path, served):
+    from export.weights import download
+
+    base, sha = served
+    dest = tmp_path / "downloads" / "sb_r18.pth"
+    download(f"{base}/sb_r18.pth", dest, "", progress=False)
+    assert (tmp_path / "downloads" / "sb_r18.pth.sha256").read_text().strip() == sha
+    data = bytearray(dest.read_bytes())
+    data[-1] ^= 0xFF  # the cached file changes
+    dest.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="does not match"):
+        fetch(entry(f"{base}/sb_r18.pth", ""), tmp_path, progress=False)
+    assert not dest.exists()
+
+
+def test_unreachable_and_missing_urls(tmp_path, served):
+    base, sha = served
+    with pytest.raises(WeightsUnavailable, match="cannot download http://127.0.0.1"):
+        fetch(entry(closed_port_url(), sha), tmp_path, progress=False)
+    with pytest.raises(WeightsUnavailable, match="(?i)not found"):
+        fetch(entry(f"{base}/nope.pth", sha), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="must be one of"):
+        fetch(entry("ftp://127.0.0.1/x.pth", sha), tmp_path, progress=False)
+    assert not list((tmp_path / "downloads").glob("*"))
+
+
+@pytest.mark.slow
+def test_ensure_default_model(tmp_path, served):
+    from simplepose.network.runtime import load_model
+
+    base, sha = served
+    registry = {"default": entry(f"{base}/sb_r18.pth", sha, "default")}
+    with pytest.raises(WeightsUnavailable, match="offline"):
+        ensure_default_model(tmp_path, offline=True, name="default", registry=registry)
+    unreachable = {"default": entry(closed_port_url(), sha, "default")}
+    with pytest.raises(WeightsUnavailable):
+        ensure_default_model(tmp_path, name="default", registry=unreachable)
+    model_dir = ensure_default_model(tmp_path, name="default", registry=registry)
+    assert load_model(model_dir).info.flip_fused
+    # once cached, offline works
+    assert (
+        ensure_default_model(tmp_path, offline=True, name="default", registry=registry) == model_dir
+    )
+
+
+def test_weights_cli(tmp_path, served, capsys, monkeypatch):
+    from export import weights
+
+    assert main(["weights", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "mmpose1-res50-256x192" in out and "71.8" in out and "(default)" in out
+    assert main(["weights", "get", "no-such-weights"]) == 2
+    assert "unknown weights 'no-such-weights'" in capsys.readouterr().err
+    monkeypatch.setitem(weights.REGISTRY, "test-r18", entry(closed_port_url(), served[1]))
+    assert main(["weights", "get", "test-r18", "--cache-dir", str(tmp_path), "--offline"]) == 2
+    assert "downloads are disabled (offline)" in capsys.readouterr().err
