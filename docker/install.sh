@@ -14,7 +14,9 @@
 #   PIP_NO_CACHE_DIR   set to 1 in images to keep pip's cache out of the layer
 #
 # Everything installed is a pure-Python or manylinux wheel published for both x86_64 and
-# aarch64, so the same script builds linux/amd64 and linux/arm64 images.
+# aarch64, so the same script builds linux/amd64 and linux/arm64 images. (MindSpore 2.10.0's
+# aarch64 wheel is tagged cp311-none-any on PyPI; x86_64 still gets its manylinux1_x86_64 wheel,
+# because pip prefers the more specific tag.)
 set -euo pipefail
 
 PYTHON="${PYTHON:-python3}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -36,17 +37,23 @@ CANN_TAG = re.compile(
 # MindSpore 2.10 runs on CANN 8.2 to 9.1 (REFERENCE.md, "Ascend containers").
 CANN_SUPPORTED = (Version("8.2"), Version("9.1"))
 HADOLINT = Path(sys.executable).with_name("hadolint")
+# Wheel platforms a linux/arm64 image accepts (glibc 2.35 on the CANN Ubuntu 22.04 base, 2.36 on
+# python:3.11-slim-bookworm).
+ARM64_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_17_aarch64", "manylinux_2_28_aarch64")
 
 
 def pyproject_dependency(name: str) -> SpecifierSet:
-    if tomllib is None:
-        pytest.skip("reading pyproject.toml needs Python 3.11 (tomllib)")
-    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    for dep in deps:
+    for dep in pyproject_dependencies():
         match = re.match(r"^([A-Za-z0-9_.-]+)\s*(.*)$", dep.split(";")[0])
         if match and match[1].lower() == name:
             return SpecifierSet(match[2])
     raise AssertionError(f"{name} not in pyproject dependencies")
+
+
+def pyproject_dependencies() -> list[str]:
+    if tomllib is None:
+        pytest.skip("reading pyproject.toml needs Python 3.11 (tomllib)")
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
 
 
 def final_stage(instructions: list[Instruction]) -> list[Instruction]:
@@ -164,3 +171,33 @@ def test_dockerignore_keeps_the_context_small_but_complete(dockerfiles) -> None:
     for path in (".venv/bin/python", ".git/HEAD", "runs/x/last.ckpt", "tests/conftest.py",
                  "simplepose/__pycache__/cli.cpython-311.pyc", "models/pose/model.mindir"):  # fmt: skip
         assert dockerignore_excludes(patterns, path), path
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_every_dependency_resolves_to_a_linux_arm64_wheel(dockerfiles, tmp_path: Path) -> None:
+    """What install.sh asks pip for, resolved for linux/arm64 (Kunpeng Atlas servers): wheels
+    only, so the arm64 image needs no compiler and gets no x86 binary. (MindSpore 2.10.0's arm64
+    wheel is published with the tag cp311-none-any; x86_64 hosts still pick the manylinux one.)"""
+    requirements = tmp_path / "requirements.txt"
+    pin = build_args(dockerfiles["cpu"])["MINDSPORE_VERSION"]
+    requirements.write_text("\n".join([*pyproject_dependencies(), f"mindspore=={pin}"]) + "\n")
+    report = tmp_path / "report.json"
+    platforms = [arg for p in ARM64_PLATFORMS for arg in ("--platform", p)]
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed",
+         "--report", str(report), "--only-binary=:all:", "--python-version", "3.11",
+         "--implementation", "cp", "--abi", "cp311", *platforms,
+         "--target", str(tmp_path / "target"), "-r", str(requirements)],
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    installs = json.loads(report.read_text())["install"]
+    wheels = {i["metadata"]["name"].lower(): i["download_info"]["url"] for i in installs}
+    assert wheels["mindspore"].endswith(f"mindspore-{pin}-cp311-none-any.whl") or (
+        "aarch64" in wheels["mindspore"]
+    )
+    for name, url in wheels.items():
+        filename = url.rsplit("/", 1)[-1]
+        assert filename.endswith(".whl"), f"{name}: {filename} is not a wheel"
+        assert "x86_64" not in filename and "amd64" not in filename, filename
