@@ -129,6 +129,15 @@ def test_service_port_env_and_healthcheck(compose: dict[str, Any], name: str) ->
     assert test[0] == "CMD" and test[1:] == ["python", "/opt/simplepose/healthcheck.py"]
 
 
+@pytest.mark.parametrize("name", SERVICE_VARIANTS)
+def test_stop_waits_longer_than_the_service_drains(compose: dict[str, Any], name: str) -> None:
+    grace = compose["services"][name]["stop_grace_period"]
+    match = re.fullmatch(r"(\d+)(s|m)", grace)
+    assert match, grace
+    seconds = int(match[1]) * (60 if match[2] == "m" else 1)
+    assert seconds > Settings.model_fields["graceful_timeout_s"].default
+
+
 def test_published_port_follows_keypoints_port() -> None:
     compose = load_compose(COMPOSE_FILE, {"KEYPOINTS_PORT": "9000"})
     assert compose["services"]["keypoints"]["ports"] == ["9000:8000"]
@@ -231,10 +240,9 @@ def test_train_export_serve_hand_over_through_the_volumes(compose: dict[str, Any
 
 
 def test_training_config_exists_in_the_image(compose: dict[str, Any], dockerfiles) -> None:
-    for name in ("train", "export"):
-        config = option(compose["services"][name]["command"], "--config")
-        assert config.startswith(CONTAINER_CONFIGS + "/")
-        assert (REPO / "configs" / Path(config).name).is_file(), config
+    config = option(compose["services"]["train"]["command"], "--config")
+    assert config.startswith(CONTAINER_CONFIGS + "/")
+    assert (REPO / "configs" / Path(config).name).is_file(), config
     for instructions in dockerfiles.values():
         assert any(
             i.keyword == "COPY" and i.args == f"configs {CONTAINER_CONFIGS}" for i in instructions
