@@ -81,6 +81,9 @@ class DataConfig:
     flip_prob: float = 0.5
     half_body_prob: float = 0.0  # 0 disables half-body augmentation (seed recipe)
     half_body_min_joints: int = 8  # only persons with more visible joints than this
+    # Targets centred on the exact sub-pixel joint (DARK's unbiased encoding) instead of the
+    # reference's rounded centre; pairs with DARK decoding, matters most at low resolution.
+    unbiased_targets: bool = False
     num_workers: int = 2
 
 

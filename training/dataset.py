@@ -48,7 +48,9 @@ class PoseSource:
         self.epoch = epoch
         self.skipped = skipped if skipped is not None else SkipCounter()
         m = config.model
-        self.codec = HeatmapCodec(m.input_size, m.heatmap_size, m.sigma)
+        self.codec = HeatmapCodec(
+            m.input_size, m.heatmap_size, m.sigma, unbiased=config.data.unbiased_targets
+        )
         self._bad: set[int] = set()
         self._lock = threading.Lock()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,14 @@ def test_sample_targets_follow_codec(coco_mini: Path, train_config) -> None:
     np.testing.assert_array_equal(weight, want_w[0])
     assert int(index) == 3
     np.testing.assert_array_equal(weight > 0, s.joints[:, 2] > 0)  # all labelled joints inside
+
+    unbiased = replace(train_config, data=replace(train_config.data, unbiased_targets=True))
+    _, target_u, _, _ = PoseSource(samples, unbiased, train=False)[3]
+    want_u, _ = HeatmapCodec(m.input_size, m.heatmap_size, m.sigma, unbiased=True).encode(
+        joints, s.joints[None, :, 2]
+    )
+    np.testing.assert_array_equal(target_u, want_u[0])
+    assert not np.array_equal(target_u, target)
 
 
 def test_flip_mirrors_and_swaps_pairs() -> None:

@@ -1,0 +1,196 @@
+"""Training throughput: the MindSpore R50 256x192 train step (the one ``simplepose train`` runs:
+graph mode, Adam, JointsMSE) versus the same network, loss and optimiser in PyTorch, same batch,
+measured in this run, interleaved so that load changes hit both; plus the data pipeline alone.
+
+Last line: JSON {"mindspore_img_s", "torch_img_s", "ratio", "pipeline_img_s", ...}.
+
+    python bench/train_throughput.py --data ../shared/data/coco-mini
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore loads)
+from simplepose.config import Config, load_config
+
+
+def torch_pose_resnet(cfg: Config):
+    """SimpleBaselines in PyTorch (reference layout: torchvision-style ResNet + 3 deconvs)."""
+    import torch
+    from torch import nn
+
+    class Bottleneck(nn.Module):
+        def __init__(self, cin: int, ch: int, stride: int):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, ch, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(ch)
+            self.conv2 = nn.Conv2d(ch, ch, 3, stride, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(ch)
+            self.conv3 = nn.Conv2d(ch, ch * 4, 1, bias=False)
+            self.bn3 = nn.BatchNorm2d(ch * 4)
+            self.relu = nn.ReLU(inplace=True)
+            self.downsample = None
+            if stride != 1 or cin != ch * 4:
+                self.downsample = nn.Sequential(
+                    nn.Conv2d(cin, ch * 4, 1, stride, bias=False), nn.BatchNorm2d(ch * 4)
+                )
+
+        def forward(self, x):
+            idt = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.relu(self.bn2(self.conv2(out)))
+            return self.relu(self.bn3(self.conv3(out)) + idt)
+
+    if cfg.model.depth != 50:
+        raise ValueError("the PyTorch reference here is ResNet-50 only")
+    layers: list = [
+        nn.Conv2d(3, 64, 7, 2, 3, bias=False),
+        nn.BatchNorm2d(64),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(3, 2, 1),
+    ]
+    cin = 64
+    for ch, blocks, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
+        for b in range(blocks):
+            layers.append(Bottleneck(cin, ch, stride if b == 0 else 1))
+            cin = ch * 4
+    for _ in range(cfg.model.num_deconv_layers):
+        layers += [
+            nn.ConvTranspose2d(cin, cfg.model.deconv_channels, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(cfg.model.deconv_channels),
+            nn.ReLU(inplace=True),
+        ]
+        cin = cfg.model.deconv_channels
+    layers.append(nn.Conv2d(cin, cfg.model.num_joints, 1))
+    return torch.nn.Sequential(*layers)
+
+
+def make_batch(cfg: Config, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    m = cfg.model
+    x = rng.standard_normal((batch, 3, m.input_size[1], m.input_size[0])).astype(np.float32)
+    t = rng.random((batch, m.num_joints, m.heatmap_size[1], m.heatmap_size[0])).astype(np.float32)
+    w = np.ones((batch, m.num_joints), np.float32)
+    return x, t, w
+
+
+def mindspore_step(cfg: Config, batch: int):
+    import mindspore as ms
+    from mindspore import nn
+
+    from simplepose.network.device import select_device
+    from simplepose.network.pose_net import PoseResNet
+    from training.trainer import make_train_step
+
+    device = select_device("CPU")
+    net = PoseResNet(cfg.model)
+    step = make_train_step(net, nn.Adam(net.trainable_params(), 1e-3), cfg, device)
+    x, t, w = (ms.Tensor(a) for a in make_batch(cfg, batch))
+    return lambda: float(step(x, t, w).asnumpy())
+
+
+def torch_step(cfg: Config, batch: int, threads: int):
+    import torch
+
+    torch.set_num_threads(threads)
+    net = torch_pose_resnet(cfg).train()
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    x, t, w = (torch.from_numpy(a) for a in make_batch(cfg, batch))
+    wk = w[:, :, None, None]
+
+    def step() -> float:
+        opt.zero_grad(set_to_none=True)
+        loss = 0.5 * (((net(x) - t) * wk) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+
+    return step
+
+
+def time_steps(step, n: int) -> list[float]:
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def pipeline_img_s(cfg: Config, data: Path, split: str, batches: int) -> float:
+    from training.coco import person_samples
+    from training.dataset import PoseSource, Shard, build_dataset, epoch_indices
+
+    samples = person_samples(data, split, cfg)
+    bs = cfg.train.batch_size
+    indices = np.concatenate(
+        [epoch_indices(len(samples), e, 1, Shard(), bs) for e in range(batches)]
+    )[: batches * bs]
+    dataset = build_dataset(PoseSource(samples, cfg), indices, bs, cfg.data.num_workers)
+    it = dataset.create_tuple_iterator(output_numpy=True, num_epochs=1)
+    next(it)  # start-up of the worker threads is not throughput
+    t0 = time.perf_counter()
+    n = sum(len(b[0]) for b in it)
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--data", type=Path, default=Path("../shared/data/coco-mini"))
+    p.add_argument("--split", default="train2017")
+    p.add_argument("--preset", default="res50_256x192")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--steps", type=int, default=3, help="timed steps per round and framework")
+    p.add_argument("--rounds", type=int, default=3, help="alternating MindSpore/PyTorch rounds")
+    p.add_argument("--torch-threads", type=int, default=2)
+    p.add_argument("--pipeline-batches", type=int, default=8)
+    args = p.parse_args()
+
+    cfg = load_config(args.preset, [f"train.batch_size={args.batch}"])
+    ms_step = mindspore_step(cfg, args.batch)
+    pt_step = torch_step(cfg, args.batch, args.torch_threads)
+    t0 = time.perf_counter()
+    ms_step()  # graph compile + warm-up
+    compile_s = time.perf_counter() - t0
+    pt_step()
+    ms_times: list[float] = []
+    pt_times: list[float] = []
+    for r in range(args.rounds):
+        ms_times += time_steps(ms_step, args.steps)
+        pt_times += time_steps(pt_step, args.steps)
+        print(
+            f"round {r + 1}: MindSpore {args.batch / statistics.median(ms_times):.2f} img/s, "
+            f"PyTorch {args.batch / statistics.median(pt_times):.2f} img/s",
+            flush=True,
+        )
+    ms_img_s = args.batch / statistics.median(ms_times)
+    pt_img_s = args.batch / statistics.median(pt_times)
+    pipe = pipeline_img_s(cfg, args.data, args.split, args.pipeline_batches)
+    print(f"data pipeline ({cfg.data.num_workers} workers, {args.preset}): {pipe:.1f} img/s")
+    print(
+        json.dumps(
+            {
+                "mindspore_img_s": round(ms_img_s, 2),
+                "torch_img_s": round(pt_img_s, 2),
+                "ratio": round(ms_img_s / pt_img_s, 3),
+                "pipeline_img_s": round(pipe, 1),
+                "batch": args.batch,
+                "preset": args.preset,
+                "steps_timed": len(ms_times),
+                "mindspore_compile_s": round(compile_s, 1),
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
