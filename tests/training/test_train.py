@@ -101,3 +101,23 @@ def test_amp_is_refused_on_cpu(small_root: Path, tmp_path: Path, train_config) -
     cfg = load_config("res18_128x96", ["train.amp_level=O2"])
     with pytest.raises(ValueError, match="amp_level=O2 is for Ascend"):
         train(cfg, TrainOptions(small_root, tmp_path / "amp", progress=False))
+
+
+def test_pretrained_backbone_init(tiny_checkpoint: Path, tiny_config) -> None:
+    import mindspore as ms
+
+    from simplepose.network.pose_net import PoseResNet
+    from training.trainer import load_backbone
+
+    source, _, _ = build_network(tiny_checkpoint)
+    ms.set_seed(123)
+    net = PoseResNet(tiny_config.model)
+    load_backbone(net, tiny_checkpoint)
+    theirs = {p.name: p.asnumpy() for p in source.get_parameters()}
+    mine = {p.name: p.asnumpy() for p in net.get_parameters()}
+    head = ("deconv_layers.", "final_layer.")
+    for name, value in mine.items():
+        if not name.startswith(head):
+            np.testing.assert_array_equal(value, theirs[name], err_msg=name)
+    for name in ("final_layer.weight", "deconv_layers.0.weight"):  # head keeps its own init
+        assert not np.array_equal(mine[name], theirs[name]), name
