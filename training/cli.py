@@ -80,6 +80,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--val-boxes", default="gt", help="'gt' or a detection-results JSON for --val-split"
     )
     p.add_argument("--val-every", type=int, default=1, help="epochs between validations")
+    p.add_argument(
+        "--save-every", type=int, default=1, help="epochs between last.ckpt writes (default 1)"
+    )
     _add_device_args(p)
     p.add_argument(
         "--devices",
@@ -172,6 +175,7 @@ def _worker_argv(args: argparse.Namespace) -> list[str]:
         ("--val-split", args.val_split),
         ("--val-boxes", args.val_boxes),
         ("--val-every", args.val_every),
+        ("--save-every", args.save_every),
         ("--device", args.device),
         ("--pretrained", args.pretrained),
         ("--max-steps", args.max_steps),
@@ -212,6 +216,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.devices < 1:
         raise CLIError(f"--devices must be >= 1, got {args.devices}")
+    if args.save_every < 1 or args.val_every < 1:
+        raise CLIError("--save-every and --val-every must be >= 1")
     if args.max_steps is not None and args.max_steps < 1:
         raise CLIError(f"--max-steps must be >= 1, got {args.max_steps}")
     if args.resume is not None:
@@ -250,6 +256,7 @@ def run_train(args: argparse.Namespace) -> int:
         val_split=args.val_split,
         val_boxes=args.val_boxes,
         val_every=args.val_every,
+        save_every=args.save_every,
         device=args.device,
         device_id=args.device_id,
         resume=args.resume is not None,

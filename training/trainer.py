@@ -45,6 +45,7 @@ class TrainOptions:
     val_split: str | None = None
     val_boxes: str = "gt"
     val_every: int = 1
+    save_every: int = 1  # epochs between last.ckpt writes (the final epoch is always saved)
     device: str | None = None
     device_id: int = 0
     resume: bool = False
@@ -373,10 +374,17 @@ class Trainer:
                         return self._summary(started, steps_run, loss_value, stopped=True)
                 bar.close()
                 done = RunState(epoch + 1, 0, state.global_step + steps_run, self.state.best_ap)
-                self.save(done, loss_value)
-                ap = self.validate(done)
-                if self.state.best_ap != done.best_ap:
-                    self.save_state(self.state)  # record the new best for a later resume
+                finishing = stop.requested or (
+                    opts.max_steps is not None and steps_run >= opts.max_steps
+                )
+                ap = None
+                if done.epoch % opts.save_every == 0 or done.epoch == cfg.train.epochs or finishing:
+                    self.save(done, loss_value)
+                    ap = self.validate(done)
+                    if self.state.best_ap != done.best_ap:
+                        self.save_state(self.state)  # record the new best for a later resume
+                else:
+                    self.state = done
                 seconds = time.perf_counter() - t_epoch
                 self.metrics.write(
                     "epoch",
@@ -390,7 +398,7 @@ class Trainer:
                     params_sha256=trainable_digest(self.net),
                     skipped=dict(self.skipped.counts),
                 )
-                if stop.requested or (opts.max_steps is not None and steps_run >= opts.max_steps):
+                if finishing:
                     return self._summary(started, steps_run, loss_value, stopped=True)
             return self._summary(started, steps_run, loss_value, stopped=False)
         finally:

@@ -37,7 +37,14 @@ class OracleModel:
     """Returns the Gaussian target heatmaps of the ground truth, crop by crop, in the order
     ``evaluate`` visits the ground-truth boxes. A correct evaluation path must score ~1."""
 
-    def __init__(self, root: Path, split: str, config: Config, noise_px: float = 0.0):
+    def __init__(
+        self,
+        root: Path,
+        split: str,
+        config: Config,
+        noise_px: float = 0.0,
+        unbiased: bool = True,
+    ):
         self.info = ModelInfo(config=config, flip_fused=False)
         m = config.model
         data = load_annotations(root, split)
@@ -46,7 +53,7 @@ class OracleModel:
         for ann in data["annotations"]:
             joints.setdefault(ann["image_id"], []).append(ann)
         # unbiased (sub-pixel) targets: DARK recovers their centre exactly
-        codec = HeatmapCodec(m.input_size, m.heatmap_size, m.sigma, unbiased=True)
+        codec = HeatmapCodec(m.input_size, m.heatmap_size, m.sigma, unbiased=unbiased)
         rng = np.random.default_rng(0)
         images = {img["id"]: img for img in data["images"]}
         self.queue: list[np.ndarray] = []
@@ -84,6 +91,11 @@ def test_perfect_heatmaps_score_near_one(coco_mini: Path, tmp_path: Path, oracle
     assert result.stats["AP"] > 0.98, result.stats
     by_hand = coco_eval_by_hand(coco_mini / "annotations/person_keypoints_val2017.json", out)
     np.testing.assert_allclose([result.stats[k] for k in STAT_NAMES], by_hand)
+
+    # the reference (rounded-centre) targets cap even a perfect model at 128x96
+    rounded = OracleModel(coco_mini, "val2017", oracle_config, unbiased=False)
+    capped = evaluate(rounded, coco_mini, "val2017", boxes="gt", flip=False)
+    assert 0.85 < capped.stats["AP"] < 0.95, capped.stats
 
     noisy = OracleModel(coco_mini, "val2017", oracle_config, noise_px=4.0)
     worse = evaluate(noisy, coco_mini, "val2017", boxes="gt", flip=False)

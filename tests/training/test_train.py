@@ -31,7 +31,7 @@ def test_loss_falls_on_real_persons(small_root: Path, tmp_path: Path, train_conf
         train_config,
         train=replace(train_config.train, epochs=10, lr_steps=(), lr=2e-3),
     )
-    summary = train(cfg, TrainOptions(small_root, tmp_path / "run", progress=False))
+    summary = train(cfg, TrainOptions(small_root, tmp_path / "run", progress=False, save_every=4))
     assert not summary.stopped
     assert summary.state.epoch == 10 and summary.state.global_step == 20
     losses = [m["loss"] for _, m in sorted(_steps(tmp_path / "run").items())]
