@@ -245,9 +245,14 @@ def ensure_default_model(
     """An exported model directory of the default public weights (downloaded, converted and
     exported on first use, then served from ``cache_dir``).
 
-    Raises ``WeightsUnavailable`` when the weights are not cached and cannot be downloaded.
+    Raises ``WeightsUnavailable`` when the weights are not cached and cannot be downloaded, or
+    the download fails verification (e.g. a proxy answered with an error page): either way the
+    caller has no default model and can fall back.
     """
-    fetched = fetch(lookup(name, registry), cache_dir, offline=offline, progress=False)
+    try:
+        fetched = fetch(lookup(name, registry), cache_dir, offline=offline, progress=False)
+    except WeightsError as exc:
+        raise WeightsUnavailable(f"default weights {name} failed verification: {exc}") from exc
     if fetched.model_dir is None:
         raise ValueError(f"{name} is a backbone-only checkpoint, not a pose model")
     return fetched.model_dir

@@ -131,6 +131,9 @@ def test_ensure_default_model(tmp_path, served):
     unreachable = {"default": entry(closed_port_url(), sha, "default")}
     with pytest.raises(WeightsUnavailable):
         ensure_default_model(tmp_path, name="default", registry=unreachable)
+    tampered = {"default": entry(f"{base}/sb_r18.pth", "00000000", "default")}
+    with pytest.raises(WeightsUnavailable, match="failed verification"):
+        ensure_default_model(tmp_path, name="default", registry=tampered)
     model_dir = ensure_default_model(tmp_path, name="default", registry=registry)
     assert load_model(model_dir).info.flip_fused
     # once cached, offline works
