@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -76,9 +77,20 @@ def run(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess
     return result
 
 
+@pytest.fixture
+def fresh_venv(tmp_path: Path) -> Iterator[Path]:
+    """An empty venv, deleted afterwards (with MindSpore in it, it takes ~3 GB)."""
+    venv = tmp_path / "venv"
+    run([sys.executable, "-m", "venv", str(venv)], timeout=120)
+    yield venv
+    shutil.rmtree(venv, ignore_errors=True)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(INSTALL_TIMEOUT_S + READY_TIMEOUT_S + 120)
-def test_cpu_image_install_and_start(tmp_path: Path, tiny_checkpoint: Path) -> None:
+def test_cpu_image_install_and_start(
+    tmp_path: Path, tiny_checkpoint: Path, fresh_venv: Path
+) -> None:
     if serve_is_placeholder():
         pytest.skip("'simplepose serve' is still the serving stage's placeholder")
     if sys.version_info < (3, 11):
@@ -86,10 +98,9 @@ def test_cpu_image_install_and_start(tmp_path: Path, tiny_checkpoint: Path) -> N
             "docker/install.sh reads pyproject.toml with tomllib (Python 3.11, as in the images)"
         )
 
-    src, venv, work = tmp_path / "src", tmp_path / "venv", tmp_path / "workspace"
+    src, venv, work = tmp_path / "src", fresh_venv, tmp_path / "workspace"
     copy_build_context(src)
     work.mkdir()
-    run([sys.executable, "-m", "venv", str(venv)], timeout=120)
     python = venv / "bin" / "python"
 
     # The build stage: the Dockerfile's ARGs/ENV, then the same two install.sh steps.
