@@ -122,7 +122,7 @@ def test_service_port_env_and_healthcheck(compose: dict[str, Any], name: str) ->
     assert svc["ports"] == [f"8000:{port}"]
     assert env["SIMPLEPOSE_HOST"] == "0.0.0.0"  # reachable through the published port
     assert env["SIMPLEPOSE_DEVICE"] in DEVICES
-    assert svc["restart"] in ("unless-stopped", "always")
+    assert svc["restart"] in ("unless-stopped", "always") and svc["init"] is True
     limits = svc["deploy"]["resources"]["limits"]
     assert float(limits["cpus"]) > 0 and re.fullmatch(r"\d+[kmg]", limits["memory"])
     test = svc["healthcheck"]["test"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import http.server
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -14,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from deploy_files import ENTRYPOINT, HEALTHCHECK, INSTALL_SH, REPO
+
+from simplepose.cli import build_parser
 
 SHELL_SCRIPTS = (ENTRYPOINT, INSTALL_SH)
 SHELLCHECK = Path(sys.executable).with_name("shellcheck")
@@ -77,6 +81,13 @@ def test_entrypoint_runs_simplepose_subcommands(fake_bin: Path, argv: list[str])
     result = run_entrypoint(fake_bin, *argv)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == "args=" + " ".join(argv)
+
+
+def test_entrypoint_knows_every_simplepose_subcommand() -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    match = re.search(r'^SUBCOMMANDS=" (.*) "$', ENTRYPOINT.read_text(), re.MULTILINE)
+    assert match and sorted(match[1].split()) == sorted(sub.choices)
 
 
 def test_entrypoint_runs_other_programs_as_given(fake_bin: Path) -> None:
