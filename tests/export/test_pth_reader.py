@@ -38,6 +38,27 @@ def sample_state_dict():
 
 
 @pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
+def test_mmengine_style_meta_with_numpy_values(tmp_path: Path, zip_format: bool):
+    """mmpose publishes in the legacy format with a ``meta`` holding NumPy arrays/scalars."""
+    meta = {
+        "epoch": 210,
+        "dataset_meta": {"sigmas": np.linspace(0.025, 0.107, 17), "flip_indices": [0, 2, 1]},
+        "best_ap": np.float32(0.718),
+        "iters": np.int64(7),
+    }
+    path = tmp_path / "mmpose.pth"
+    torch.save(
+        {"meta": meta, "state_dict": {"w": torch.ones(2)}},
+        path,
+        _use_new_zipfile_serialization=zip_format,
+    )
+    got = load_pth(path)["meta"]
+    np.testing.assert_array_equal(got["dataset_meta"]["sigmas"], meta["dataset_meta"]["sigmas"])
+    assert got["dataset_meta"]["flip_indices"] == [0, 2, 1]
+    assert got["best_ap"] == np.float32(0.718) and got["iters"] == 7
+
+
+@pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
 def test_tensors_round_trip_exactly(tmp_path: Path, zip_format: bool):
     sd = sample_state_dict()
     path = tmp_path / "w.pth"
@@ -120,3 +141,11 @@ def test_not_a_checkpoint(tmp_path: Path):
         load_pth(junk)
     with pytest.raises(FileNotFoundError):
         load_pth(tmp_path / "missing.pth")
+
+
+def test_object_arrays_are_refused(tmp_path: Path):
+    """An object array would unpickle arbitrary elements through NumPy: not a weight."""
+    path = tmp_path / "obj.pth"
+    torch.save({"meta": np.array([{"a": 1}], dtype=object), "w": torch.ones(1)}, path)
+    with pytest.raises(UnsafeCheckpointError, match="NumPy dtype"):
+        load_pth(path)
