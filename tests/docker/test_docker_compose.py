@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,18 @@ SERVICE_VARIANTS = ("keypoints", "keypoints-cpu")
 CONTAINER_CONFIGS = "/opt/simplepose/configs"
 
 
+def compose_schema_errors(document: dict[str, Any]) -> list[str]:
+    """Violations of the Compose Specification's JSON schema (as vendored by check-jsonschema)."""
+    from importlib.resources import files
+
+    import jsonschema
+
+    vendor = files("check_jsonschema.builtin_schemas.vendor")
+    schema = json.loads((vendor / "compose-spec.json").read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
+
+
 def load_healthcheck_module() -> Any:
     spec = importlib.util.spec_from_file_location(
         "docker_healthcheck", REPO / "docker" / "healthcheck.py"
@@ -52,6 +67,25 @@ def npu_devices(service: dict[str, Any]) -> list[str]:
     return [
         d.split(":")[0] for d in service.get("devices", []) if NPU_DEVICE.match(d.split(":")[0])
     ]
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    binary = Path(sys.executable).with_name("check-jsonschema")
+    if not binary.exists():
+        pytest.fail("check-jsonschema not installed: pip install -e '.[dev]'")
+    result = subprocess.run(
+        [str(binary), "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_interpolated_and_runtime_variant_models_follow_the_specification() -> None:
+    """What Compose runs after substituting the defaults, with and without the runtime file."""
+    env = {"NPU_ID": "2", "TRAIN_NPUS": "4", "KEYPOINTS_CPUS": "2.5"}
+    assert compose_schema_errors(load_compose(COMPOSE_FILE, env)) == []
+    variant = merge(load_compose(COMPOSE_FILE, env), load_compose(RUNTIME_OVERRIDE, env))
+    assert compose_schema_errors(variant) == []
 
 
 def test_plain_up_starts_only_the_ascend_keypoint_service(compose: dict[str, Any]) -> None:
