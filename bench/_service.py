@@ -65,3 +65,23 @@ class ServiceProcess:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+
+
+def small_checkpoint(workdir: Path) -> Path:
+    """A random-weight ResNet-18 at 96x64 input: the HTTP layer is what these benches test."""
+    path = workdir / "r18_96x64_random.ckpt"
+    if path.is_file():
+        return path
+    import mindspore as ms
+
+    from simplepose.config import load_config
+    from simplepose.network.checkpoint import save_pose_checkpoint
+    from simplepose.network.pose_net import PoseResNet
+
+    config = load_config(
+        "res18_128x96",
+        ["model.input_size=[64,96]", "model.heatmap_size=[16,24]", "model.deconv_channels=32"],
+    )
+    ms.set_seed(0)
+    save_pose_checkpoint(PoseResNet(config.model), path, config, {"note": "random weights"})
+    return path

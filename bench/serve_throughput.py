@@ -81,10 +81,10 @@ def crops_of(requests, model) -> list[np.ndarray]:
     return [pipeline.preprocess(read_image(str(p)), np.array(b)).batch for p, b in requests]
 
 
-def direct_rate(model, crops: list[np.ndarray], batch: int, seconds: float) -> float:
-    """Persons/s of ``model`` on the crops, ``batch`` at a time, for about ``seconds``."""
+def direct_rate(model, crops: list[np.ndarray], batch: int, seconds: float) -> tuple[int, float]:
+    """Persons done and seconds taken by ``model`` on the crops, ``batch`` at a time, for
+    about ``seconds``."""
     pool = np.concatenate(crops)
-    model(pool[:batch])  # warm-up
     done, start, i = 0, time.perf_counter(), 0
     while time.perf_counter() - start < seconds or done == 0:
         chunk = pool[i : i + batch]
@@ -93,7 +93,7 @@ def direct_rate(model, crops: list[np.ndarray], batch: int, seconds: float) -> f
         model(chunk)
         done += len(chunk)
         i = (i + batch) % len(pool)
-    return done / (time.perf_counter() - start)
+    return done, time.perf_counter() - start
 
 
 def run_clients(url: str, requests, clients: int, total: int) -> tuple[float, list[float], int]:
@@ -149,7 +149,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=12)
     parser.add_argument("--max-batch", type=int, default=16)
     parser.add_argument("--max-wait-ms", type=float, default=20.0)
-    parser.add_argument("--direct-seconds", type=float, default=20.0)
+    parser.add_argument("--direct-seconds", type=float, default=10.0, help="per round")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
 
@@ -165,19 +166,36 @@ def main() -> None:
     persons_per_request = statistics.mean(len(b) for _, b in requests)
     print(f"{len(requests)} images, {persons_per_request:.1f} persons each", file=sys.stderr)
 
-    ms_model = load_model(mindir)
+    ms_model, ort_model = load_model(mindir), load_model(onnx)
     crops = crops_of(requests, ms_model)
-    direct = direct_rate(ms_model, crops, args.max_batch, args.direct_seconds)
-    print(f"MindSpore direct: {direct:.2f} persons/s", file=sys.stderr)
-    ort = direct_rate(load_model(onnx), crops, args.max_batch, args.direct_seconds)
-    print(f"ONNX Runtime: {ort:.2f} persons/s", file=sys.stderr)
-    del ms_model
-
+    warm = np.concatenate(crops)[: args.max_batch]
+    ms_model(warm)
+    ort_model(warm)
+    # The machine is shared: measure in interleaved rounds so a load change hits all three.
+    totals = {"direct": [0.0, 0.0], "ort": [0.0, 0.0], "service": [0.0, 0.0]}
+    lat: list[float] = []
     service_args = ["--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms)]
+    per_round = max(1, args.requests // args.rounds)
     with ServiceProcess(mindir, args.workdir / "serve.log", service_args) as service:
         run_clients(service.url, requests, args.clients, args.warmup_requests)
-        seconds, lat, persons = run_clients(service.url, requests, args.clients, args.requests)
+        for r in range(args.rounds):
+            for name, model in (("direct", ms_model), ("ort", ort_model)):
+                done, secs = direct_rate(model, crops, args.max_batch, args.direct_seconds)
+                totals[name][0] += done
+                totals[name][1] += secs
+            seconds, round_lat, persons = run_clients(
+                service.url, requests, args.clients, per_round
+            )
+            totals["service"][0] += persons
+            totals["service"][1] += seconds
+            lat += round_lat
+            rates = {k: v[0] / v[1] for k, v in totals.items() if v[1]}
+            print(f"round {r + 1}/{args.rounds}: " + ", ".join(
+                f"{k} {v:.2f} persons/s" for k, v in rates.items()), file=sys.stderr)  # fmt: skip
         metrics = httpx.get(f"{service.url}/metrics").text
+    direct = totals["direct"][0] / totals["direct"][1]
+    ort = totals["ort"][0] / totals["ort"][1]
+    persons, seconds = totals["service"]
     rate = persons / seconds
     lat.sort()
     p50 = lat[len(lat) // 2]
@@ -200,7 +218,8 @@ def main() -> None:
         "p99_ms": round(p99, 1),
         "p99_over_p50": round(p99 / p50, 3),
         "clients": args.clients,
-        "requests": args.requests,
+        "requests": per_round * args.rounds,
+        "rounds": args.rounds,
         "persons_per_request": round(persons_per_request, 2),
         "mean_batch": round(total / count, 2),
         "max_batch": args.max_batch,
