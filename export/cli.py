@@ -23,19 +23,22 @@ def _config(name: str | None):
 
 
 def _export(args: argparse.Namespace) -> int:
-    from export.mindir import export_model
+    from export.mindir import MissingDependencyError, export_model
 
     if args.batch_size is not None and args.batch_size < 1:
         raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
-    info = export_model(
-        Path(args.checkpoint),
-        Path(args.output),
-        config=_config(args.config),
-        flip=not args.no_flip,
-        fmt=args.format,
-        fuse_decode=args.fuse_decode,
-        batch_size=args.batch_size,
-    )
+    try:
+        info = export_model(
+            Path(args.checkpoint),
+            Path(args.output),
+            config=_config(args.config),
+            flip=not args.no_flip,
+            fmt=args.format,
+            fuse_decode=args.fuse_decode,
+            batch_size=args.batch_size,
+        )
+    except MissingDependencyError as exc:
+        raise CLIError(str(exc)) from exc
     m = info.model
     print(
         f"wrote {Path(args.output) / ('model.' + info.format)} and model.json: "
@@ -71,6 +74,7 @@ def _weights_list(args: argparse.Namespace) -> int:
 
 
 def _weights_get(args: argparse.Namespace) -> int:
+    from export.mindir import MissingDependencyError
     from export.weights import WeightsUnavailable, fetch, lookup
 
     try:
@@ -81,7 +85,7 @@ def _weights_get(args: argparse.Namespace) -> int:
             flip=not args.no_flip,
             offline=args.offline,
         )
-    except WeightsUnavailable as exc:
+    except (WeightsUnavailable, MissingDependencyError) as exc:
         raise CLIError(str(exc)) from exc
     print(f"checkpoint: {fetched.checkpoint}")
     if fetched.model_dir is None:

@@ -29,13 +29,17 @@ class QuarterDecode(nn.Cell):
         idx = (ys * self.width + xs).astype(ms.int32)
         return ops.gather_elements(flat, 2, ops.expand_dims(idx, -1)).squeeze(-1)
 
+    def _sign(self, v):
+        # not ops.sign: the ONNX exporter lacks that op
+        return (v > 0).astype(ms.float32) - (v < 0).astype(ms.float32)
+
     def construct(self, heatmaps):
         n, k = heatmaps.shape[0], heatmaps.shape[1]
         flat = heatmaps.reshape(n, k, self.height * self.width)
         idx, maxval = self.argmax(flat)
         idx = idx.astype(ms.int32)
-        px = idx % self.width
         py = idx // self.width
+        px = idx - py * self.width  # not `%`: the ONNX exporter lacks that op
         cx = ops.clip_by_value(px, 1, self.width - 2)
         cy = ops.clip_by_value(py, 1, self.height - 2)
         dx = self._at(flat, cx + 1, cy) - self._at(flat, cx - 1, cy)
@@ -44,8 +48,8 @@ class QuarterDecode(nn.Cell):
             ops.logical_and(px > 1, px < self.width - 1),
             ops.logical_and(py > 1, py < self.height - 1),
         ).astype(ms.float32)
-        x = px.astype(ms.float32) + QUARTER_OFFSET * ops.sign(dx) * inside
-        y = py.astype(ms.float32) + QUARTER_OFFSET * ops.sign(dy) * inside
+        x = px.astype(ms.float32) + QUARTER_OFFSET * self._sign(dx) * inside
+        y = py.astype(ms.float32) + QUARTER_OFFSET * self._sign(dy) * inside
         found = (maxval > 0).astype(ms.float32)
         return ops.stack((x * found, y * found, maxval * found), axis=-1)
 

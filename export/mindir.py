@@ -109,11 +109,15 @@ def strip_convtranspose_output_shape(path: str | Path) -> int:
     return removed
 
 
+class MissingDependencyError(RuntimeError):
+    """An optional package the requested export needs is not installed."""
+
+
 def _import_onnx(name: str):
     try:
         return __import__(name)
     except ImportError as exc:
-        raise RuntimeError(
+        raise MissingDependencyError(
             f"ONNX support needs the '{name}' package: pip install 'simplepose[onnx]'"
         ) from exc
 

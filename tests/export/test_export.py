@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -130,6 +131,11 @@ def test_fused_decode_equals_codec_quarter_decode(
     assert keypoints.shape == (5, 17, 3)
     np.testing.assert_allclose(keypoints[..., :2], coords, rtol=0, atol=1e-6)
     np.testing.assert_allclose(keypoints[..., 2], scores, rtol=0, atol=1e-6)
+    if importlib.util.find_spec("onnxruntime") is not None:
+        export_model(tiny_checkpoint, tmp_path / "onnx", fmt="onnx", fuse_decode=True, batch_size=2)
+        onnx_keypoints = load_model(tmp_path / "onnx")(batch)
+        np.testing.assert_allclose(onnx_keypoints[..., :2], coords, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(onnx_keypoints[..., 2], scores, rtol=0, atol=1e-4)
 
 
 def test_quarter_decode_cell_matches_codec_on_edge_cases():
