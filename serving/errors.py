@@ -69,6 +69,9 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
 
 
 async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    cause = exc.__cause__
+    if isinstance(cause, ServiceError):  # e.g. the upload limit hit while FastAPI read the form
+        return error_response(cause.status, cause.code, cause.message, cause.headers)
     code = STATUS_CODES.get(exc.status_code, f"http_{exc.status_code}")
     return error_response(exc.status_code, code, str(exc.detail), exc.headers)
 

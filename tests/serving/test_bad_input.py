@@ -122,3 +122,14 @@ def test_queue_full_is_503_with_retry_after(tiny_model, png_bytes) -> None:
         assert _post(client, png_bytes).status_code == 200
         metrics = client.get("/metrics").text
         assert 'route="/keypoints",status="503"' in metrics
+
+
+def test_chunked_upload_over_the_limit_is_cut_off(client, png_bytes) -> None:
+    def body():
+        for _ in range(4):
+            yield b"x" * 100_000  # no Content-Length: the middleware counts the bytes
+
+    r = client.post(
+        "/keypoints", content=body(), headers={"content-type": "multipart/form-data; boundary=b"}
+    )
+    _check_error_then_good(client, r, 413, "upload_too_large", png_bytes)
