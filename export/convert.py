@@ -131,8 +131,8 @@ def convert_checkpoint(
     load_into(net, params, allow_missing=mapped.backbone_only, source=str(source))
     missing = sorted(own - set(params))
     meta = {
-        "source": str(source.resolve()),
-        "source_sha256": sha256_file(source),
+        "converted_from": str(source.resolve()),
+        "converted_from_sha256": sha256_file(source),
         "layout": mapped.layout,
         "backbone_only": bool(missing),
     }

@@ -185,7 +185,10 @@ def export_model(
         source_sha256=sha256_file(checkpoint),
         mindspore_version=ms.__version__,
         demo=bool(meta.get("demo", False)),
-        extra={k: v for k, v in meta.items() if k not in ("config", "demo")},
+        extra={
+            **{k: v for k, v in meta.items() if k not in ("config", "demo")},
+            **({"fused_decode": "quarter"} if fuse_decode else {}),
+        },
     )
     info.save(output_dir)
     log.info("exported %s (%s, flip %s) to %s", checkpoint, fmt, flip, target)

@@ -91,7 +91,7 @@ def test_msra_channel_order_reaches_model_json(tmp_path, torch_net):
     data = json.loads((tmp_path / "model" / "model.json").read_text())
     assert data["channel_order"] == "BGR"
     assert data["extra"]["layout"] == "msra"
-    assert len(data["extra"]["source_sha256"]) == 64
+    assert len(data["extra"]["converted_from_sha256"]) == 64
 
 
 def test_preset_inference_from_shapes():

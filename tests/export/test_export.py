@@ -122,7 +122,7 @@ def test_fused_decode_equals_codec_quarter_decode(
     tmp_path, tiny_checkpoint, mindir_dir, tiny_config
 ):
     info = export_model(tiny_checkpoint, tmp_path, fuse_decode=True)
-    assert info.outputs == "keypoints"
+    assert info.outputs == "keypoints" and info.extra["fused_decode"] == "quarter"
     batch = crops(tiny_config, 5, seed=3)
     keypoints = load_model(tmp_path)(batch)
     heatmaps = load_model(mindir_dir)(batch)

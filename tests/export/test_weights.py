@@ -76,7 +76,7 @@ def test_get_downloads_verifies_converts_and_exports(tmp_path, served):
     info = ModelInfo.load(got.model_dir)
     assert info.flip_fused and info.model.channel_order == "RGB"
     assert info.model.deconv_channels == 32 and info.config.name == PRESET
-    assert info.extra["layout"] == "mmpose1" and info.extra["source_sha256"] == sha
+    assert info.extra["layout"] == "mmpose1" and info.extra["converted_from_sha256"] == sha
     again = fetch(entry(f"{base}/sb_r18.pth", sha), tmp_path, progress=False)
     assert again.model_dir == got.model_dir
     assert _Quiet.requests == ["/sb_r18.pth"]  # the second call was served from the cache
