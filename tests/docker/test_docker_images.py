@@ -126,8 +126,8 @@ def test_dependencies_are_installed_before_the_code_is_copied(dockerfiles, name:
 def test_runtime_layout_user_volumes_entrypoint(dockerfiles, name: str) -> None:
     final = final_stage(dockerfiles[name])
     users = [i.args for i in final if i.keyword == "USER"]
-    assert users == ["${UID}:${GID}"]
-    assert build_args(final)["UID"] != "0"
+    assert users == ["${APP_UID}:${APP_GID}"]
+    assert build_args(final)["APP_UID"] != "0"
     user_at = next(n for n, i in enumerate(final) if i.keyword == "USER")
     assert all(i.keyword != "RUN" for i in final[user_at:]), "RUN after USER: root-only steps"
     volumes = exec_form(next(i for i in final if i.keyword == "VOLUME").args)
@@ -201,3 +201,33 @@ def test_every_dependency_resolves_to_a_linux_arm64_wheel(dockerfiles, tmp_path:
         filename = url.rsplit("/", 1)[-1]
         assert filename.endswith(".whl"), f"{name}: {filename} is not a wheel"
         assert "x86_64" not in filename and "amd64" not in filename, filename
+
+
+@pytest.mark.parametrize("taken", [False, True], ids=["fresh-base", "ids-taken"])
+@pytest.mark.parametrize("name", sorted(DOCKERFILES))
+def test_user_creation_step_runs_on_both_kinds_of_base(
+    dockerfiles, name: str, taken: bool, tmp_path: Path
+) -> None:
+    """The image's useradd step, run by sh with stand-in tools: it creates the user on a clean
+    base, reuses ids a base already has (no failing groupadd), and hands the volumes to them."""
+    step = next(i for i in dockerfiles[name] if i.keyword == "RUN" and "useradd" in i.args)
+    log = tmp_path / "calls.log"
+    for tool in ("getent", "groupadd", "useradd", "mkdir", "chown"):
+        stub = tmp_path / tool
+        status = "0" if (tool != "getent" or taken) else "2"
+        stub.write_text(f'#!/bin/sh\necho "{tool} $*" >> {log}\nexit {status}\n')
+        stub.chmod(0o755)
+    args = build_args(dockerfiles[name])
+    env = {"PATH": str(tmp_path), "APP_UID": args["APP_UID"], "APP_GID": args["APP_GID"]}
+    result = subprocess.run(["/bin/sh", "-c", step.args], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text().splitlines()
+    created = [c for c in calls if c.startswith(("groupadd", "useradd"))]
+    if taken:
+        assert created == []
+    else:
+        assert created == [
+            "groupadd --gid 1000 simplepose",
+            "useradd --uid 1000 --gid 1000 --create-home --shell /usr/sbin/nologin simplepose",
+        ]
+    assert "chown 1000:1000 /models /cache /runs /workspace" in calls
