@@ -277,7 +277,7 @@ def run_train(args: argparse.Namespace) -> int:
             print(f"skipped data: {summary.skipped}")
         if summary.stopped and s.epoch < config.train.epochs:
             print(f"continue with: simplepose train --resume {summary.run_dir} --data {data}")
-    return 0
+    return EXIT_STOPPED if summary.signal else 0
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -61,6 +61,7 @@ class TrainSummary:
     state: RunState
     last_loss: float
     stopped: bool
+    signal: str | None  # "SIGINT"/"SIGTERM" when a signal stopped the run
     seconds: float
     steps: int  # optimiser steps run by this process
     rank: int = 0
@@ -68,7 +69,11 @@ class TrainSummary:
 
 
 class StopRequest:
-    """SIGINT/SIGTERM set a flag; the loop checkpoints after the current step and returns."""
+    """SIGINT/SIGTERM set a flag; the loop checkpoints after the current step and returns.
+
+    MindSpore's runtime installs a C++ SIGINT handler of its own; here it was seen to pass
+    Ctrl-C on as SIGTERM. Both end up in this handler.
+    """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -80,7 +85,12 @@ class StopRequest:
                 self._old[sig] = signal.signal(sig, self._handle)
 
     def _handle(self, signum: int, _frame: Any) -> None:
+        if self.requested is not None:  # a second signal: stop now, without a checkpoint
+            self.restore()
+            raise KeyboardInterrupt
         self.requested = signal.Signals(signum).name
+        log.warning("%s: stopping after this step (again to abort without a checkpoint)",
+                    self.requested)  # fmt: skip
 
     def restore(self) -> None:
         for sig, handler in self._old.items():
@@ -371,7 +381,7 @@ class Trainer:
                         self.metrics.write("stop", reason=reason, state=mid.to_json())
                         log.warning("stopped (%s) at epoch %d step %d; wrote %s", reason,
                                     epoch + 1, step_in_epoch, path)  # fmt: skip
-                        return self._summary(started, steps_run, loss_value, stopped=True)
+                        return self._summary(started, steps_run, loss_value, stop.requested)
                 bar.close()
                 done = RunState(epoch + 1, 0, state.global_step + steps_run, self.state.best_ap)
                 finishing = stop.requested or (
@@ -399,19 +409,22 @@ class Trainer:
                     skipped=dict(self.skipped.counts),
                 )
                 if finishing:
-                    return self._summary(started, steps_run, loss_value, stopped=True)
-            return self._summary(started, steps_run, loss_value, stopped=False)
+                    return self._summary(started, steps_run, loss_value, stop.requested, True)
+            return self._summary(started, steps_run, loss_value, None, False)
         finally:
             stop.restore()
             if self.skipped.total:
                 log.warning("skipped during training: %s", self.skipped.summary())
 
-    def _summary(self, started: float, steps: int, loss: float, stopped: bool) -> TrainSummary:
+    def _summary(
+        self, started: float, steps: int, loss: float, sig: str | None, stopped: bool = True
+    ) -> TrainSummary:
         return TrainSummary(
             run_dir=self.run_dir,
             state=self.state,
             last_loss=loss,
             stopped=stopped,
+            signal=sig,
             seconds=time.perf_counter() - started,
             steps=steps,
             rank=self.shard.rank,
