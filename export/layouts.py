@@ -19,8 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from simplepose.network.resnet import RESNET_SPECS
-
 LAYOUTS = ("msra", "mmpose0", "mmpose1", "torchvision")
 LAYOUT_CHOICES = ("auto", *LAYOUTS)
 CHANNEL_ORDER = {"msra": "BGR", "mmpose0": "RGB", "mmpose1": "RGB", "torchvision": "RGB"}
@@ -150,6 +148,8 @@ def infer_model_fields(params: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """What the weights themselves say about the network: ResNet ``depth`` (absent when the
     blocks per stage match no ResNet) and, for full pose models, the deconv head (count,
     width, kernel) and the number of joints."""
+    from simplepose.network.resnet import RESNET_SPECS  # MindSpore: import only when needed
+
     kind = "bottleneck" if "layer1.0.conv3.weight" in params else "basic"
     blocks = blocks_per_stage(params)
     fields_: dict[str, Any] = {}

@@ -26,17 +26,16 @@ log = logging.getLogger(__name__)
 EXPORT_FORMATS = ("mindir", "onnx")
 ONNX_DEFAULT_BATCH = 1  # ONNX graphs have a fixed batch; the runtime pads/splits to it
 HASH_CHUNK = 1 << 20
+LOWEST_FLOAT32 = float(np.finfo(np.float32).min)  # border value of the exportable max pool
 
 
 def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(HASH_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-LOWEST_FLOAT32 = float(np.finfo(np.float32).min)
 
 
 def _padded_maxpool(pool):

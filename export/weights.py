@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from export.layouts import CHANNEL_ORDER
+from export.mindir import HASH_CHUNK, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,6 @@ CACHE_ENV = "SIMPLEPOSE_CACHE"
 DEFAULT_CACHE = Path.home() / ".cache" / "simplepose"
 DEFAULT_MODEL = "mmpose1-res50-256x192"
 DOWNLOAD_TIMEOUT_S = 30.0  # per socket operation, not for the whole file
-CHUNK_BYTES = 1 << 20
 URL_SCHEMES = ("http", "https")
 MMPOSE1 = "https://download.openmmlab.com/mmpose/v1/body_2d_keypoint/topdown_heatmap/coco/"
 MMPOSE0 = "https://download.openmmlab.com/mmpose/top_down/resnet/"
@@ -111,14 +111,6 @@ def _check_hash(path: Path, digest: str, expected: str) -> None:
         )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def download(
     url: str,
     dest: Path,
@@ -149,7 +141,7 @@ def download(
                     total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress
                 ) as bar,
             ):
-                for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
+                for chunk in iter(lambda: response.read(HASH_CHUNK), b""):
                     out.write(chunk)
                     digest.update(chunk)
                     bar.update(len(chunk))
@@ -210,7 +202,7 @@ def fetch(
     if pth.is_file():
         recorded = pth.with_name(pth.name + ".sha256")
         expected = entry.sha256 or (recorded.read_text().strip() if recorded.is_file() else "")
-        digest = _sha256(pth)
+        digest = sha256_file(pth)
         try:
             _check_hash(pth, digest, expected)
         except WeightsError:
