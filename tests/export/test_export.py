@@ -192,3 +192,12 @@ def test_channel_order_flows_from_checkpoint_to_model_json(tmp_path, tiny_config
     assert info.model.channel_order == "BGR"
     assert ModelInfo.load(tmp_path / "out").model.channel_order == "BGR"
     assert info.extra == {"source": "test"} and info.batch_size == 2
+
+
+def test_config_cannot_contradict_the_checkpoint(tmp_path, tiny_checkpoint, tiny_config):
+    from dataclasses import replace
+
+    bgr = replace(tiny_config, model=replace(tiny_config.model, channel_order="BGR"))
+    with pytest.raises(ValueError, match="channel_order: checkpoint 'RGB', config 'BGR'"):
+        export_model(tiny_checkpoint, tmp_path, config=bgr)
+    assert not (tmp_path / "model.json").exists()
