@@ -111,6 +111,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--good-fraction", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--segments", type=int, default=6, help="RSS samples during the run")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     max_upload = 4 * MB
@@ -161,8 +162,13 @@ def main() -> None:
 
         phase(plan[: args.warmup])
         rss_start = proc.memory_info().rss / MB
-        seconds = phase(plan[args.warmup :])
-        rss_end = proc.memory_info().rss / MB
+        measured = plan[args.warmup :]
+        step = max(1, len(measured) // args.segments)
+        seconds, rss_trace = 0.0, [round(rss_start, 1)]
+        for first in range(0, len(measured), step):
+            seconds += phase(measured[first : first + step])
+            rss_trace.append(round(proc.memory_info().rss / MB, 1))
+        rss_end = rss_trace[-1]
         alive = (
             service.proc.poll() is None and httpx.get(f"{service.url}/healthz").status_code == 200
         )
@@ -179,6 +185,8 @@ def main() -> None:
         "rss_after_warmup_mb": round(rss_start, 1),
         "rss_end_mb": round(rss_end, 1),
         "rss_growth_mb": round(rss_end - rss_start, 1),
+        "rss_growth_second_half_mb": round(rss_end - rss_trace[len(rss_trace) // 2], 1),
+        "rss_trace_mb": rss_trace,
         "requests_per_s": round(args.requests / seconds, 1),
         "clients": args.clients,
     }))  # fmt: skip

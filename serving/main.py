@@ -54,7 +54,7 @@ def create_app(
 
             choice = resolve_model(settings, progress=lambda text: log.info("%s", text))
             loaded, device_name = load_on_device(choice.path, settings.device, settings.device_id)
-            log.info("model %s (%s) from %s", loaded.info.config.name, choice.origin, choice.path)
+            log.info("model %s from %s", loaded.info.config.name, choice.path)
         predictor = KeypointPredictor(loaded, settings, metrics, device_name, detector)
         seconds = predictor.warm_up()
         if loaded.info.demo:

@@ -26,6 +26,7 @@ from serving.metrics import ServiceMetrics
 from serving.settings import Settings
 from simplepose.codec import DECODE_METHODS
 from simplepose.geometry import BoxError
+from simplepose.model_info import ModelInfo
 from simplepose.pipeline import HeatmapModel, Persons, PosePipeline
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,23 @@ def model_summary(model: HeatmapModel, device: str) -> dict[str, Any]:
         "demo": info.demo,
         "device": device,
     }
+
+
+def batch_plan(info: ModelInfo, max_batch: int) -> tuple[int, list[int] | None]:
+    """Largest batch per model call, and the sizes calls are padded to (``None``: any size).
+
+    A fixed-batch graph (ONNX) gets multiples of its batch (the core runtime pads/splits).
+    A checkpoint run eagerly in graph mode compiles once per input shape (seconds each), so its
+    calls are padded to powers of two up to ``max_batch`` and all of them are compiled at
+    warm-up, instead of stalling requests on a compile of each new size. Exported MindIR
+    graphs take any batch.
+    """
+    if info.batch_size is not None:
+        return info.batch_size * max(1, max_batch // info.batch_size), None
+    if info.format == "checkpoint":
+        sizes = [1 << i for i in range(max_batch.bit_length()) if 1 << i < max_batch]
+        return max_batch, [*sizes, max_batch]
+    return max_batch, None
 
 
 def _ms(start: float, end: float) -> float:
@@ -74,25 +92,23 @@ class KeypointPredictor:
         # One pipeline per decode method; they share the model and differ only in decoding.
         self.pipelines = {m: PosePipeline(model, decode=m, flip=True) for m in DECODE_METHODS}
         self.summary = model_summary(model, device)
-        fixed = self.info.batch_size
-        max_batch = (
-            settings.max_batch if fixed is None else fixed * max(1, settings.max_batch // fixed)
-        )
+        max_batch, self.batch_sizes = batch_plan(self.info, settings.max_batch)
         self.executor = BatchingExecutor(
             self.pipelines[settings.decode].infer,
             max_batch=max_batch,
             max_wait_s=settings.max_wait_ms / 1000.0,
             max_queue=settings.queue_size,
+            batch_sizes=self.batch_sizes,
             on_batch=metrics.observe_batch,
             on_queue_depth=metrics.queue_depth.set,
         )
         self.ready = False
 
     def warm_up(self) -> float:
-        """Run the model once at batch 1 and at the largest batch; returns seconds taken."""
+        """Run the model once at each batch size it will see (compiles them); returns seconds."""
         start = time.perf_counter()
         w, h = self.info.model.input_size
-        for n in sorted({1, self.executor.max_batch}):
+        for n in self.batch_sizes or sorted({1, self.executor.max_batch}):
             self.executor.submit(np.zeros((n, 3, h, w), np.float32)).result()
         self.ready = True
         self.metrics.ready.set(1)

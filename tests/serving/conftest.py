@@ -12,11 +12,22 @@ from serving_helpers import encode, make_test_settings, synthetic_bgr
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_checkpoint: Path):
-    from simplepose.network.device import select_device
+    from serving.model_source import ensure_device
     from simplepose.network.runtime import load_model
 
-    select_device("CPU")
+    ensure_device("CPU", 0)
     return load_model(tiny_checkpoint)
+
+
+@pytest.fixture(scope="session")
+def tiny_mindir_model(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory, tiny_model):
+    """The tiny checkpoint exported by the export stage (flip fused, dynamic batch), loaded."""
+    from export.mindir import export_model
+    from simplepose.network.runtime import load_model
+
+    directory = tmp_path_factory.mktemp("tiny_mindir")
+    export_model(tiny_checkpoint, directory, flip=True)
+    return load_model(directory)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ MAX_PERSONS = 32  # more than any coco-mini val image has: one request = one mod
 
 
 @pytest.fixture(scope="module")
-def default_client(tiny_model):
+def default_client(tiny_mindir_model):
     """An app with the default upload limits (coco images exceed the small test limits).
 
     Requests are sent one at a time and fit one model call, and the evaluator runs with
@@ -29,17 +29,21 @@ def default_client(tiny_model):
     from serving.main import create_app
 
     with TestClient(
-        create_app(make_test_settings(max_batch=MAX_PERSONS), model=tiny_model, device="CPU")
+        create_app(make_test_settings(max_batch=MAX_PERSONS), model=tiny_mindir_model, device="CPU")
     ) as c:
         yield c
 
 
 @pytest.mark.slow
-def test_http_keypoints_equal_simplepose_evaluate(default_client, tiny_model, coco_mini) -> None:
+def test_http_keypoints_equal_simplepose_evaluate(
+    default_client, tiny_mindir_model, coco_mini
+) -> None:
     from training.coco import gt_boxes, image_dir, load_annotations
     from training.evaluate import evaluate
 
-    result = evaluate(tiny_model, coco_mini, "val2017", boxes="gt", decode="dark", batch_size=1)
+    result = evaluate(
+        tiny_mindir_model, coco_mini, "val2017", boxes="gt", decode="dark", batch_size=1
+    )
     expected: dict[int, list[np.ndarray]] = defaultdict(list)
     for entry in result.results:
         expected[entry["image_id"]].append(np.asarray(entry["keypoints"]).reshape(17, 3))

@@ -16,7 +16,7 @@ import pytest
 from serving_helpers import encode, synthetic_bgr
 
 STARTUP_TIMEOUT_S = 60
-HOLD_MS = 800  # --max-wait-ms: queued requests are still in flight when SIGTERM arrives
+HOLD_MS = 5_000  # --max-wait-ms: the batch waits this long, so requests are in flight at SIGTERM
 
 
 def free_port() -> int:
@@ -32,7 +32,7 @@ def test_sigterm_finishes_in_flight_requests(tiny_checkpoint: Path, tmp_path: Pa
     env["SIMPLEPOSE_MAX_WAIT_MS"] = str(HOLD_MS)  # settings come from the environment too
     log = (tmp_path / "serve.log").open("w")
     cmd = [sys.executable, "-m", "simplepose.cli", "serve", "--model", str(tiny_checkpoint),
-           "--port", str(port), "--max-batch", "64"]  # fmt: skip
+           "--port", str(port), "--max-batch", "4"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -57,8 +57,11 @@ def test_sigterm_finishes_in_flight_requests(tiny_checkpoint: Path, tmp_path: Pa
         threads = [threading.Thread(target=call) for _ in range(3)]
         for t in threads:
             t.start()
-        time.sleep(HOLD_MS / 1000 / 3)  # requests are now waiting in the batch queue
-        proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + HOLD_MS / 2000
+        while "simplepose_queue_depth 3.0" not in httpx.get(f"{base}/metrics").text:
+            assert time.monotonic() < deadline, "requests did not reach the batch queue"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)  # all three are in flight, waiting for a batch
         for t in threads:
             t.join(30)
         assert statuses == [200, 200, 200]
