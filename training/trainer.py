@@ -227,6 +227,10 @@ class Trainer:
             load_backbone(self.net, Path(options.pretrained))
         self.step_cell = make_train_step(self.net, self.optimizer, config, self.device)
         self.metrics = MetricsWriter(self.run_dir / metrics_name(self.shard.rank))
+        if self.shard.size > 1:
+            from mindspore import ops
+
+            self._all_reduce = ops.AllReduce()
 
     def _restore(self) -> None:
         from simplepose.network.checkpoint import CheckpointError, load_into, read_checkpoint
@@ -289,6 +293,21 @@ class Trainer:
         )
         tmp.replace(self.run_dir / STATE_CKPT)
 
+    def stop_reason(self, stop: StopRequest, steps_run: int) -> str | None:
+        """Why to stop after this step, agreed by all ranks (a signal may reach one rank only,
+        and a rank that stops alone would leave the others waiting in the gradient all-reduce)."""
+        reason = stop.requested
+        if self.shard.size > 1:
+            import mindspore as ms
+
+            flag = ms.Tensor([1.0 if reason else 0.0], ms.float32)  # CPU: float only
+            if self._all_reduce(flag).asnumpy()[0] > 0 and not reason:
+                reason = "stop requested on another rank"
+        max_steps = self.options.max_steps
+        if not reason and max_steps is not None and steps_run >= max_steps:
+            reason = f"max_steps={max_steps}"
+        return reason
+
     def validate(self, state: RunState) -> float | None:
         """Val AP of ``last.ckpt``; keeps ``best.ckpt`` up to date. Main rank only."""
         opts = self.options
@@ -331,6 +350,7 @@ class Trainer:
             "start",
             rank=self.shard.rank,
             world=self.shard.size,
+            pid=os.getpid(),
             samples=len(self.samples),
             steps_per_epoch=self.steps_per_epoch,
             resume=opts.resume,
@@ -345,7 +365,7 @@ class Trainer:
                 bar = _progress(opts.progress and self.is_main, epoch, cfg, self.steps_per_epoch)
                 bar.update(skip)
                 epoch_loss, epoch_steps, t_epoch = 0.0, 0, time.perf_counter()
-                step_in_epoch = skip
+                step_in_epoch, reason = skip, None
                 for image, target, weight, _ in dataset.create_tuple_iterator(num_epochs=1):
                     t_step = time.perf_counter()
                     lr = float(
@@ -371,9 +391,7 @@ class Trainer:
                             lr=lr,
                             img_s=round(img_s, 2),
                         )
-                    reason = stop.requested
-                    if opts.max_steps is not None and steps_run >= opts.max_steps:
-                        reason = reason or f"max_steps={opts.max_steps}"
+                    reason = self.stop_reason(stop, steps_run)
                     if reason and step_in_epoch < self.steps_per_epoch:
                         bar.close()
                         mid = RunState(epoch, step_in_epoch, gs, self.state.best_ap)
@@ -384,9 +402,7 @@ class Trainer:
                         return self._summary(started, steps_run, loss_value, stop.requested)
                 bar.close()
                 done = RunState(epoch + 1, 0, state.global_step + steps_run, self.state.best_ap)
-                finishing = stop.requested or (
-                    opts.max_steps is not None and steps_run >= opts.max_steps
-                )
+                finishing = reason is not None
                 ap = None
                 if done.epoch % opts.save_every == 0 or done.epoch == cfg.train.epochs or finishing:
                     self.save(done, loss_value)

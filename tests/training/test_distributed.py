@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -54,3 +55,50 @@ def test_two_workers_share_data_and_stay_identical(
     assert epochs[0]["params_sha256"] == epochs[1]["params_sha256"]
     # only rank 0 writes checkpoints
     assert (run / "last.ckpt").is_file() and (run / "config.yaml").is_file()
+
+
+def test_signal_to_one_worker_stops_both_at_the_same_step(
+    small_root: Path, tmp_path: Path, train_config
+) -> None:
+    """SIGTERM reaching rank 1 only: both ranks agree to stop after the same step (no rank is
+    left waiting in the all-reduce) and rank 0 writes a resumable checkpoint."""
+    import signal
+    import time
+
+    from simplepose.network.checkpoint import build_network
+
+    run = tmp_path / "run"
+    m = train_config.model
+    cmd = [
+        str(Path(sys.executable).with_name("simplepose")),
+        "train", "--devices", "2", "--device", "CPU", "--master-port", str(_free_port()),
+        "--config", "res18_128x96", "--data", str(small_root), "--output", str(run),
+        f"model.input_size=[{m.input_size[0]},{m.input_size[1]}]",
+        f"model.heatmap_size=[{m.heatmap_size[0]},{m.heatmap_size[1]}]",
+        f"model.deconv_channels={m.deconv_channels}",
+        "train.batch_size=1", "train.epochs=50", "train.log_every=1", "data.num_workers=1",
+    ]  # fmt: skip
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + TIMEOUT_S
+        rank1 = run / "metrics_rank1.jsonl"
+        while time.time() < deadline and proc.poll() is None:
+            records = read_metrics(rank1)
+            if any(r["kind"] == "step" for r in records):
+                os.kill(records[0]["pid"], signal.SIGTERM)
+                break
+            time.sleep(0.05)
+        proc.communicate(timeout=TIMEOUT_S)
+    finally:
+        proc.kill()
+    stops = [
+        [r for r in read_metrics(run / name) if r["kind"] == "stop"]
+        for name in ("metrics.jsonl", "metrics_rank1.jsonl")
+    ]
+    assert [len(s) for s in stops] == [1, 1], stops
+    assert stops[1][0]["reason"] == "SIGTERM"
+    assert stops[0][0]["reason"] == "stop requested on another rank"
+    assert stops[0][0]["state"] == stops[1][0]["state"]  # same epoch, step, global step
+    _, _, meta = build_network(run / "last.ckpt")
+    assert meta["global_step"] == json.loads(stops[0][0]["state"])["global_step"]
