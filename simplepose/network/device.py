@@ -26,7 +26,17 @@ def select_device(device: str | None = None, device_id: int = 0, graph_mode: boo
         raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
     if device_id < 0:
         raise ValueError(f"device id must be >= 0, got {device_id}")
-    ms.set_device(device, device_id)
+    try:
+        ms.set_device(device, device_id)
+    except RuntimeError as exc:
+        # MindSpore fixes the device once the runtime has started (first op, or an earlier
+        # set_device). Asking again for the device already in use is fine; a switch is not.
+        current = (ms.get_context("device_target"), ms.get_context("device_id"))
+        if current != (device, device_id):
+            raise RuntimeError(
+                f"MindSpore already runs on {current[0]}:{current[1]} in this process; cannot "
+                f"switch to {device}:{device_id} (start a new process)"
+            ) from exc
     ms.set_context(mode=ms.GRAPH_MODE if graph_mode else ms.PYNATIVE_MODE)
     log.info(
         "MindSpore %s on %s:%d (%s mode, ONEDNN_MAX_CPU_ISA=%s)",
