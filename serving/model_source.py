@@ -52,8 +52,10 @@ def resolve_model(settings: Settings, progress: Callable[[str], None] | None = N
         "Pass --model DIR or set SIMPLEPOSE_MODEL for real use."
     )
     log.warning("%s", note)
-    ensure_device(settings.device, settings.device_id)  # train the demo where it will run
-    demo = ensure_demo_model(settings.cache_dir, settings.demo_train_seconds, progress)
+    device = ensure_device(settings.device, settings.device_id)  # train where it will run
+    demo = ensure_demo_model(
+        settings.cache_dir, settings.demo_train_steps, device, settings.device_id, progress
+    )
     return ModelChoice(demo, "demo", note)
 
 

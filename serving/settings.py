@@ -45,8 +45,8 @@ class Settings(BaseSettings):
     graceful_timeout_s: float = Field(
         30.0, ge=0, description="on shutdown, how long in-flight requests may take to finish"
     )
-    demo_train_seconds: float = Field(
-        180.0, gt=0, description="time budget for building the demo model on first run"
+    demo_train_steps: int = Field(
+        160, ge=1, description="training steps of the demo model built on first run (~3 min CPU)"
     )
 
     @field_validator("device")

@@ -92,7 +92,7 @@ def test_demo_model_is_built_labelled_and_served(tmp_path, monkeypatch) -> None:
     from serving.main import create_app
 
     monkeypatch.setattr(model_source, "default_model", lambda s: (None, "offline test"))
-    settings = make_test_settings(cache_dir=tmp_path, demo_train_seconds=1.0)
+    settings = make_test_settings(cache_dir=tmp_path, demo_train_steps=2)
     choice = model_source.resolve_model(settings)
     assert choice.origin == "demo" and "offline test" in choice.note
     assert (choice.path / "model.mindir").is_file()
