@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
 from serving.api.deps import MetricsDep, PredictorDep
 from serving.metrics import PROMETHEUS_CONTENT_TYPE
@@ -32,5 +32,5 @@ def readyz(predictor: PredictorDep) -> ReadyResponse:
     response_class=Response,
     responses={200: {"content": {PROMETHEUS_CONTENT_TYPE: {}}, "description": "text format"}},
 )
-def metrics(request: Request, registry: MetricsDep) -> Response:
+def metrics(registry: MetricsDep) -> Response:
     return Response(registry.render(), media_type=PROMETHEUS_CONTENT_TYPE)
