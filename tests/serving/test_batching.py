@@ -104,3 +104,18 @@ def test_close_finishes_queued_work_then_refuses_new() -> None:
     assert [f.result(0)[0, 0, 0, 0] for f in futures] == [0, 2, 4]
     with pytest.raises(ExecutorClosed):
         ex.submit(crops(1, 0))
+
+
+def test_batch_plan_per_model_kind() -> None:
+    from types import SimpleNamespace
+
+    from serving.predictor import batch_plan
+
+    def info(fmt: str, fixed: int | None = None) -> SimpleNamespace:
+        return SimpleNamespace(format=fmt, batch_size=fixed)
+
+    assert batch_plan(info("checkpoint"), 16) == (16, [1, 2, 4, 8, 16])  # compiled shapes
+    assert batch_plan(info("checkpoint"), 12) == (12, [1, 2, 4, 8, 12])
+    assert batch_plan(info("mindir"), 16) == (16, None)  # dynamic batch: any size
+    assert batch_plan(info("onnx", 4), 10) == (8, None)  # multiples of the fixed batch
+    assert batch_plan(info("onnx", 4), 2) == (4, None)
