@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -133,7 +134,7 @@ def build_dataset(
     indices: np.ndarray,
     batch_size: int,
     num_workers: int,
-):
+) -> Any:
     """Batched ``GeneratorDataset`` over ``indices`` (in that order) with parallel workers."""
     import mindspore.dataset as ds
 

@@ -113,7 +113,7 @@ def init_distributed() -> Shard:
     return Shard(get_rank(), get_group_size())
 
 
-def trainable_digest(net) -> str:
+def trainable_digest(net: Any) -> str:
     """SHA-256 of all trainable parameters (name order): equal on every data-parallel rank.
     BatchNorm running statistics are per rank and not included."""
     digest = hashlib.sha256()
@@ -123,7 +123,7 @@ def trainable_digest(net) -> str:
     return digest.hexdigest()
 
 
-def load_backbone(net, path: Path) -> None:
+def load_backbone(net: Any, path: Path) -> None:
     """Initialise the backbone from a MindSpore checkpoint with this network's parameter names
     (e.g. ``simplepose convert`` output of a torchvision ResNet); other names are dropped."""
     from simplepose.network.checkpoint import CheckpointError, load_into, read_checkpoint
@@ -153,7 +153,7 @@ def check_amp(config: Config, device: str) -> None:
         )
 
 
-def make_train_step(net, optimizer, config: Config, device: str):
+def make_train_step(net: Any, optimizer: Any, config: Config, device: str) -> Any:
     """``TrainOneStepCell`` (O0) or, on Ascend, mixed precision with a fixed loss scale."""
     import mindspore as ms
     from mindspore import nn
@@ -172,7 +172,7 @@ def make_train_step(net, optimizer, config: Config, device: str):
     return step
 
 
-def _optimizer_state(optimizer, net) -> list[dict[str, Any]]:
+def _optimizer_state(optimizer: Any, net: Any) -> list[dict[str, Any]]:
     own = {p.name for p in net.get_parameters()}
     return [{"name": p.name, "data": p} for p in optimizer.get_parameters() if p.name not in own]
 
@@ -448,7 +448,7 @@ class Trainer:
         )
 
 
-def _progress(enabled: bool, epoch: int, config: Config, total: int):
+def _progress(enabled: bool, epoch: int, config: Config, total: int) -> Any:
     from tqdm import tqdm
 
     return tqdm(
