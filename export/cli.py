@@ -177,7 +177,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         ),
     )
     g.add_argument("name", help="a name from 'simplepose weights list'")
-    g.add_argument("--cache-dir", help="default: $SIMPLEPOSE_CACHE or ~/.cache/simplepose")
+    g.add_argument("--cache-dir", help="default: $SIMPLEPOSE_CACHE_DIR or ~/.cache/simplepose")
     g.add_argument("--format", choices=FORMATS, default="mindir", help="default: mindir")
     g.add_argument("--no-flip", action="store_true", help="export without the fused flip test")
     g.add_argument("--offline", action="store_true", help="use the cache only, never download")

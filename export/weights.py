@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,11 +20,10 @@ from pathlib import Path
 
 from export.layouts import CHANNEL_ORDER
 from export.mindir import HASH_CHUNK, sha256_file
+from simplepose.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
-CACHE_ENV = "SIMPLEPOSE_CACHE"
-DEFAULT_CACHE = Path.home() / ".cache" / "simplepose"
 DEFAULT_MODEL = "mmpose1-res50-256x192"
 DOWNLOAD_TIMEOUT_S = 30.0  # per socket operation, not for the whole file
 URL_SCHEMES = ("http", "https")
@@ -90,11 +88,6 @@ def _entries() -> dict[str, KnownWeights]:
 
 
 REGISTRY: dict[str, KnownWeights] = _entries()
-
-
-def cache_dir(path: str | Path | None = None) -> Path:
-    """``path``, else ``$SIMPLEPOSE_CACHE``, else ``~/.cache/simplepose``."""
-    return Path(path or os.environ.get(CACHE_ENV) or DEFAULT_CACHE).expanduser()
 
 
 def lookup(name: str, registry: Mapping[str, KnownWeights] = REGISTRY) -> KnownWeights:

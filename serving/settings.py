@@ -13,9 +13,9 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from simplepose.config import DECODE_METHODS, DEVICES
+from simplepose.paths import DEFAULT_CACHE_DIR
 
 ENV_PREFIX = "SIMPLEPOSE_"
-DEFAULT_CACHE_DIR = Path.home() / ".cache" / "simplepose"
 
 
 class Settings(BaseSettings):
