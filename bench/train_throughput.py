@@ -126,19 +126,22 @@ def time_steps(step, n: int) -> list[float]:
 
 
 def pipeline_img_s(cfg: Config, data: Path, split: str, batches: int) -> float:
+    """Images/s of decode + augment + crop + targets, one dataset per epoch as in training
+    (worker start-up included)."""
     from training.coco import person_samples
     from training.dataset import PoseSource, Shard, build_dataset, epoch_indices
 
     samples = person_samples(data, split, cfg)
     bs = cfg.train.batch_size
-    indices = np.concatenate(
-        [epoch_indices(len(samples), e, 1, Shard(), bs) for e in range(batches)]
-    )[: batches * bs]
-    dataset = build_dataset(PoseSource(samples, cfg), indices, bs, cfg.data.num_workers)
-    it = dataset.create_tuple_iterator(output_numpy=True, num_epochs=1)
-    next(it)  # start-up of the worker threads is not throughput
+    n, epoch = 0, 0
     t0 = time.perf_counter()
-    n = sum(len(b[0]) for b in it)
+    while n < batches * bs:
+        indices = epoch_indices(len(samples), epoch, 1, Shard(), bs)
+        dataset = build_dataset(
+            PoseSource(samples, cfg, epoch=epoch), indices, bs, cfg.data.num_workers
+        )
+        n += sum(len(b[0]) for b in dataset.create_tuple_iterator(output_numpy=True, num_epochs=1))
+        epoch += 1
     return n / (time.perf_counter() - t0)
 
 
@@ -151,7 +154,7 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=3, help="timed steps per round and framework")
     p.add_argument("--rounds", type=int, default=3, help="alternating MindSpore/PyTorch rounds")
     p.add_argument("--torch-threads", type=int, default=2)
-    p.add_argument("--pipeline-batches", type=int, default=8)
+    p.add_argument("--pipeline-batches", type=int, default=40)
     args = p.parse_args()
 
     cfg = load_config(args.preset, [f"train.batch_size={args.batch}"])
