@@ -35,6 +35,7 @@ from training.coco import (
 log = logging.getLogger(__name__)
 STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 DEFAULT_BATCH = 32
+NMS_REMOVED = "persons removed by OKS NMS"
 
 
 @dataclass
@@ -49,12 +50,14 @@ class EvalResult:
     num_images: int = 0
     num_boxes: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    num_suppressed: int = 0  # persons removed by OKS NMS (duplicates of a better-scored one)
 
     def describe(self) -> str:
         skipped = ", ".join(f"{n} {k}" for k, n in self.skipped.items()) or "none"
         return (
             f"boxes: {self.boxes} | {self.num_images} images, {self.num_boxes} person boxes, "
-            f"{len(self.results)} results | skipped: {skipped}"
+            f"{len(self.results)} results ({self.num_suppressed} removed by OKS NMS) | "
+            f"skipped: {skipped}"
         )
 
 
@@ -129,9 +132,11 @@ def run_pipeline(
     """Run the pipeline over images, batching crops of several images per model call."""
     skipped = skipped if skipped is not None else SkipCounter()
     results: list[dict[str, Any]] = []
+    crops_seen = 0
     pending: list[tuple[int, Crops]] = []
 
     def flush() -> None:
+        nonlocal crops_seen
         if not pending:
             return
         outputs = pipeline.infer(np.concatenate([c.batch for _, c in pending]))
@@ -139,6 +144,7 @@ def run_pipeline(
         for image_id, crops in pending:
             out = outputs[start : start + len(crops.batch)]
             start += len(crops.batch)
+            crops_seen += len(crops.batch)
             results.extend(person_results(image_id, pipeline.postprocess(out, crops, nms=True)))
         if progress:
             progress(len(pending))
@@ -149,6 +155,9 @@ def run_pipeline(
             flush()
         pending.append((image_id, crops))
     flush()
+    suppressed = crops_seen - len(results)
+    if suppressed:
+        skipped.add(NMS_REMOVED, suppressed)
     return results
 
 
@@ -205,5 +214,6 @@ def evaluate(
         summary=table,
         num_images=sum(1 for it in items.values() if len(it.boxes)),
         num_boxes=sum(len(it.boxes) for it in items.values()),
-        skipped=dict(skipped.counts),
+        skipped={k: n for k, n in skipped.counts.items() if k != NMS_REMOVED},
+        num_suppressed=skipped.counts.get(NMS_REMOVED, 0),
     )

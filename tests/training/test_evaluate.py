@@ -146,7 +146,8 @@ def test_cli_evaluate_checkpoint_matches_cocoeval(
     assert "flip test: on" in text
     stats = json.loads(text.strip().splitlines()[-2])
     results = json.loads(out.read_text())
-    assert len(results) == 68  # no person dropped
+    removed = int(re.search(r"(\d+) removed by OKS NMS", text).group(1))
+    assert "68 person boxes" in text and len(results) == 68 - removed  # none dropped silently
     by_hand = coco_eval_by_hand(coco_mini / "annotations/person_keypoints_val2017.json", out)
     np.testing.assert_allclose([stats[k] for k in STAT_NAMES], by_hand, atol=5e-5)
     assert re.search(r"Average Precision\s+\(AP\) @\[ IoU=0.50:0.95", text)
