@@ -40,8 +40,8 @@ class ModelConfig:
     final_kernel: int = 1
     # Order of the colour channels the weights expect. MSRA checkpoints were trained on BGR.
     channel_order: str = "RGB"
-    # Normalisation constants, given per channel in the order of `channel_order`'s RGB names,
-    # i.e. always (R, G, B) values; the pipeline reorders them with the image.
+    # Normalisation constants, applied to input channel positions 0, 1, 2 as given, whatever
+    # `channel_order` is: MSRA's BGR weights were trained with the RGB ImageNet values.
     mean: tuple[float, float, float] = IMAGENET_MEAN_RGB
     std: tuple[float, float, float] = IMAGENET_STD_RGB
     sigma: float = 2.0  # Gaussian target radius in heatmap pixels
