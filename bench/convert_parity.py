@@ -12,23 +12,16 @@ Last line: ``{"layouts": {"r50/msra": max_abs_diff, ...}, "max_abs_diff": ...}``
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import tempfile
 import time
 from pathlib import Path
 
+from _torch_reference import load_torch_reference
+
 import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore)
 
-REFERENCE = Path(__file__).resolve().parents[1] / "tests" / "export" / "torch_reference.py"
 LAYOUTS = ("msra", "mmpose0", "mmpose1", "torchvision")
-
-
-def load_reference():
-    spec = importlib.util.spec_from_file_location("torch_reference", REFERENCE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def main() -> None:
@@ -45,7 +38,7 @@ def main() -> None:
     from simplepose.config import get_preset
     from simplepose.network.checkpoint import build_network
 
-    ref = load_reference()
+    ref = load_torch_reference()
     diffs: dict[str, float] = {}
     magnitudes: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -17,60 +17,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _torch_reference import load_torch_reference
 
 import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore loads)
 from simplepose.config import Config, load_config
-
-
-def torch_pose_resnet(cfg: Config):
-    """SimpleBaselines in PyTorch (reference layout: torchvision-style ResNet + 3 deconvs)."""
-    import torch
-    from torch import nn
-
-    class Bottleneck(nn.Module):
-        def __init__(self, cin: int, ch: int, stride: int):
-            super().__init__()
-            self.conv1 = nn.Conv2d(cin, ch, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(ch)
-            self.conv2 = nn.Conv2d(ch, ch, 3, stride, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(ch)
-            self.conv3 = nn.Conv2d(ch, ch * 4, 1, bias=False)
-            self.bn3 = nn.BatchNorm2d(ch * 4)
-            self.relu = nn.ReLU(inplace=True)
-            self.downsample = None
-            if stride != 1 or cin != ch * 4:
-                self.downsample = nn.Sequential(
-                    nn.Conv2d(cin, ch * 4, 1, stride, bias=False), nn.BatchNorm2d(ch * 4)
-                )
-
-        def forward(self, x):
-            idt = x if self.downsample is None else self.downsample(x)
-            out = self.relu(self.bn1(self.conv1(x)))
-            out = self.relu(self.bn2(self.conv2(out)))
-            return self.relu(self.bn3(self.conv3(out)) + idt)
-
-    if cfg.model.depth != 50:
-        raise ValueError("the PyTorch reference here is ResNet-50 only")
-    layers: list = [
-        nn.Conv2d(3, 64, 7, 2, 3, bias=False),
-        nn.BatchNorm2d(64),
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(3, 2, 1),
-    ]
-    cin = 64
-    for ch, blocks, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
-        for b in range(blocks):
-            layers.append(Bottleneck(cin, ch, stride if b == 0 else 1))
-            cin = ch * 4
-    for _ in range(cfg.model.num_deconv_layers):
-        layers += [
-            nn.ConvTranspose2d(cin, cfg.model.deconv_channels, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(cfg.model.deconv_channels),
-            nn.ReLU(inplace=True),
-        ]
-        cin = cfg.model.deconv_channels
-    layers.append(nn.Conv2d(cin, cfg.model.num_joints, 1))
-    return torch.nn.Sequential(*layers)
 
 
 def make_batch(cfg: Config, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -101,7 +51,8 @@ def torch_step(cfg: Config, batch: int, threads: int):
     import torch
 
     torch.set_num_threads(threads)
-    net = torch_pose_resnet(cfg).train()
+    m = cfg.model
+    net = load_torch_reference().TorchPoseResNet(m.depth, m.deconv_channels, m.num_joints).train()
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     x, t, w = (torch.from_numpy(a) for a in make_batch(cfg, batch))
     wk = w[:, :, None, None]
