@@ -69,15 +69,21 @@ class _LockedModel(ABC):
         return np.concatenate(outputs)
 
 
+def _exported(directory: str | Path, fmt: str) -> tuple[ModelInfo, Path]:
+    """``model.json`` of an export directory and the path of its ``fmt`` graph file."""
+    directory = Path(directory)
+    info = ModelInfo.load(directory)
+    path = directory / MODEL_FILES[fmt]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found (model.json says format {info.format!r})")
+    return info, path
+
+
 class MindIRModel(_LockedModel):
     """An exported ``model.mindir`` run through ``nn.GraphCell``."""
 
     def __init__(self, directory: str | Path):
-        directory = Path(directory)
-        info = ModelInfo.load(directory)
-        path = directory / MODEL_FILES["mindir"]
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found (model.json says format {info.format!r})")
+        info, path = _exported(directory, "mindir")
         super().__init__(info)
         self.graph = nn.GraphCell(ms.load(str(path)))
 
@@ -89,11 +95,7 @@ class OnnxModel(_LockedModel):
     """An exported ``model.onnx`` run by ONNX Runtime on CPU (fixed batch: padded/split)."""
 
     def __init__(self, directory: str | Path):
-        directory = Path(directory)
-        info = ModelInfo.load(directory)
-        path = directory / MODEL_FILES["onnx"]
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found (model.json says format {info.format!r})")
+        info, path = _exported(directory, "onnx")
         try:
             import onnxruntime
         except ImportError as exc:
