@@ -6,10 +6,10 @@ import json
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from train_cli import train_cli_command
 
 from training.run_dir import read_metrics
 
@@ -27,16 +27,10 @@ def test_two_workers_share_data_and_stay_identical(
     small_root: Path, tmp_path: Path, train_config
 ) -> None:
     run = tmp_path / "run"
-    m = train_config.model
-    cmd = [
-        str(Path(sys.executable).with_name("simplepose")),
-        "train", "--devices", "2", "--device", "CPU", "--master-port", str(_free_port()),
-        "--config", "res18_128x96", "--data", str(small_root), "--output", str(run),
-        f"model.input_size={list(m.input_size)}".replace(" ", ""),
-        f"model.heatmap_size={list(m.heatmap_size)}".replace(" ", ""),
-        f"model.deconv_channels={m.deconv_channels}",
-        "train.batch_size=2", "train.epochs=1", "train.log_every=1", "data.num_workers=1",
-    ]  # fmt: skip
+    cmd = train_cli_command(
+        small_root, run, train_config, 2, 1,
+        "--devices", "2", "--device", "CPU", "--master-port", str(_free_port()),
+    )  # fmt: skip
     env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
     logs = "\n".join(p.read_text()[-2000:] for p in sorted((run / "msrun_logs").glob("*.log")))
@@ -68,16 +62,10 @@ def test_signal_to_one_worker_stops_both_at_the_same_step(
     from simplepose.network.checkpoint import build_network
 
     run = tmp_path / "run"
-    m = train_config.model
-    cmd = [
-        str(Path(sys.executable).with_name("simplepose")),
-        "train", "--devices", "2", "--device", "CPU", "--master-port", str(_free_port()),
-        "--config", "res18_128x96", "--data", str(small_root), "--output", str(run),
-        f"model.input_size=[{m.input_size[0]},{m.input_size[1]}]",
-        f"model.heatmap_size=[{m.heatmap_size[0]},{m.heatmap_size[1]}]",
-        f"model.deconv_channels={m.deconv_channels}",
-        "train.batch_size=1", "train.epochs=50", "train.log_every=1", "data.num_workers=1",
-    ]  # fmt: skip
+    cmd = train_cli_command(
+        small_root, run, train_config, 1, 50,
+        "--devices", "2", "--device", "CPU", "--master-port", str(_free_port()),
+    )  # fmt: skip
     env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from train_cli import train_cli_command
 
 from simplepose.config import load_config
 from simplepose.network.checkpoint import build_network
@@ -127,18 +128,9 @@ def test_ctrl_c_in_cli_writes_checkpoint_and_exits_130(
     small_root: Path, tmp_path: Path, train_config
 ) -> None:
     import subprocess
-    import sys
 
     run = tmp_path / "run"
-    m = train_config.model
-    cmd = [
-        str(Path(sys.executable).with_name("simplepose")),
-        "train", "--config", "res18_128x96", "--data", str(small_root), "--output", str(run),
-        f"model.input_size=[{m.input_size[0]},{m.input_size[1]}]",
-        f"model.heatmap_size=[{m.heatmap_size[0]},{m.heatmap_size[1]}]",
-        f"model.deconv_channels={m.deconv_channels}",
-        "train.batch_size=2", "train.epochs=50", "train.log_every=1", "data.num_workers=1",
-    ]  # fmt: skip
+    cmd = train_cli_command(small_root, run, train_config, 2, 50)
     proc = subprocess.Popen(
         cmd, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
