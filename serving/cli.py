@@ -13,6 +13,7 @@ from typing import Any
 
 from simplepose.cli import CLIError
 from simplepose.config import DECODE_METHODS, DEVICES
+from simplepose.jsonfile import read_json
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 SERVE_EPILOG = """\
@@ -118,15 +119,7 @@ def _image_paths(items: list[str]) -> list[Path]:
 def _load_boxes_file(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
-    if not path.is_file():
-        raise FileNotFoundError(f"boxes file not found: {path}")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object {{image: [boxes]}}")
-    return data
+    return read_json(path, "boxes file {image: [boxes]}", dict)
 
 
 def _predict(args: argparse.Namespace) -> int:

@@ -6,7 +6,6 @@ Box -> (center, scale) goes through ``simplepose.geometry``; nothing here re-imp
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import numpy as np
 
 from simplepose.config import Config
 from simplepose.geometry import BoxError, box_to_center_scale, clip_boxes
+from simplepose.jsonfile import read_json
 from simplepose.keypoints import NUM_KEYPOINTS
 
 log = logging.getLogger(__name__)
@@ -49,11 +49,8 @@ def check_root(root: str | Path, split: str) -> Path:
 def load_annotations(root: str | Path, split: str) -> dict[str, Any]:
     """The parsed annotation file of ``split``; a clear error when it is not COCO keypoints."""
     path = check_root(root, split)
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
+    data = read_json(path, "COCO annotation file", dict)
+    if "images" not in data or "annotations" not in data:
         raise ValueError(f"{path} is not a COCO annotation file (needs 'images', 'annotations')")
     return data
 
@@ -185,14 +182,7 @@ def detection_boxes(
     """Person boxes of a COCO detection-results file (list of ``{image_id, category_id, bbox,
     score}``) with ``score >= score_thre``, for the images of the annotation file."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"detection results file not found: {path}")
-    try:
-        dets = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(dets, list):
-        raise ValueError(f"{path}: expected a JSON list of detections")
+    dets = read_json(path, "detection results file", list)
     per_image: dict[int, tuple[list, list]] = {img["id"]: ([], []) for img in data["images"]}
     for i, det in enumerate(dets):
         if not isinstance(det, dict) or not {"image_id", "bbox", "score"} <= det.keys():
