@@ -21,6 +21,7 @@ def read_json(path: str | Path, what: str, expected: type = object) -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(data, expected):
-        kind = {dict: "object", list: "list"}.get(expected, expected.__name__)
+        names: dict[type, str] = {dict: "object", list: "list"}
+        kind = names.get(expected, expected.__name__)
         raise ValueError(f"{path}: expected a JSON {kind} ({what})")
     return data
