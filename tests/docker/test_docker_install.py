@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from deploy_files import (
     env_settings,
     parse_dockerfile,
 )
+from localhost import free_port
 
 INSTALL_TIMEOUT_S = 480  # MindSpore is an ~800 MB wheel; measured ~50 s here
 READY_TIMEOUT_S = 180
@@ -46,12 +46,6 @@ def copy_build_context(destination: Path) -> None:
             if not dockerignore_excludes(patterns, relative):
                 (destination / relative).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(file, destination / relative)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -13,16 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from localhost import free_port
 from serving_helpers import encode, synthetic_bgr
 
 STARTUP_TIMEOUT_S = 60
 HOLD_MS = 5_000  # --max-wait-ms: the batch waits this long, so requests are in flight at SIGTERM
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow

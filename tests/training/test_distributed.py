@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
+from localhost import free_port
 from train_cli import train_cli_command
 
 from training.run_dir import read_metrics
@@ -17,19 +17,13 @@ pytestmark = pytest.mark.slow
 TIMEOUT_S = 300
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_workers_share_data_and_stay_identical(
     small_root: Path, tmp_path: Path, train_config
 ) -> None:
     run = tmp_path / "run"
     cmd = train_cli_command(
         small_root, run, train_config, 2, 1,
-        "--devices", "2", "--device", "CPU", "--master-port", str(_free_port()),
+        "--devices", "2", "--device", "CPU", "--master-port", str(free_port()),
     )  # fmt: skip
     env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
@@ -64,7 +58,7 @@ def test_signal_to_one_worker_stops_both_at_the_same_step(
     run = tmp_path / "run"
     cmd = train_cli_command(
         small_root, run, train_config, 1, 50,
-        "--devices", "2", "--device", "CPU", "--master-port", str(_free_port()),
+        "--devices", "2", "--device", "CPU", "--master-port", str(free_port()),
     )  # fmt: skip
     env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
