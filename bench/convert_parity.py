@@ -33,8 +33,8 @@ def main() -> None:
     import mindspore as ms
     import numpy as np
     import torch
+    from simplepose.export.convert import convert_checkpoint
 
-    from export.convert import convert_checkpoint
     from simplepose.config import get_preset
     from simplepose.network.checkpoint import build_network
 

@@ -29,8 +29,8 @@ def main() -> None:
 
     import mindspore as ms
     import numpy as np
+    from simplepose.export.mindir import export_model
 
-    from export.mindir import export_model
     from simplepose.codec import HeatmapCodec
     from simplepose.config import load_config
     from simplepose.network.checkpoint import save_pose_checkpoint

@@ -18,12 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from simplepose.training.coco import person_samples
+from simplepose.training.dataset import Shard, steps_per_epoch
+from simplepose.training.evaluate import evaluate
+from simplepose.training.trainer import TrainOptions, train
+
 import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore loads)
 from simplepose.config import load_config
-from training.coco import person_samples
-from training.dataset import Shard, steps_per_epoch
-from training.evaluate import evaluate
-from training.trainer import TrainOptions, train
 
 SPLIT = "train2017"
 

@@ -35,10 +35,10 @@ def make_batch(cfg: Config, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndar
 def mindspore_step(cfg: Config, batch: int):
     import mindspore as ms
     from mindspore import nn
+    from simplepose.training.trainer import make_train_step
 
     from simplepose.network.device import select_device
     from simplepose.network.pose_net import PoseResNet
-    from training.trainer import make_train_step
 
     device = select_device("CPU")
     net = PoseResNet(cfg.model)
@@ -79,8 +79,8 @@ def time_steps(step, n: int) -> list[float]:
 def pipeline_img_s(cfg: Config, data: Path, split: str, batches: int) -> float:
     """Images/s of decode + augment + crop + targets, one dataset per epoch as in training
     (worker start-up included)."""
-    from training.coco import person_samples
-    from training.dataset import PoseSource, Shard, build_dataset, epoch_indices
+    from simplepose.training.coco import person_samples
+    from simplepose.training.dataset import PoseSource, Shard, build_dataset, epoch_indices
 
     samples = person_samples(data, split, cfg)
     bs = cfg.train.batch_size

@@ -11,7 +11,7 @@ import sys
 import urllib.error
 import urllib.request
 
-from serving.settings import Settings
+from simplepose.serving.settings import Settings
 
 READY_PATH = "/readyz"
 TIMEOUT_S = 3.0

@@ -59,7 +59,8 @@ install_project() {
     "$PYTHON" -m pip install --no-deps "$src"
     # Fail the build here, not at the first request, if a dependency is missing or broken.
     "$PYTHON" -m pip check
-    "$PYTHON" -c "import simplepose, serving.settings, training, export"
+    # From / so the checkout's own simplepose/ folder cannot shadow the installed package.
+    (cd / && "$PYTHON" -c "import simplepose.serving.settings, simplepose.training, simplepose.export")
 }
 
 [[ $# -eq 2 ]] || usage

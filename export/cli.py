@@ -23,7 +23,7 @@ def _config(name: str | None):
 
 
 def _export(args: argparse.Namespace) -> int:
-    from export.mindir import MissingDependencyError, export_model
+    from simplepose.export.mindir import MissingDependencyError, export_model
 
     if args.batch_size is not None and args.batch_size < 1:
         raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -50,7 +50,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from export.convert import convert_checkpoint
+    from simplepose.export.convert import convert_checkpoint
 
     report = convert_checkpoint(
         Path(args.source), Path(args.output), layout=args.layout, config=_config(args.config)
@@ -60,7 +60,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _weights_list(args: argparse.Namespace) -> int:
-    from export.weights import AP_NOTE, DEFAULT_MODEL, REGISTRY
+    from simplepose.export.weights import AP_NOTE, DEFAULT_MODEL, REGISTRY
 
     print(f"{'name':<24} {'layout':<12} {'input':<8} {'order':<5} {'AP':>5}  sha256")
     for e in REGISTRY.values():
@@ -74,8 +74,8 @@ def _weights_list(args: argparse.Namespace) -> int:
 
 
 def _weights_get(args: argparse.Namespace) -> int:
-    from export.mindir import MissingDependencyError
-    from export.weights import WeightsUnavailable, fetch, lookup
+    from simplepose.export.mindir import MissingDependencyError
+    from simplepose.export.weights import WeightsUnavailable, fetch, lookup
 
     try:
         fetched = fetch(

@@ -13,16 +13,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore runs)
-from export.layouts import (
+from simplepose.export.layouts import (
     LayoutError,
     blocks_per_stage,
     infer_model_fields,
     map_layout,
     unwrap_state_dict,
 )
-from export.mindir import sha256_file
-from export.pth_reader import load_pth
+from simplepose.export.mindir import sha256_file
+from simplepose.export.pth_reader import load_pth
+
+import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore runs)
 from simplepose.config import Config, get_preset
 from simplepose.network.resnet import RESNET_SPECS
 

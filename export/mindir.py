@@ -109,7 +109,7 @@ def build_export_graph(net, config: Config, flip: bool = True, fuse_decode: bool
         net.maxpool = _padded_maxpool(net.maxpool)
     graph = FlipTestNet(net, config.model.num_joints) if flip else net
     if fuse_decode:
-        from export.decode_net import HeatmapsToKeypoints
+        from simplepose.export.decode_net import HeatmapsToKeypoints
 
         graph = HeatmapsToKeypoints(graph, config.model.heatmap_size)
     graph.set_train(False)

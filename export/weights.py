@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from export.layouts import CHANNEL_ORDER
-from export.mindir import HASH_CHUNK, sha256_file
+from simplepose.export.layouts import CHANNEL_ORDER
+from simplepose.export.mindir import HASH_CHUNK, sha256_file
+
 from simplepose.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -185,8 +186,9 @@ def fetch(
     Layout of the cache: ``downloads/<file>.pth``, ``checkpoints/<name>.ckpt``,
     ``models/<name>[-noflip][-onnx]/``. Existing results are reused.
     """
-    from export.convert import convert_checkpoint
-    from export.mindir import export_model
+    from simplepose.export.convert import convert_checkpoint
+    from simplepose.export.mindir import export_model
+
     from simplepose.config import get_preset
     from simplepose.model_info import MODEL_JSON
 

@@ -12,8 +12,7 @@ import math
 from typing import Any
 
 import numpy as np
-
-from serving.errors import ServiceError
+from simplepose.serving.errors import ServiceError
 
 BOX_VALUES = 4
 

@@ -42,8 +42,7 @@ example:
 def _settings(args: argparse.Namespace, names: tuple[str, ...]):
     """Settings from the environment, overridden by the options given on the command line."""
     from pydantic import ValidationError
-
-    from serving.settings import Settings
+    from simplepose.serving.settings import Settings
 
     given = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     try:
@@ -63,11 +62,11 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def _resolve(settings) -> Any:
-    from serving.model_source import resolve_model
+    from simplepose.serving.model_source import resolve_model
 
     choice = resolve_model(settings, progress=lambda text: print(text, file=sys.stderr))
     if choice.origin == "demo":
-        from serving.main import DEMO_BANNER
+        from simplepose.serving.main import DEMO_BANNER
 
         print(DEMO_BANNER, file=sys.stderr)
     return choice
@@ -81,8 +80,7 @@ SERVE_OPTIONS = (
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
-
-    from serving.main import create_app
+    from simplepose.serving.main import create_app
 
     settings = _settings(args, SERVE_OPTIONS)
     choice = _resolve(settings)
@@ -124,14 +122,14 @@ def _load_boxes_file(path: Path | None) -> dict[str, Any]:
 
 def _predict(args: argparse.Namespace) -> int:
     import cv2
+    from simplepose.serving.boxes import boxes_from_list
+    from simplepose.serving.errors import ServiceError
+    from simplepose.serving.model_source import load_on_device
+    from simplepose.serving.predictor import model_summary
+    from simplepose.serving.render import draw_persons
+    from simplepose.serving.results import persons_to_json
     from tqdm import tqdm
 
-    from serving.boxes import boxes_from_list
-    from serving.errors import ServiceError
-    from serving.model_source import load_on_device
-    from serving.predictor import model_summary
-    from serving.render import draw_persons
-    from serving.results import persons_to_json
     from simplepose.geometry import BoxError
     from simplepose.pipeline import PosePipeline, read_image
 

@@ -52,8 +52,8 @@ def ensure_demo_model(
 ) -> Path:
     """The cached demo model directory (MindIR + model.json), trained and exported first if
     missing. ``steps`` bounds the training."""
-    from export.mindir import export_model
-    from training.trainer import TrainOptions, train
+    from simplepose.export.mindir import export_model
+    from simplepose.training.trainer import TrainOptions, train
 
     target = demo_dir(cache_dir)
     if (target / MODEL_JSON).is_file():

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-
-from serving.errors import ServiceError
+from simplepose.serving.errors import ServiceError
 
 # Pillow format name -> the content types a client may declare for it.
 FORMATS: dict[str, tuple[str, ...]] = {

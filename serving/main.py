@@ -9,15 +9,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from simplepose.serving.api.routes import health, keypoints, model
+from simplepose.serving.detector import PersonDetector
+from simplepose.serving.errors import install_error_handlers
+from simplepose.serving.metrics import ServiceMetrics
+from simplepose.serving.middleware import MetricsMiddleware, UploadLimitMiddleware
+from simplepose.serving.predictor import KeypointPredictor
+from simplepose.serving.settings import Settings, get_settings
 
 import simplepose
-from serving.api.routes import health, keypoints, model
-from serving.detector import PersonDetector
-from serving.errors import install_error_handlers
-from serving.metrics import ServiceMetrics
-from serving.middleware import MetricsMiddleware, UploadLimitMiddleware
-from serving.predictor import KeypointPredictor
-from serving.settings import Settings, get_settings
 from simplepose.pipeline import HeatmapModel
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loaded, device_name = model, device or settings.device or "CPU"
         if loaded is None:
-            from serving.model_source import load_on_device, resolve_model
+            from simplepose.serving.model_source import load_on_device, resolve_model
 
             choice = resolve_model(settings, progress=lambda text: log.info("%s", text))
             loaded, device_name = load_on_device(choice.path, settings.device, settings.device_id)

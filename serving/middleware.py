@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from simplepose.serving.errors import ServiceError, error_response
+from simplepose.serving.metrics import ServiceMetrics
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from serving.errors import ServiceError, error_response
-from serving.metrics import ServiceMetrics
 
 # Multipart framing and the small form fields on top of the image itself.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024

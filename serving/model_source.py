@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.settings import Settings
+from simplepose.serving.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class ModelChoice:
 def default_model(settings: Settings) -> tuple[Path | None, str]:
     """The cached/downloaded default pretrained model dir, or ``None`` and the reason."""
     try:
-        from export.weights import WeightsUnavailable, ensure_default_model
+        from simplepose.export.weights import WeightsUnavailable, ensure_default_model
     except ImportError as exc:
         return None, f"this installation has no default-weights registry ({exc})"
     try:
@@ -44,7 +44,7 @@ def resolve_model(settings: Settings, progress: Callable[[str], None] | None = N
     path, reason = default_model(settings)
     if path is not None:
         return ModelChoice(path, "default")
-    from serving.demo import ensure_demo_model
+    from simplepose.serving.demo import ensure_demo_model
 
     note = (
         f"default pretrained model unavailable: {reason}. Serving the DEMO model instead "

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from simplepose.serving.batching import BatchingExecutor, ExecutorClosed, QueueFull
+from simplepose.serving.boxes import parse_boxes
+from simplepose.serving.detector import PersonDetector, WholeImageDetector
+from simplepose.serving.errors import ServiceError
+from simplepose.serving.images import DecodedImage, decode_image
+from simplepose.serving.metrics import ServiceMetrics
+from simplepose.serving.settings import Settings
 from starlette.concurrency import run_in_threadpool
 
-from serving.batching import BatchingExecutor, ExecutorClosed, QueueFull
-from serving.boxes import parse_boxes
-from serving.detector import PersonDetector, WholeImageDetector
-from serving.errors import ServiceError
-from serving.images import DecodedImage, decode_image
-from serving.metrics import ServiceMetrics
-from serving.settings import Settings
 from simplepose.codec import DECODE_METHODS
 from simplepose.geometry import BoxError
 from simplepose.model_info import ModelInfo

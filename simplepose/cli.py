@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import simplepose
 
 # Modules that contribute subcommands, in the order they appear in --help.
-STAGE_MODULES = ("training.cli", "export.cli", "serving.cli")
+STAGE_MODULES = ("simplepose.training.cli", "simplepose.export.cli", "simplepose.serving.cli")
 
 
 class CLIError(Exception):

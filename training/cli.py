@@ -155,7 +155,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _check_data(root: Path | None, split: str) -> Path:
-    from training.coco import check_root
+    from simplepose.training.coco import check_root
 
     if root is None:
         raise CLIError("--data ROOT is required (a COCO root with annotations/ and images)")
@@ -211,8 +211,9 @@ def _launch(args: argparse.Namespace, run_dir: Path) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from simplepose.training.run_dir import CONFIG_FILE
+
     from simplepose.config import load_config
-    from training.run_dir import CONFIG_FILE
 
     if args.devices < 1:
         raise CLIError(f"--devices must be >= 1, got {args.devices}")
@@ -247,7 +248,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.devices > 1:
         return _launch(args, run_dir)
 
-    from training.trainer import TrainOptions, train
+    from simplepose.training.trainer import TrainOptions, train
 
     options = TrainOptions(
         data_root=data,
@@ -292,9 +293,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.batch_size is not None and args.batch_size < 1:
         raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
 
+    from simplepose.training.evaluate import evaluate
+
     from simplepose.network.device import select_device
     from simplepose.network.runtime import load_model
-    from training.evaluate import evaluate
 
     select_device(args.device, args.device_id)
     model = load_model(source, flip=args.flip)

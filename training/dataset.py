@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from simplepose.training.augment import augment
+from simplepose.training.coco import PersonSample, SkipCounter
 
 from simplepose.codec import HeatmapCodec
 from simplepose.config import Config
 from simplepose.pipeline import normalise_crops, read_image
-from training.augment import augment
-from training.coco import PersonSample, SkipCounter
 
 log = logging.getLogger(__name__)
 COLUMNS = ("image", "target", "target_weight", "index")

@@ -17,11 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from simplepose.geometry import BoxError, clip_boxes
-from simplepose.persons import IN_VIS_THRE, OKS_THRE
-from simplepose.pipeline import Crops, HeatmapModel, Persons, PosePipeline, read_image
-from training.coco import (
+from simplepose.training.coco import (
     PERSON_CATEGORY_ID,
     ImageBoxes,
     SkipCounter,
@@ -31,6 +27,10 @@ from training.coco import (
     image_dir,
     load_annotations,
 )
+
+from simplepose.geometry import BoxError, clip_boxes
+from simplepose.persons import IN_VIS_THRE, OKS_THRE
+from simplepose.pipeline import Crops, HeatmapModel, Persons, PosePipeline, read_image
 
 log = logging.getLogger(__name__)
 STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")

@@ -14,11 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from simplepose.config import Config
-from training.coco import SkipCounter, person_samples
-from training.dataset import PoseSource, Shard, build_dataset, epoch_indices, steps_per_epoch
-from training.run_dir import (
+from simplepose.training.coco import SkipCounter, person_samples
+from simplepose.training.dataset import (
+    PoseSource,
+    Shard,
+    build_dataset,
+    epoch_indices,
+    steps_per_epoch,
+)
+from simplepose.training.run_dir import (
     BEST_CKPT,
     CONFIG_FILE,
     LAST_CKPT,
@@ -28,7 +32,9 @@ from training.run_dir import (
     RunState,
     metrics_name,
 )
-from training.schedule import multistep_lr
+from simplepose.training.schedule import multistep_lr
+
+from simplepose.config import Config
 
 log = logging.getLogger(__name__)
 LAUNCHER_ENV = ("MS_ROLE", "RANK_SIZE")  # set by msrun for every worker
@@ -313,8 +319,9 @@ class Trainer:
         opts = self.options
         if not (self.is_main and opts.val_split and state.epoch % opts.val_every == 0):
             return None
+        from simplepose.training.evaluate import evaluate
+
         from simplepose.network.checkpoint import save_pose_checkpoint
-        from training.evaluate import evaluate
 
         t = self.config.test
         result = evaluate(

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-
-from serving.errors import ServiceError
-from serving.metrics import ServiceMetrics
-from serving.predictor import KeypointPredictor
-from serving.settings import Settings
+from simplepose.serving.errors import ServiceError
+from simplepose.serving.metrics import ServiceMetrics
+from simplepose.serving.predictor import KeypointPredictor
+from simplepose.serving.settings import Settings
 
 
 def get_predictor(request: Request) -> KeypointPredictor:

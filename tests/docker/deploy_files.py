@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from serving.settings import ENV_PREFIX, Settings
+from simplepose.serving.settings import ENV_PREFIX, Settings
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKER_DIR = REPO / "docker"

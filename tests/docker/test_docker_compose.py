@@ -31,11 +31,11 @@ from deploy_files import (
     option,
     settings_env_names,
 )
+from simplepose.serving.settings import Settings
+from simplepose.training.run_dir import BEST_CKPT
 
-from serving.settings import Settings
 from simplepose.cli import build_parser
 from simplepose.config import DEVICES
-from training.run_dir import BEST_CKPT
 
 ASCEND_SERVICES = ("keypoints", "train")
 SERVICE_VARIANTS = ("keypoints", "keypoints-cpu")
@@ -191,7 +191,7 @@ def test_healthcheck_script_is_in_the_images_and_probes_a_real_route(dockerfiles
 
 def get_routes() -> set[str]:
     """GET routes of the real FastAPI app, from its OpenAPI schema (building it loads no model)."""
-    from serving.main import create_app
+    from simplepose.serving.main import create_app
 
     paths = create_app(Settings()).openapi()["paths"]
     return {path for path, methods in paths.items() if "get" in methods}

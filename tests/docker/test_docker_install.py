@@ -102,7 +102,7 @@ def test_cpu_image_install_and_start(
     # The installed package, not the checkout, is what runs; it carries the demo model's sample
     # images, so an image started without a model volume can still serve (labelled demo).
     probe = (
-        "import json, serving, serving.demo as d; print(serving.__file__); "
+        "import json, simplepose.serving as serving, simplepose.serving.demo as d; print(serving.__file__); "
         "print(json.dumps([p.relative_to(d.DEMO_DATA).as_posix() for p in d.DEMO_DATA.rglob('*')]))"
     )
     where, listing = run([str(python), "-c", probe], timeout=60, cwd=work).stdout.splitlines()

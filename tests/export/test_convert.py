@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from simplepose.export.convert import convert_checkpoint
+from simplepose.export.layouts import LayoutError, infer_model_fields, map_layout, unwrap_state_dict
 
-from export.convert import convert_checkpoint
-from export.layouts import LayoutError, infer_model_fields, map_layout, unwrap_state_dict
 from simplepose.config import get_preset
 from simplepose.network.checkpoint import CheckpointError
 
@@ -83,7 +83,7 @@ def test_torchvision_backbone_only(tmp_path, torch_net, batch):
 
 @pytest.mark.slow
 def test_msra_channel_order_reaches_model_json(tmp_path, torch_net):
-    from export.mindir import export_model
+    from simplepose.export.mindir import export_model
 
     src = save_layout(torch_net, "msra", tmp_path / "pose_resnet_18.pth")
     convert_checkpoint(src, tmp_path / "msra.ckpt", config=get_preset(PRESET))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from simplepose.export.mindir import export_model, sha256_file
 
-from export.mindir import export_model, sha256_file
 from simplepose.codec import HeatmapCodec, flip_back
 from simplepose.config import Config
 from simplepose.model_info import ModelInfo
@@ -140,8 +140,7 @@ def test_fused_decode_equals_codec_quarter_decode(
 
 def test_quarter_decode_cell_matches_codec_on_edge_cases():
     import mindspore as ms
-
-    from export.decode_net import QuarterDecode
+    from simplepose.export.decode_net import QuarterDecode
 
     h, w = 9, 7
     rng = np.random.default_rng(0)

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from export.pth_reader import (
+from simplepose.export.pth_reader import (
     CheckpointFormatError,
     UnsafeCheckpointError,
     load_pth,

@@ -8,14 +8,14 @@ import http.server
 import threading
 
 import pytest
-
-from export.weights import (
+from simplepose.export.weights import (
     KnownWeights,
     WeightsError,
     WeightsUnavailable,
     ensure_default_model,
     fetch,
 )
+
 from simplepose.cli import main
 
 torch = pytest.importorskip("torch")
@@ -83,7 +83,7 @@ def test_get_downloads_verifies_converts_and_exports(tmp_path, served):
 
 
 def test_hash_prefix_accepted_and_mismatch_rejected(tmp_path, served):
-    from export.weights import download
+    from simplepose.export.weights import download
 
     base, sha = served
     digest = download(f"{base}/sb_r18.pth", tmp_path / "a.pth", sha[:8], progress=False)
@@ -95,7 +95,7 @@ def test_hash_prefix_accepted_and_mismatch_rejected(tmp_path, served):
 
 
 def test_unknown_hash_is_recorded_then_enforced(tmp_path, served):
-    from export.weights import download
+    from simplepose.export.weights import download
 
     base, sha = served
     dest = tmp_path / "downloads" / "sb_r18.pth"
@@ -143,7 +143,7 @@ def test_ensure_default_model(tmp_path, served):
 
 
 def test_weights_cli(tmp_path, served, capsys, monkeypatch):
-    from export import weights
+    from simplepose.export import weights
 
     assert main(["weights", "list"]) == 0
     out = capsys.readouterr().out

@@ -12,7 +12,8 @@ from serving_helpers import encode, make_test_settings, synthetic_bgr
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_checkpoint: Path):
-    from serving.model_source import ensure_device
+    from simplepose.serving.model_source import ensure_device
+
     from simplepose.network.runtime import load_model
 
     ensure_device("CPU", 0)
@@ -22,7 +23,8 @@ def tiny_model(tiny_checkpoint: Path):
 @pytest.fixture(scope="session")
 def tiny_mindir_model(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory, tiny_model):
     """The tiny checkpoint exported by the export stage (flip fused, dynamic batch), loaded."""
-    from export.mindir import export_model
+    from simplepose.export.mindir import export_model
+
     from simplepose.network.runtime import load_model
 
     directory = tmp_path_factory.mktemp("tiny_mindir")
@@ -33,8 +35,7 @@ def tiny_mindir_model(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFa
 @pytest.fixture(scope="module")
 def client(tiny_model) -> Iterator:
     from fastapi.testclient import TestClient
-
-    from serving.main import create_app
+    from simplepose.serving.main import create_app
 
     settings = make_test_settings(max_upload_bytes=200_000, max_pixels=1_000_000, max_boxes=4)
     with TestClient(create_app(settings, model=tiny_model, device="CPU")) as c:

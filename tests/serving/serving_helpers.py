@@ -9,8 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image
-
-from serving.settings import Settings
+from simplepose.serving.settings import Settings
 
 IMAGE_W, IMAGE_H = 160, 120
 

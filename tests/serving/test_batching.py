@@ -7,8 +7,7 @@ import time
 
 import numpy as np
 import pytest
-
-from serving.batching import BatchingExecutor, BatchStats, ExecutorClosed, QueueFull
+from simplepose.serving.batching import BatchingExecutor, BatchStats, ExecutorClosed, QueueFull
 
 
 class Recorder:
@@ -109,7 +108,7 @@ def test_close_finishes_queued_work_then_refuses_new() -> None:
 def test_batch_plan_per_model_kind() -> None:
     from types import SimpleNamespace
 
-    from serving.predictor import batch_plan
+    from simplepose.serving.predictor import batch_plan
 
     def info(fmt: str, fixed: int | None = None) -> SimpleNamespace:
         return SimpleNamespace(format=fmt, batch_size=fixed)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from serving.boxes import parse_boxes
-from serving.errors import ServiceError
+from simplepose.serving.boxes import parse_boxes
+from simplepose.serving.errors import ServiceError
 
 
 def test_lists_and_objects_with_scores() -> None:

@@ -25,8 +25,7 @@ def default_client(tiny_mindir_model):
     which DARK decoding of a random-weight model's flat heatmaps can amplify to ~1e-3 px.
     """
     from fastapi.testclient import TestClient
-
-    from serving.main import create_app
+    from simplepose.serving.main import create_app
 
     with TestClient(
         create_app(make_test_settings(max_batch=MAX_PERSONS), model=tiny_mindir_model, device="CPU")
@@ -38,8 +37,8 @@ def default_client(tiny_mindir_model):
 def test_http_keypoints_equal_simplepose_evaluate(
     default_client, tiny_mindir_model, coco_mini
 ) -> None:
-    from training.coco import gt_boxes, image_dir, load_annotations
-    from training.evaluate import evaluate
+    from simplepose.training.coco import gt_boxes, image_dir, load_annotations
+    from simplepose.training.evaluate import evaluate
 
     result = evaluate(
         tiny_mindir_model, coco_mini, "val2017", boxes="gt", decode="dark", batch_size=1

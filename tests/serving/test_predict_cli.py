@@ -75,7 +75,7 @@ def test_help_explains_model_resolution(capsys) -> None:
 
 
 def test_explicit_model_wins_and_missing_is_an_error(tmp_path, tiny_checkpoint) -> None:
-    from serving.model_source import resolve_model
+    from simplepose.serving.model_source import resolve_model
 
     choice = resolve_model(make_test_settings(model=tiny_checkpoint))
     assert (choice.path, choice.origin) == (tiny_checkpoint, "explicit")
@@ -87,9 +87,8 @@ def test_explicit_model_wins_and_missing_is_an_error(tmp_path, tiny_checkpoint) 
 def test_demo_model_is_built_labelled_and_served(tmp_path, monkeypatch) -> None:
     """No default model -> the demo model: trained briefly, exported, labelled everywhere."""
     from fastapi.testclient import TestClient
-
-    from serving import model_source
-    from serving.main import create_app
+    from simplepose.serving import model_source
+    from simplepose.serving.main import create_app
 
     monkeypatch.setattr(model_source, "default_model", lambda s: (None, "offline test"))
     settings = make_test_settings(cache_dir=tmp_path, demo_train_steps=2)

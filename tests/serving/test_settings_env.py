@@ -1,4 +1,5 @@
-from serving.settings import ENV_PREFIX, Settings
+from simplepose.serving.settings import ENV_PREFIX, Settings
+
 from simplepose.paths import CACHE_DIR_ENV
 
 

@@ -9,6 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from simplepose.training.augment import augment, flip_sample
+from simplepose.training.coco import SkipCounter, person_samples
+from simplepose.training.dataset import (
+    PoseSource,
+    Shard,
+    build_dataset,
+    epoch_indices,
+    steps_per_epoch,
+)
 
 from simplepose.codec import HeatmapCodec
 from simplepose.config import load_config
@@ -16,9 +25,6 @@ from simplepose.geometry import affine_matrices, transform_points
 from simplepose.keypoints import flip_index
 from simplepose.model_info import ModelInfo
 from simplepose.pipeline import PosePipeline, normalise_crops
-from training.augment import augment, flip_sample
-from training.coco import SkipCounter, person_samples
-from training.dataset import PoseSource, Shard, build_dataset, epoch_indices, steps_per_epoch
 
 
 def test_coco_mini_train_persons(coco_mini: Path) -> None:

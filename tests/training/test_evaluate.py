@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from simplepose.training.coco import gt_boxes, image_dir, load_annotations
+from simplepose.training.evaluate import STAT_NAMES, evaluate
 
 from simplepose.cli import main
 from simplepose.codec import HeatmapCodec
 from simplepose.config import Config, load_config
 from simplepose.geometry import affine_matrices, box_to_center_scale, clip_boxes, transform_points
 from simplepose.model_info import ModelInfo
-from training.coco import gt_boxes, image_dir, load_annotations
-from training.evaluate import STAT_NAMES, evaluate
 
 
 def coco_eval_by_hand(annotation_file: Path, results_file: Path) -> np.ndarray:

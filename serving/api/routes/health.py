@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-
-from serving.api.deps import MetricsDep, PredictorDep
-from serving.metrics import PROMETHEUS_CONTENT_TYPE
-from serving.schemas import ERROR_RESPONSES, HealthResponse, ReadyResponse
+from simplepose.serving.api.deps import MetricsDep, PredictorDep
+from simplepose.serving.metrics import PROMETHEUS_CONTENT_TYPE
+from simplepose.serving.schemas import ERROR_RESPONSES, HealthResponse, ReadyResponse
 
 router = APIRouter(tags=["operations"])
 

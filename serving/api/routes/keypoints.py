@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from simplepose.serving.api.deps import PredictorDep
+from simplepose.serving.predictor import Prediction
+from simplepose.serving.render import draw_persons, encode_png
+from simplepose.serving.results import persons_to_json
+from simplepose.serving.schemas import ERROR_RESPONSES, DecodeMethod, KeypointsResponse
 from starlette.concurrency import run_in_threadpool
-
-from serving.api.deps import PredictorDep
-from serving.predictor import Prediction
-from serving.render import draw_persons, encode_png
-from serving.results import persons_to_json
-from serving.schemas import ERROR_RESPONSES, DecodeMethod, KeypointsResponse
 
 router = APIRouter(prefix="/keypoints", tags=["keypoints"])
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-
-from serving.api.deps import PredictorDep
-from serving.schemas import ERROR_RESPONSES, ModelJson
+from simplepose.serving.api.deps import PredictorDep
+from simplepose.serving.schemas import ERROR_RESPONSES, ModelJson
 
 router = APIRouter(prefix="/v1", tags=["model"])
 

@@ -1,0 +1,61 @@
+"""The wheel installs everything under the one ``simplepose`` namespace.
+
+The stage folders (``training/``, ``export/``, ``serving/``) are mapped to ``simplepose.training``
+and so on by pyproject.toml; a generic top-level ``training`` package in a user's site-packages
+would clash with anything else of that name.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import tomllib
+
+REPO = Path(__file__).resolve().parents[2]
+STAGES = {"simplepose.training": "training", "simplepose.export": "export",
+          "simplepose.serving": "serving"}
+
+
+def _tree_packages() -> set[str]:
+    """Every folder with an ``__init__.py``, named as it is installed."""
+    found = set()
+    roots = {"simplepose": "simplepose", **STAGES}
+    for name, folder in roots.items():
+        for init in (REPO / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(REPO / folder).parts
+            found.add(".".join((name, *rel)))
+    return found
+
+
+def test_package_list_covers_the_tree() -> None:
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert set(config["packages"]) == _tree_packages()
+    assert config["package-dir"] == STAGES
+
+
+def test_wheel_holds_only_the_simplepose_namespace(tmp_path: Path) -> None:
+    # Build from the tracked files only: a stale build/ folder in a checkout leaks into wheels.
+    src = tmp_path / "src"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, check=True,
+                             capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, tracked):
+        if (REPO / name).is_file():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, src / name)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path),
+         str(src)],
+        check=True, timeout=300, capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("simplepose-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert top == {"simplepose"}
+    assert "simplepose/training/trainer.py" in names
+    assert "simplepose/serving/api/routes/keypoints.py" in names
+    # package data of the stages travels with them (the demo model's sample images)
+    assert any(n.startswith("simplepose/serving/demo_data/train2017/") for n in names)
