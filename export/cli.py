@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from simplepose.cli import CLIError
+from simplepose.errors import CLIError
 
 FORMATS = ("mindir", "onnx")
 LAYOUT_CHOICES = ("auto", "msra", "mmpose0", "mmpose1", "torchvision")  # export.layouts

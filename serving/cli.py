@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from simplepose.cli import CLIError
 from simplepose.config import DECODE_METHODS, DEVICES
+from simplepose.errors import CLIError
 from simplepose.jsonfile import read_json
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from simplepose.cli import CLIError
+from simplepose.errors import CLIError
 
 log = logging.getLogger(__name__)
 DEFAULT_PRESET = "res50_256x192"

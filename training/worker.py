@@ -1,13 +1,17 @@
 """One data-parallel training worker, started by ``msrun`` (which needs a script path).
 
 ``simplepose train --devices N ...`` launches ``msrun ... worker.py <train arguments>``; each
-worker runs ``simplepose train <train arguments>`` and joins the job in ``init_distributed``.
+worker runs the ``train`` subcommand with those arguments and joins the job in
+``init_distributed``. Only the training stage's subcommands are registered here: a stage does not
+import the composition root.
 """
 
 import sys
 
-import simplepose  # noqa: F401  (sets the oneDNN CPU cap before MindSpore loads)
-from simplepose.cli import main
+from simplepose.training.cli import add_parsers
+
+from simplepose.command import build_parser, run
 
 if __name__ == "__main__":
-    sys.exit(main(["train", *sys.argv[1:]]))
+    parser = build_parser((add_parsers,), "one msrun training worker", prog="simplepose")
+    sys.exit(run(parser, ["train", *sys.argv[1:]]))

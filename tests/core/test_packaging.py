@@ -16,8 +16,9 @@ from pathlib import Path
 import tomllib
 
 REPO = Path(__file__).resolve().parents[2]
+# the stages and the composition root (cli/, see tests/core/test_layering.py)
 STAGES = {"simplepose.training": "training", "simplepose.export": "export",
-          "simplepose.serving": "serving"}
+          "simplepose.serving": "serving", "simplepose.cli": "cli"}
 
 
 def _tree_packages() -> set[str]:
@@ -56,6 +57,7 @@ def test_wheel_holds_only_the_simplepose_namespace(tmp_path: Path) -> None:
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert top == {"simplepose"}
     assert "simplepose/training/trainer.py" in names
+    assert "simplepose/cli/__init__.py" in names  # the console script's module
     assert "simplepose/serving/api/routes/keypoints.py" in names
     # package data of the stages travels with them (the demo model's sample images)
     assert any(n.startswith("simplepose/serving/demo_data/train2017/") for n in names)

@@ -31,10 +31,10 @@ from deploy_files import (
     option,
     settings_env_names,
 )
+from simplepose.cli import build_parser
 from simplepose.serving.settings import Settings
 from simplepose.training.run_dir import BEST_CKPT
 
-from simplepose.cli import build_parser
 from simplepose.config import DEVICES
 
 ASCEND_SERVICES = ("keypoints", "train")

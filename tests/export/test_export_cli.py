@@ -7,7 +7,6 @@ import pickle
 import zipfile
 
 import pytest
-
 from simplepose.cli import main
 
 torch = pytest.importorskip("torch")

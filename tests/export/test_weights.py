@@ -8,6 +8,7 @@ import http.server
 import threading
 
 import pytest
+from simplepose.cli import main
 from simplepose.export.weights import (
     KnownWeights,
     WeightsError,
@@ -15,8 +16,6 @@ from simplepose.export.weights import (
     ensure_default_model,
     fetch,
 )
-
-from simplepose.cli import main
 
 torch = pytest.importorskip("torch")
 torch_reference = pytest.importorskip("torch_reference")

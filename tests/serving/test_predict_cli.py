@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 from serving_helpers import encode, make_test_settings, synthetic_bgr
-
 from simplepose.cli import main
+
 from simplepose.pipeline import PosePipeline, read_image
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from simplepose.cli import main
 from simplepose.training.coco import gt_boxes, image_dir, load_annotations
 from simplepose.training.evaluate import STAT_NAMES, evaluate
 
-from simplepose.cli import main
 from simplepose.codec import HeatmapCodec
 from simplepose.config import Config, load_config
 from simplepose.geometry import affine_matrices, box_to_center_scale, clip_boxes, transform_points

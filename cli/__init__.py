@@ -1,0 +1,45 @@
+"""The ``simplepose`` command: the one place that composes the stages.
+
+This folder is the composition root, outside the core (installed as ``simplepose.cli``). It
+imports each stage's command-line module statically; each registers its subcommands with
+``add_parsers(subparsers)`` and imports MindSpore/FastAPI only inside its handlers, so
+``simplepose --help`` stays fast.
+
+Adding a subcommand: write ``add_parsers`` in the stage's command-line module (or a new module
+of that stage) and, for a new module, add its ``add_parsers`` to ``SUBCOMMANDS`` below: one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from simplepose.export import cli as export_cli
+from simplepose.serving import cli as serving_cli
+from simplepose.training import cli as training_cli
+
+from simplepose import command
+
+# Stage modules contributing subcommands, in the order they appear in --help.
+SUBCOMMANDS: tuple[command.Registrar, ...] = (
+    training_cli.add_parsers,
+    export_cli.add_parsers,
+    serving_cli.add_parsers,
+)
+DESCRIPTION = (
+    "SimpleBaselines human pose estimation on MindSpore: train, evaluate, export (flip "
+    "test fused), convert public PyTorch checkpoints, and serve keypoints over HTTP."
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return command.build_parser(SUBCOMMANDS, DESCRIPTION)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return command.run(build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

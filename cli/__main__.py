@@ -1,0 +1,7 @@
+"""``python -m simplepose.cli``: the same as the ``simplepose`` command."""
+
+import sys
+
+from simplepose.cli import main
+
+sys.exit(main())

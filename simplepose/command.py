@@ -1,0 +1,56 @@
+"""Assembling and running an argparse command line from subcommand registrars.
+
+The core knows no stage: the composition root (``cli/``, installed as ``simplepose.cli``) hands
+in the stages' ``add_parsers`` functions. The same runner serves ``simplepose`` and the msrun
+training worker, so both report user errors the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+import simplepose
+from simplepose.errors import CLIError
+
+# ``add_parsers(subparsers)``: registers a stage's subcommands, each with ``func`` as its handler.
+Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def build_parser(
+    registrars: Sequence[Registrar], description: str, prog: str = "simplepose"
+) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=f"Run '{prog} COMMAND --help' for the options of one command.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"simplepose {simplepose.__version__}"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for register in registrars:
+        register(sub)
+    return parser
+
+
+def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen handler; user errors become one line and exit 2."""
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (CLIError, FileNotFoundError, ValueError) as exc:
+        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
