@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from simplepose.serving.api.routes import health, keypoints, model
-from simplepose.serving.detector import PersonDetector
 from simplepose.serving.errors import install_error_handlers
 from simplepose.serving.metrics import ServiceMetrics
 from simplepose.serving.middleware import MetricsMiddleware, UploadLimitMiddleware
@@ -18,6 +17,7 @@ from simplepose.serving.predictor import KeypointPredictor
 from simplepose.serving.settings import Settings, get_settings
 
 import simplepose
+from simplepose.detection import PersonDetector
 from simplepose.pipeline import HeatmapModel
 
 log = logging.getLogger(__name__)

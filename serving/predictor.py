@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 from simplepose.serving.batching import BatchingExecutor, ExecutorClosed, QueueFull
 from simplepose.serving.boxes import parse_boxes
-from simplepose.serving.detector import PersonDetector, WholeImageDetector
 from simplepose.serving.errors import ServiceError
 from simplepose.serving.images import DecodedImage, decode_image
 from simplepose.serving.metrics import ServiceMetrics
@@ -25,6 +24,7 @@ from simplepose.serving.settings import Settings
 from starlette.concurrency import run_in_threadpool
 
 from simplepose.codec import DECODE_METHODS
+from simplepose.detection import PersonDetector, WholeImageDetector
 from simplepose.geometry import BoxError
 from simplepose.model_info import ModelInfo
 from simplepose.pipeline import HeatmapModel, Persons, PosePipeline
@@ -136,7 +136,8 @@ class KeypointPredictor:
         )
         t1 = time.perf_counter()
         if requested is None:
-            boxes, scores = self.detector.detect(image.bgr)
+            found = self.detector.detect(image.bgr)
+            boxes, scores = found.boxes, found.scores
         else:
             boxes, scores = requested
         try:
