@@ -60,22 +60,30 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _weights_list(args: argparse.Namespace) -> int:
-    from simplepose.export.weights import AP_NOTE, DEFAULT_MODEL, REGISTRY
+    from simplepose.export.layouts import CHANNEL_ORDER
 
-    print(f"{'name':<24} {'layout':<12} {'input':<8} {'order':<5} {'AP':>5}  sha256")
+    from simplepose.weights import AP_NOTE, DEFAULT_MODEL, REGISTRY
+
+    print(f"{'name':<24} {'kind':<9} {'layout':<12} {'input':<8} {'order':<5} {'AP':>5}  sha256")
     for e in REGISTRY.values():
         ap = f"{e.published_ap:.1f}" if e.published_ap is not None else "  -"
         star = " (default)" if e.name == DEFAULT_MODEL else ""
-        size = e.preset.split("_")[1]
-        sha = e.sha256[:16] + ("..." if len(e.sha256) > 16 else " (prefix)")
-        print(f"{e.name:<24} {e.layout:<12} {size:<8} {e.channel_order:<5} {ap:>5}  {sha}{star}")
+        size = e.preset.split("_")[1] if "_" in e.preset else "-"
+        order = CHANNEL_ORDER.get(e.layout, "-")
+        sha = e.sha256[:16] + "..." if e.verified else "UNVERIFIED (no public full digest)"
+        print(f"{e.name:<24} {e.kind:<9} {e.layout or '-':<12} {size:<8} {order:<5} {ap:>5}  "
+              f"{sha}{star}")  # fmt: skip
     print(f"AP: {AP_NOTE}. torchvision entries are ImageNet backbones (training init only).")
+    print("UNVERIFIED: only the 8-digit hash prefix of the file name is checked; the digest is "
+          "recorded at the first download and enforced afterwards.")  # fmt: skip
     return 0
 
 
 def _weights_get(args: argparse.Namespace) -> int:
     from simplepose.export.mindir import MissingDependencyError
-    from simplepose.export.weights import WeightsUnavailable, fetch, lookup
+    from simplepose.export.weights import fetch
+
+    from simplepose.weights import WeightsUnavailable, lookup
 
     try:
         fetched = fetch(
@@ -87,6 +95,9 @@ def _weights_get(args: argparse.Namespace) -> int:
         )
     except (WeightsUnavailable, MissingDependencyError) as exc:
         raise CLIError(str(exc)) from exc
+    if not fetched.entry.verified:
+        print(f"note: {fetched.entry.name} is UNVERIFIED (no published full sha256); "
+              f"its digest was recorded in {fetched.download}.sha256")  # fmt: skip
     print(f"checkpoint: {fetched.checkpoint}")
     if fetched.model_dir is None:
         print("backbone-only weights: use the checkpoint to initialise training")

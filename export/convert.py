@@ -20,12 +20,12 @@ from simplepose.export.layouts import (
     map_layout,
     unwrap_state_dict,
 )
-from simplepose.export.mindir import sha256_file
 from simplepose.export.pth_reader import load_pth
 
 import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore runs)
 from simplepose.config import Config, get_preset
 from simplepose.network.resnet import RESNET_SPECS
+from simplepose.weights import sha256_file
 
 log = logging.getLogger(__name__)
 DEFAULT_INPUT = "256x192"  # preset suffix used when no config is given (the paper's main size)

@@ -9,7 +9,6 @@ ONNX graphs are exported at one fixed N because MindSpore refuses dynamic ONNX e
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import tempfile
@@ -20,22 +19,13 @@ import numpy as np
 import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore runs)
 from simplepose.config import Config, config_from_dict
 from simplepose.model_info import MODEL_FILES, ModelInfo
+from simplepose.weights import sha256_file
 
 log = logging.getLogger(__name__)
 
 EXPORT_FORMATS = ("mindir", "onnx")
 ONNX_DEFAULT_BATCH = 1  # ONNX graphs have a fixed batch; the runtime pads/splits to it
-HASH_CHUNK = 1 << 20
 LOWEST_FLOAT32 = float(np.finfo(np.float32).min)  # border value of the exportable max pool
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _padded_maxpool(pool):

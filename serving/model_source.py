@@ -27,7 +27,9 @@ class ModelChoice:
 def default_model(settings: Settings) -> tuple[Path | None, str]:
     """The cached/downloaded default pretrained model dir, or ``None`` and the reason."""
     try:
-        from simplepose.export.weights import WeightsUnavailable, ensure_default_model
+        from simplepose.export.weights import ensure_default_model
+
+        from simplepose.weights import WeightsUnavailable
     except ImportError as exc:
         return None, f"this installation has no default-weights registry ({exc})"
     try:

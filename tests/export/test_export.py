@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from simplepose.export.mindir import export_model, sha256_file
+from simplepose.export.mindir import export_model
 
 from simplepose.codec import HeatmapCodec, flip_back
 from simplepose.config import Config
 from simplepose.model_info import ModelInfo
 from simplepose.network.runtime import InputShapeError, load_model
+from simplepose.weights import sha256_file
 
 BATCHES = (1, 3, 8)
 

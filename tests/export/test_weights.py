@@ -9,13 +9,9 @@ import threading
 
 import pytest
 from simplepose.cli import main
-from simplepose.export.weights import (
-    KnownWeights,
-    WeightsError,
-    WeightsUnavailable,
-    ensure_default_model,
-    fetch,
-)
+from simplepose.export.weights import ensure_default_model, fetch
+
+from simplepose.weights import KnownWeights, WeightsError, WeightsUnavailable
 
 torch = pytest.importorskip("torch")
 torch_reference = pytest.importorskip("torch_reference")
@@ -51,8 +47,8 @@ def served(tmp_path_factory):
     thread.join(timeout=5)
 
 
-def entry(url: str, sha: str, name: str = "test-r18") -> KnownWeights:
-    return KnownWeights(name, url, sha, "mmpose1", PRESET, published_ap=None)
+def entry(url: str, sha: str, name: str = "test-r18", prefix: str = "") -> KnownWeights:
+    return KnownWeights(name, url, sha, "mmpose1", PRESET, published_ap=None, name_prefix=prefix)
 
 
 def closed_port_url() -> str:
@@ -81,20 +77,24 @@ def test_get_downloads_verifies_converts_and_exports(tmp_path, served):
     assert _Quiet.requests == ["/sb_r18.pth"]  # the second call was served from the cache
 
 
-def test_hash_prefix_accepted_and_mismatch_rejected(tmp_path, served):
-    from simplepose.export.weights import download
+def test_name_prefix_checked_full_digest_required(tmp_path, served):
+    from simplepose.weights import download
 
     base, sha = served
-    digest = download(f"{base}/sb_r18.pth", tmp_path / "a.pth", sha[:8], progress=False)
+    digest = download(f"{base}/sb_r18.pth", tmp_path / "a.pth", sha, progress=False)
     assert digest == sha
     bad = ("0" if sha[0] != "0" else "1") + sha[1:8]
-    with pytest.raises(WeightsError, match=f"does not match the expected prefix {bad}"):
-        download(f"{base}/sb_r18.pth", tmp_path / "b.pth", bad, progress=False)
-    assert list(tmp_path.iterdir()) == [tmp_path / "a.pth"]  # nothing half-written left
+    with pytest.raises(WeightsError, match=f"does not start with {bad}"):
+        download(f"{base}/sb_r18.pth", tmp_path / "b.pth", "", False, name_prefix=bad)
+    with pytest.raises(WeightsError, match="not a full 64-hex-digit digest"):
+        download(f"{base}/sb_r18.pth", tmp_path / "c.pth", sha[:8], progress=False)
+    with pytest.raises(WeightsError, match="not a full 64-hex-digit digest"):
+        download(f"{base}/sb_r18.pth", tmp_path / "c.pth", sha[:1], progress=False)
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "a.pth"]  # nothing half-written left
 
 
 def test_unknown_hash_is_recorded_then_enforced(tmp_path, served):
-    from simplepose.export.weights import download
+    from simplepose.weights import download
 
     base, sha = served
     dest = tmp_path / "downloads" / "sb_r18.pth"
@@ -114,7 +114,7 @@ def test_unreachable_and_missing_urls(tmp_path, served):
         fetch(entry(closed_port_url(), sha), tmp_path, progress=False)
     with pytest.raises(WeightsUnavailable, match="(?i)not found"):
         fetch(entry(f"{base}/nope.pth", sha), tmp_path, progress=False)
-    with pytest.raises(ValueError, match="must be one of"):
+    with pytest.raises(ValueError, match="must be https"):
         fetch(entry("ftp://127.0.0.1/x.pth", sha), tmp_path, progress=False)
     assert not list((tmp_path / "downloads").glob("*"))
 
@@ -130,7 +130,7 @@ def test_ensure_default_model(tmp_path, served):
     unreachable = {"default": entry(closed_port_url(), sha, "default")}
     with pytest.raises(WeightsUnavailable):
         ensure_default_model(tmp_path, name="default", registry=unreachable)
-    tampered = {"default": entry(f"{base}/sb_r18.pth", "00000000", "default")}
+    tampered = {"default": entry(f"{base}/sb_r18.pth", "0" * 64, "default")}
     with pytest.raises(WeightsUnavailable, match="failed verification"):
         ensure_default_model(tmp_path, name="default", registry=tampered)
     model_dir = ensure_default_model(tmp_path, name="default", registry=registry)
@@ -142,11 +142,12 @@ def test_ensure_default_model(tmp_path, served):
 
 
 def test_weights_cli(tmp_path, served, capsys, monkeypatch):
-    from simplepose.export import weights
+    from simplepose import weights
 
     assert main(["weights", "list"]) == 0
     out = capsys.readouterr().out
     assert "mmpose1-res50-256x192" in out and "71.8" in out and "(default)" in out
+    assert "UNVERIFIED" in out
     assert main(["weights", "get", "no-such-weights"]) == 2
     assert "unknown weights 'no-such-weights'" in capsys.readouterr().err
     monkeypatch.setitem(weights.REGISTRY, "test-r18", entry(closed_port_url(), served[1]))

@@ -1,0 +1,322 @@
+"""The registry of known public weights and their verified download (pure Python, no MindSpore).
+
+No weights ship with simplepose; these are public checkpoints it can fetch. A download is
+*verified* only when the registry holds the file's full sha256 (64 hex digits) and it matches.
+mmpose and torchvision put the first 8 hex digits of the sha256 into file names; that prefix is
+checked too (it catches error pages and truncated files) but 32 bits prove nothing against a
+chosen file, so an entry with only a prefix is reported as *unverified*: its hash is recorded at
+the first download (``<file>.sha256`` next to it) and later uses must match that record.
+
+Converting and exporting a download is the export stage's job (``simplepose.export.weights``);
+this module only names the files and where they live in the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from simplepose.paths import cache_dir
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "mmpose1-res50-256x192"
+DOWNLOAD_TIMEOUT_S = 30.0  # per socket operation, not for the whole file
+MAX_DOWNLOAD_BYTES = 2 << 30  # no public pose/detector checkpoint is near this
+HASH_CHUNK = 1 << 20
+URL_SCHEMES = ("http", "https")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # plain http only to this machine (tests, mirrors)
+KINDS = ("pose", "backbone", "detector")
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+MMPOSE1 = "https://download.openmmlab.com/mmpose/v1/body_2d_keypoint/topdown_heatmap/coco/"
+MMPOSE0 = "https://download.openmmlab.com/mmpose/top_down/resnet/"
+TORCHVISION = "https://download.pytorch.org/models/"
+AP_NOTE = "COCO val2017 AP, detected person boxes (AP 56.4), flip test, as published by mmpose"
+
+
+class WeightsError(ValueError):
+    """Downloaded weights that fail verification (hash mismatch, wrong content)."""
+
+
+class WeightsUnavailable(RuntimeError):
+    """The weights cannot be obtained here: offline, unreachable, or refused by the server."""
+
+
+def _is_hex(text: str) -> bool:
+    return bool(re.fullmatch(r"[0-9a-f]*", text))
+
+
+@dataclass(frozen=True)
+class KnownWeights:
+    """One public file. ``sha256``: the full lowercase hex digest, or "" where no public record
+    of it is known (then the download is unverified). ``name_prefix``: the hash prefix the
+    publisher put in the file name (a sanity check only). ``kind``: one of ``KINDS``; pose and
+    backbone entries also give the key ``layout`` and the config ``preset``."""
+
+    name: str
+    url: str
+    sha256: str = ""
+    layout: str = ""
+    preset: str = ""
+    published_ap: float | None = None
+    kind: str = "pose"
+    name_prefix: str = ""
+
+    def __post_init__(self) -> None:
+        if self.sha256 and not SHA256_HEX.fullmatch(self.sha256):
+            raise ValueError(f"{self.name}: sha256 must be 64 lowercase hex digits or empty")
+        if not _is_hex(self.name_prefix) or len(self.name_prefix) > 64:
+            raise ValueError(f"{self.name}: name_prefix must be lowercase hex")
+        if self.kind not in KINDS:
+            raise ValueError(f"{self.name}: kind must be one of {KINDS}, got {self.kind!r}")
+        url = urllib.parse.urlparse(self.url)
+        if url.scheme != "https" and not (url.scheme == "http" and url.hostname in LOOPBACK):
+            raise ValueError(f"{self.name}: registry URLs must be https, got {self.url!r}")
+
+    @property
+    def verified(self) -> bool:
+        """Whether a download can be proven to be the published file (full digest known)."""
+        return bool(self.sha256)
+
+    @property
+    def backbone_only(self) -> bool:
+        return self.kind == "backbone"
+
+    @property
+    def filename(self) -> str:
+        return Path(urllib.parse.urlparse(self.url).path).name
+
+
+def _entries() -> list[KnownWeights]:
+    # Full digests: only where a public record exists (mmpose 0.x res50 256x192). The others
+    # carry the 8-digit prefix of their file name and are downloaded unverified (see above).
+    mmpose1 = [
+        ("mmpose1-res50-256x192", "td-hm_res50_8xb64-210e_coco-256x192-04af38ce_20220923.pth", "04af38ce", "res50_256x192", 71.8),
+        ("mmpose1-res50-384x288", "td-hm_res50_8xb64-210e_coco-384x288-7b8db90e_20220923.pth", "7b8db90e", "res50_384x288", 73.1),
+        ("mmpose1-res101-256x192", "td-hm_res101_8xb64-210e_coco-256x192-065d3625_20220926.pth", "065d3625", "res101_256x192", 72.8),
+        ("mmpose1-res152-256x192", "td-hm_res152_8xb32-210e_coco-256x192-0345f330_20220928.pth", "0345f330", "res152_256x192", 73.6),
+        ("mmpose1-res152-384x288", "td-hm_res152_8xb32-210e_coco-384x288-7fbb906f_20220927.pth", "7fbb906f", "res152_384x288", 75.0),
+    ]  # fmt: skip
+    mmpose0 = [
+        ("mmpose0-res50-256x192", "res50_coco_256x192-ec54d7f3_20200709.pth", "ec54d7f3", "res50_256x192", 71.8),
+        ("mmpose0-res50-384x288", "res50_coco_384x288-e6f795e9_20200709.pth", "e6f795e9", "res50_384x288", 73.1),
+        ("mmpose0-res101-256x192", "res101_coco_256x192-6e6babf0_20200708.pth", "6e6babf0", "res101_256x192", 72.6),
+        ("mmpose0-res101-384x288", "res101_coco_384x288-8c71bdc9_20200709.pth", "8c71bdc9", "res101_384x288", 74.8),
+        ("mmpose0-res152-256x192", "res152_coco_256x192-f6e307c2_20200709.pth", "f6e307c2", "res152_256x192", 73.5),
+        ("mmpose0-res152-384x288", "res152_coco_384x288-3860d4c9_20200709.pth", "3860d4c9", "res152_384x288", 75.0),
+    ]  # fmt: skip
+    full = {"ec54d7f3": "ec54d7f3a287169022530c15dc5b5e6d0224e3c7a3881c26231c63f63686c9b3"}
+    out = [
+        KnownWeights(n, MMPOSE1 + f, full.get(p, ""), "mmpose1", s, ap, name_prefix=p)
+        for n, f, p, s, ap in mmpose1
+    ]
+    out += [
+        KnownWeights(n, MMPOSE0 + f, full.get(p, ""), "mmpose0", s, ap, name_prefix=p)
+        for n, f, p, s, ap in mmpose0
+    ]
+    # ImageNet backbones: a starting point for training (the head stays random), no AP.
+    for name, file, prefix in (
+        ("torchvision-resnet18", "resnet18-f37072fd.pth", "f37072fd"),
+        ("torchvision-resnet50", "resnet50-0676ba61.pth", "0676ba61"),
+    ):
+        depth = name.rsplit("resnet", 1)[1]
+        out.append(
+            KnownWeights(name, TORCHVISION + file, "", "torchvision", f"res{depth}_256x192",
+                         kind="backbone", name_prefix=prefix)
+        )  # fmt: skip
+    return out
+
+
+REGISTRY: dict[str, KnownWeights] = {e.name: e for e in _entries()}
+
+
+def register(entry: KnownWeights) -> None:
+    """Add an entry (another stage's files, e.g. a person detector); names are unique."""
+    if entry.name in REGISTRY and REGISTRY[entry.name] != entry:
+        raise ValueError(f"weights {entry.name!r} are already registered differently")
+    REGISTRY[entry.name] = entry
+
+
+def lookup(name: str, registry: Mapping[str, KnownWeights] = REGISTRY) -> KnownWeights:
+    if name not in registry:
+        raise ValueError(f"unknown weights {name!r}; known: {', '.join(sorted(registry))}")
+    return registry[name]
+
+
+# Cache layout (shared by the CLI, the service and the Python API): downloads/<file>,
+# checkpoints/<name>.ckpt, models/<name>[-noflip][-<fmt>]/.
+def download_path(entry: KnownWeights, cache: str | Path | None = None) -> Path:
+    return cache_dir(cache) / "downloads" / entry.filename
+
+
+def checkpoint_path(entry: KnownWeights, cache: str | Path | None = None) -> Path:
+    return cache_dir(cache) / "checkpoints" / f"{entry.name}.ckpt"
+
+
+def model_path(
+    entry: KnownWeights, cache: str | Path | None = None, flip: bool = True, fmt: str = "mindir"
+) -> Path:
+    suffix = ("" if flip else "-noflip") + ("" if fmt == "mindir" else f"-{fmt}")
+    return cache_dir(cache) / "models" / f"{entry.name}{suffix}"
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(HASH_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _full_digest(expected: str, what: str) -> str:
+    expected = expected.strip().lower()
+    if expected and not SHA256_HEX.fullmatch(expected):
+        raise WeightsError(
+            f"{what}: expected sha256 {expected[:80]!r} is not a full 64-hex-digit digest; "
+            "a shorter one cannot verify a file"
+        )
+    return expected
+
+
+def _recorded(dest: Path) -> str:
+    record = dest.with_name(dest.name + ".sha256")
+    if not record.is_file():
+        return ""
+    return _full_digest(record.read_text(errors="replace")[:200], str(record))
+
+
+def check_digest(path: Path, digest: str, expected: str = "", name_prefix: str = "") -> None:
+    """Raise ``WeightsError`` unless ``digest`` equals the full ``expected`` digest (when one is
+    given) and starts with ``name_prefix``."""
+    expected = _full_digest(expected, path.name)
+    if expected and digest != expected:
+        raise WeightsError(f"{path.name}: sha256 {digest} does not match the expected {expected}")
+    if not digest.startswith(name_prefix):
+        raise WeightsError(
+            f"{path.name}: sha256 {digest} does not start with {name_prefix}, the prefix "
+            "published in the file name (a proxy error page or another file?)"
+        )
+
+
+class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects only to http(s), and never from https down to plain http."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        old = urllib.parse.urlparse(req.full_url).scheme
+        new = urllib.parse.urlparse(urllib.parse.urljoin(req.full_url, newurl)).scheme
+        if new not in URL_SCHEMES or (old == "https" and new != "https"):
+            raise WeightsUnavailable(f"refusing redirect from {req.full_url} to {newurl:.200}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _content_length(value: str | None) -> int | None:
+    if value is None or not value.strip().isdigit():
+        return None  # absent or garbage: the body is read to its end, under the size cap
+    return int(value.strip()[:20])
+
+
+def download(
+    url: str,
+    dest: Path,
+    expected_sha256: str = "",
+    progress: bool = True,
+    timeout: float = DOWNLOAD_TIMEOUT_S,
+    name_prefix: str = "",
+) -> str:
+    """Download ``url`` to ``dest`` (via ``dest.partial``, removed on any failure) and return
+    its sha256. With ``expected_sha256`` (64 hex digits) the file is verified; without it the
+    digest recorded by an earlier download (``dest.sha256``) is enforced, or recorded now.
+
+    Raises ``WeightsUnavailable`` for every transport failure (unreachable, HTTP error, cut
+    connection, garbage response, redirect leaving https, too large) and ``WeightsError`` when
+    the bytes do not match.
+    """
+    from tqdm import tqdm
+
+    if urllib.parse.urlparse(url).scheme not in URL_SCHEMES:
+        raise ValueError(f"weights URL must be one of {URL_SCHEMES}, got {url!r}")
+    expected = _full_digest(expected_sha256, url) or _recorded(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".partial")
+    digest = hashlib.sha256()
+    opener = urllib.request.build_opener(_HttpsOnlyRedirects)
+    try:
+        with opener.open(url, timeout=timeout) as response:
+            total = _content_length(response.headers.get("Content-Length"))
+            if total is not None and total > MAX_DOWNLOAD_BYTES:
+                raise WeightsUnavailable(f"{url} is {total} bytes, over {MAX_DOWNLOAD_BYTES}")
+            size = 0
+            with (
+                open(partial, "wb") as out,
+                tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
+                     disable=not progress) as bar,
+            ):  # fmt: skip
+                for chunk in iter(lambda: response.read(HASH_CHUNK), b""):
+                    size += len(chunk)
+                    if size > MAX_DOWNLOAD_BYTES:
+                        raise WeightsUnavailable(f"{url} is over {MAX_DOWNLOAD_BYTES} bytes")
+                    out.write(chunk)
+                    digest.update(chunk)
+                    bar.update(len(chunk))
+            if total is not None and size != total:
+                raise WeightsUnavailable(f"download of {url} stopped after {size} of {total} bytes")
+        check_digest(dest, digest.hexdigest(), expected, name_prefix)
+        partial.replace(dest)
+    except (WeightsUnavailable, WeightsError):
+        raise
+    except urllib.error.HTTPError as exc:
+        raise WeightsUnavailable(f"cannot download {url}: HTTP {exc.code} {exc.reason}") from exc
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+        raise WeightsUnavailable(f"cannot download {url}: {reason}") from exc
+    finally:
+        partial.unlink(missing_ok=True)
+    hexdigest = digest.hexdigest()
+    if not expected:
+        dest.with_name(dest.name + ".sha256").write_text(hexdigest + "\n")
+        log.warning(
+            "%s is UNVERIFIED: no published full sha256 is known; recorded %s (later uses must "
+            "match it)", dest.name, hexdigest,
+        )  # fmt: skip
+    return hexdigest
+
+
+def verify_cached(entry: KnownWeights, path: Path) -> str:
+    """Check a cached download against the registry (or its recorded digest); a file that fails
+    is deleted. Returns its sha256."""
+    digest = sha256_file(path)
+    try:
+        check_digest(path, digest, entry.sha256 or _recorded(path), entry.name_prefix)
+    except WeightsError as exc:
+        path.unlink(missing_ok=True)
+        raise WeightsError(f"{exc}; the cached file was deleted") from exc
+    return digest
+
+
+def obtain(
+    entry: KnownWeights,
+    cache: str | Path | None = None,
+    offline: bool = False,
+    progress: bool = True,
+) -> Path:
+    """The verified download of ``entry`` in the cache, downloading it unless ``offline``."""
+    path = download_path(entry, cache)
+    if path.is_file():
+        verify_cached(entry, path)
+        return path
+    if offline:
+        raise WeightsUnavailable(
+            f"{entry.name} is not in the cache ({path}) and downloads are disabled (offline)"
+        )
+    log.info("downloading %s from %s", entry.name, entry.url)
+    download(entry.url, path, entry.sha256, progress=progress, name_prefix=entry.name_prefix)
+    return path
