@@ -1,7 +1,8 @@
 """Typed configuration: named presets plus YAML and command-line overrides.
 
-A config has four sections: ``model`` (network and input geometry), ``data`` (augmentation and
-crop recipe), ``train`` (optimiser and schedule) and ``test`` (evaluation and post-processing).
+A config has five sections: ``model`` (network and input geometry), ``data`` (augmentation and
+crop recipe), ``train`` (optimiser and schedule), ``test`` (evaluation and post-processing) and
+``track`` (video tracking).
 Sizes are always ``(w, h)`` tuples; array shapes are written ``(H, W)``.
 """
 
@@ -129,17 +130,53 @@ class TestConfig:
 
 
 @dataclass(frozen=True)
+class TrackConfig:
+    """Video tracking (``simplepose.tracking``; SimpleBaselines' flow-based pose tracking)."""
+
+    detect_every: int = 1  # run the person detector on every N-th frame; flow boxes in between
+    oks_weight: float = 0.5  # similarity = w * OKS + (1 - w) * IoU of the keypoint boxes
+    match_threshold: float = 0.3  # a person joins a track only above this similarity
+    max_missed: int = 10  # frames a track survives unmatched (occlusion, leaving the view)
+    flow: bool = True  # move the previous frame's keypoints by Lucas-Kanade optical flow
+    box_margin: float = 0.2  # a box from keypoints grows by this fraction of its width/height
+    box_nms_iou: float = 0.5  # a flow box overlapping a detection by more is dropped
+    propagated_min_score: float = 0.1  # persons found only from a flow box need this score
+    min_keypoints: int = 2  # keypoints above test.in_vis_thre needed to make a flow box
+    smoothing: bool = False  # one-euro filter on each track's keypoints (output only)
+    smooth_min_cutoff: float = 1.0  # Hz when still: lower = smoother, more lag
+    smooth_beta: float = 0.02  # cutoff rise per px/s of joint speed: higher = less lag
+    fps: float = 30.0  # frame rate assumed when the source has none (image folders, streams)
+
+    def validate(self) -> None:
+        if self.detect_every < 1 or self.max_missed < 0 or self.min_keypoints < 1:
+            raise ValueError(
+                "track.detect_every >= 1, track.max_missed >= 0 and track.min_keypoints >= 1 "
+                f"needed; got {self.detect_every}, {self.max_missed}, {self.min_keypoints}"
+            )
+        for name in ("oks_weight", "match_threshold", "box_nms_iou", "propagated_min_score"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"track.{name} must be in [0, 1], got {value}")
+        if self.box_margin < 0 or self.smooth_min_cutoff <= 0 or self.smooth_beta < 0:
+            raise ValueError("track.box_margin >= 0, smooth_min_cutoff > 0, smooth_beta >= 0")
+        if self.fps <= 0:
+            raise ValueError(f"track.fps must be positive, got {self.fps}")
+
+
+@dataclass(frozen=True)
 class Config:
     name: str = "res50_256x192"
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     test: TestConfig = field(default_factory=TestConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
 
     def validate(self) -> Config:
         self.model.validate()
         self.train.validate()
         self.test.validate()
+        self.track.validate()
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -29,16 +29,36 @@ def scale_areas(scales: np.ndarray) -> np.ndarray:
     return scales[:, 0] * PIXEL_STD * scales[:, 1] * PIXEL_STD
 
 
+def oks_between(
+    a: np.ndarray,
+    b: np.ndarray,
+    areas: np.ndarray,
+    visible: np.ndarray | None = None,
+    sigmas: np.ndarray = OKS_SIGMAS,
+) -> np.ndarray:
+    """Object keypoint similarity ``(A, B)`` of every pose in ``a`` ``(A, K, 2+)`` with every
+    pose in ``b`` ``(B, K, 2+)``. ``areas`` (broadcast to ``(A, B)``) is the scale s^2 of each
+    pair; ``visible`` ``(A, B, K)`` picks the joints that count (default: all). A pair with no
+    joint counted has OKS 0."""
+    pa = np.asarray(a, dtype=np.float64)[..., :2]
+    pb = np.asarray(b, dtype=np.float64)[..., :2]
+    variances = (np.asarray(sigmas) * 2) ** 2
+    d2 = ((pa[:, None] - pb[None, :]) ** 2).sum(-1)  # (A, B, K)
+    areas = np.broadcast_to(np.asarray(areas, dtype=np.float64), d2.shape[:2]) + np.spacing(1)
+    sim = np.exp(-d2 / variances / areas[..., None] / 2)
+    if visible is None:
+        return sim.mean(-1) if pa.shape[1] else np.zeros(d2.shape[:2])
+    weights = np.asarray(visible, dtype=np.float64)
+    count = weights.sum(-1)
+    return np.where(count > 0, (sim * weights).sum(-1) / np.maximum(count, 1), 0.0)
+
+
 def oks_matrix(
     keypoints: np.ndarray, areas: np.ndarray, sigmas: np.ndarray = OKS_SIGMAS
 ) -> np.ndarray:
     """Pairwise object keypoint similarity ``(N, N)`` of keypoints ``(N, K, 2+)``."""
-    xy = np.asarray(keypoints, dtype=np.float64)[..., :2]
-    variances = (np.asarray(sigmas) * 2) ** 2
-    d2 = ((xy[:, None] - xy[None, :]) ** 2).sum(-1)  # (N, N, K)
-    mean_area = (areas[:, None] + areas[None, :]) / 2 + np.spacing(1)
-    e = d2 / variances / mean_area[..., None] / 2
-    return np.exp(-e).mean(-1) if xy.shape[1] else np.zeros(d2.shape[:2])
+    areas = np.asarray(areas, dtype=np.float64)
+    return oks_between(keypoints, keypoints, (areas[:, None] + areas[None, :]) / 2, None, sigmas)
 
 
 def oks_nms(

@@ -1,0 +1,264 @@
+"""Pose tracking across video frames, after SimpleBaselines (Xiao et al. 2018, section 4).
+
+NumPy/OpenCV only. Per frame:
+
+1. ``PoseTracker.advance(frame)`` moves every track's last keypoints into the new frame by
+   Lucas-Kanade optical flow and returns boxes around the moved keypoints of the tracks seen in
+   the previous frame ("flow boxes"). ``merge_boxes`` adds them to the detector's boxes where no
+   detection covers them (NMS with detections first), so the detector may run only every N-th
+   frame and a missed detection does not lose a person.
+2. The pose pipeline estimates keypoints in those boxes.
+3. ``PoseTracker.update(persons)`` matches them greedily to the tracks by similarity
+   ``w * OKS + (1 - w) * IoU`` between each track's moved keypoints and each new pose (best
+   pairs first, above a threshold); unmatched persons start new tracks; a track unmatched for
+   more than ``max_missed`` frames ends. Optional one-euro smoothing of each track's output.
+
+Track ids are positive integers, never reused within one tracker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from simplepose.config import TrackConfig
+from simplepose.geometry import MIN_BOX_SIZE
+from simplepose.persons import IN_VIS_THRE, oks_between
+from simplepose.pipeline import Persons
+from simplepose.smoothing import OneEuroFilter
+
+LK_WINDOW = (31, 31)  # Lucas-Kanade window (px) per pyramid level
+LK_LEVELS = 3  # pyramid levels: followed motions reach ~60 px per frame
+LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
+FB_MAX_ERROR = 2.0  # px: a point whose forward-backward flow misses by more is not trusted
+FLOW_MAX_DEVIATION = 0.25  # x person size: a joint moving further from the median is an outlier
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union ``(A, B)`` of xywh boxes ``(A, 4)`` and ``(B, 4)``."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    hi = np.minimum(a[:, None, :2] + a[:, None, 2:], b[None, :, :2] + b[None, :, 2:])
+    inter = np.clip(hi - lo, 0, None).prod(-1)
+    union = a[:, None, 2:].prod(-1) + b[None, :, 2:].prod(-1) - inter
+    return np.where(union > 0, inter / np.maximum(union, np.spacing(1)), 0.0)
+
+
+def keypoint_boxes(
+    keypoints: np.ndarray, threshold: float, min_keypoints: int, margin: float
+) -> np.ndarray:
+    """Boxes ``(N, 4)`` xywh around the joints of ``keypoints`` ``(N, K, 3)`` scoring above
+    ``threshold``, grown by ``margin`` x their size (centred); NaN rows for persons with fewer
+    than ``min_keypoints`` such joints."""
+    keypoints = np.asarray(keypoints, dtype=np.float64).reshape(-1, *np.shape(keypoints)[-2:])
+    out = np.full((len(keypoints), 4), np.nan)
+    for i, person in enumerate(keypoints):
+        xy = person[person[:, 2] > threshold, :2]
+        if len(xy) < max(min_keypoints, 1):
+            continue
+        lo, hi = xy.min(0), xy.max(0)
+        size = (hi - lo) * (1.0 + margin)
+        out[i] = (*((lo + hi) / 2 - size / 2), *size)
+    return out
+
+
+def clip_to_image(boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes ``(N, 4)`` clipped to the image, and a mask of those still at least
+    ``MIN_BOX_SIZE`` px wide and high (NaN rows are never kept)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    x0 = np.clip(boxes[:, 0], 0, width)
+    y0 = np.clip(boxes[:, 1], 0, height)
+    x1 = np.clip(boxes[:, 0] + boxes[:, 2], 0, width)
+    y1 = np.clip(boxes[:, 1] + boxes[:, 3], 0, height)
+    clipped = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
+    with np.errstate(invalid="ignore"):
+        keep = (clipped[:, 2] >= MIN_BOX_SIZE) & (clipped[:, 3] >= MIN_BOX_SIZE)
+    return clipped, keep & np.isfinite(clipped).all(1)
+
+
+def merge_boxes(detected: np.ndarray, propagated: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Indices of the ``propagated`` boxes kept next to ``detected`` ones: greedy NMS in which
+    detections rank first (they are fresh), then flow boxes in their given order."""
+    kept: list[int] = []
+    ranked = np.asarray(detected, dtype=np.float64).reshape(-1, 4)
+    for i, box in enumerate(np.asarray(propagated, dtype=np.float64).reshape(-1, 4)):
+        if len(ranked) and box_iou(box[None], ranked).max() > iou_threshold:
+            continue
+        kept.append(i)
+        ranked = np.concatenate([ranked, box[None]])
+    return np.array(kept, dtype=np.int64)
+
+
+def greedy_match(similarity: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+    """Pairs ``(row, col)`` taken best-first from ``similarity`` ``(R, C)``, each row and column
+    at most once, only pairs with similarity >= ``threshold``."""
+    sim = np.asarray(similarity, dtype=np.float64)
+    rows, cols = np.unravel_index(np.argsort(-sim, axis=None, kind="stable"), sim.shape)
+    used_r: set[int] = set()
+    used_c: set[int] = set()
+    pairs = []
+    for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+        if sim[r, c] < threshold:
+            break
+        if r in used_r or c in used_c:
+            continue
+        used_r.add(r)
+        used_c.add(c)
+        pairs.append((r, c))
+    return pairs
+
+
+def optical_flow(prev_gray: np.ndarray, gray: np.ndarray, points: np.ndarray) -> tuple:
+    """Points ``(M, 2)`` moved from ``prev_gray`` into ``gray`` by pyramidal Lucas-Kanade, and
+    ``(M,)`` True where the forward-backward check passed."""
+    pts = np.ascontiguousarray(points, dtype=np.float32).reshape(-1, 1, 2)
+    fwd, ok1, _ = cv2.calcOpticalFlowPyrLK(
+        prev_gray,
+        gray,
+        pts,
+        pts.copy(),
+        winSize=LK_WINDOW,
+        maxLevel=LK_LEVELS,
+        criteria=LK_CRITERIA,
+    )
+    back, ok2, _ = cv2.calcOpticalFlowPyrLK(
+        gray,
+        prev_gray,
+        fwd,
+        pts.copy(),
+        winSize=LK_WINDOW,
+        maxLevel=LK_LEVELS,
+        criteria=LK_CRITERIA,
+    )
+    error = np.linalg.norm((back - pts).reshape(-1, 2), axis=1)
+    ok = ok1.ravel().astype(bool) & ok2.ravel().astype(bool) & (error < FB_MAX_ERROR)
+    return fwd.reshape(-1, 2).astype(np.float64), ok
+
+
+@dataclass(eq=False)
+class Track:
+    track_id: int
+    keypoints: np.ndarray  # (K, 3) last matched pose, raw
+    predicted: np.ndarray  # (K, 3) that pose moved into the current frame
+    box_score: float
+    missed: int = 0  # frames since last matched
+    smoother: OneEuroFilter | None = None
+
+
+@dataclass(frozen=True)
+class TrackedFrame:
+    """One frame's persons (keypoints smoothed when smoothing is on) and their track ids."""
+
+    index: int
+    time: float  # seconds
+    persons: Persons
+    track_ids: np.ndarray  # (N,) int64, aligned with the persons
+
+
+class PoseTracker:
+    """State of one video: the active tracks. ``advance`` then ``update`` once per frame."""
+
+    def __init__(self, config: TrackConfig | None = None, in_vis_thre: float = IN_VIS_THRE):
+        self.config = config or TrackConfig()
+        self.config.validate()
+        self.in_vis_thre = in_vis_thre
+        self.tracks: list[Track] = []
+        self.frame_index = -1
+        self._next_id = 1
+        self._gray: np.ndarray | None = None
+
+    def advance(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Enter a new frame: move the tracks' keypoints into it by optical flow. Returns the flow
+        boxes ``(M, 4)`` xywh (clipped to the image) of the tracks seen in the previous frame and
+        their box scores ``(M,)``."""
+        gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+        prev, self._gray = self._gray, gray
+        if self.config.flow and prev is not None and prev.shape == gray.shape and self.tracks:
+            self._move(prev, gray)
+        seen = [t for t in self.tracks if t.missed == 0]
+        if not seen:
+            return np.zeros((0, 4)), np.zeros(0)
+        c = self.config
+        boxes = keypoint_boxes(
+            np.stack([t.predicted for t in seen]), self.in_vis_thre, c.min_keypoints, c.box_margin
+        )
+        boxes, keep = clip_to_image(boxes, gray.shape[1], gray.shape[0])
+        return boxes[keep], np.array([t.box_score for t in seen])[keep]
+
+    def _move(self, prev: np.ndarray, gray: np.ndarray) -> None:
+        poses = np.stack([t.predicted for t in self.tracks])  # (T, K, 3)
+        points = poses[..., :2].reshape(-1, 2)
+        inside = (
+            (points >= 0).all(1) & (points[:, 0] < gray.shape[1]) & (points[:, 1] < gray.shape[0])
+        )
+        moved = points.copy()
+        ok = np.zeros(len(points), dtype=bool)
+        if inside.any():
+            moved[inside], ok[inside] = optical_flow(prev, gray, points[inside])
+        shift = (moved - points).reshape(poses.shape[0], -1, 2)
+        ok = ok.reshape(poses.shape[:2])
+        overall = np.median(shift[ok], axis=0) if ok.any() else np.zeros(2)
+        for track, d, good in zip(self.tracks, shift, ok, strict=True):
+            # Joints the flow lost (occluded, blurred, off-image) or that move unlike the rest of
+            # the person (a bad flow vector) follow the person's median motion, or the frame's
+            # (camera motion) when nothing of the person was found.
+            median = np.median(d[good], axis=0) if good.any() else overall
+            xy = track.predicted[:, :2]
+            size = np.ptp(xy, axis=0).max() if len(xy) else 0.0
+            good &= np.linalg.norm(d - median, axis=1) <= FLOW_MAX_DEVIATION * size
+            track.predicted = track.predicted.copy()
+            track.predicted[:, :2] += np.where(good[:, None], d, median)
+
+    def similarity(self, persons: Persons) -> np.ndarray:
+        """``(T, N)`` similarity of the tracks' moved poses and the new persons."""
+        if not self.tracks or not len(persons):
+            return np.zeros((len(self.tracks), len(persons)))
+        c = self.config
+        predicted = np.stack([t.predicted for t in self.tracks])
+        new = np.asarray(persons.keypoints, dtype=np.float64)
+        new_boxes = keypoint_boxes(new, self.in_vis_thre, 2, 0.0)
+        new_boxes = np.where(np.isnan(new_boxes), persons.boxes, new_boxes)
+        old_boxes = keypoint_boxes(predicted, self.in_vis_thre, 2, 0.0)
+        visible = (predicted[:, None, :, 2] > self.in_vis_thre) & (
+            new[None, :, :, 2] > self.in_vis_thre
+        )
+        oks = oks_between(predicted, new, new_boxes[:, 2] * new_boxes[:, 3], visible)
+        iou = np.nan_to_num(box_iou(np.nan_to_num(old_boxes), new_boxes))
+        return c.oks_weight * oks + (1 - c.oks_weight) * iou
+
+    def update(self, persons: Persons, time: float | None = None) -> TrackedFrame:
+        """Assign track ids to this frame's ``persons`` (``time`` in seconds; default
+        frame index / ``config.fps``)."""
+        self.frame_index += 1
+        c = self.config
+        time = self.frame_index / c.fps if time is None else float(time)
+        pairs = greedy_match(self.similarity(persons), c.match_threshold)
+        owner = {n: self.tracks[t] for t, n in pairs}
+        for track in self.tracks:
+            track.missed += 1
+        ids = np.zeros(len(persons), dtype=np.int64)
+        out = np.array(persons.keypoints, dtype=np.float64, copy=True)
+        for n in range(len(persons)):
+            pose = out[n].copy()
+            found = owner.get(n)
+            if found is None:
+                track = Track(self._next_id, pose, pose, 0.0)
+                self._next_id += 1
+                if c.smoothing:
+                    track.smoother = OneEuroFilter(c.smooth_min_cutoff, c.smooth_beta)
+                self.tracks.append(track)
+            else:
+                track = found
+            track.keypoints = track.predicted = pose
+            track.box_score = float(persons.box_scores[n])
+            track.missed = 0
+            ids[n] = track.track_id
+            if track.smoother is not None:
+                out[n, :, :2] = track.smoother(pose[:, :2], time)
+        self.tracks = [t for t in self.tracks if t.missed <= c.max_missed]
+        smoothed = dataclasses.replace(persons, keypoints=out)
+        return TrackedFrame(self.frame_index, time, smoothed, ids)

@@ -1,0 +1,221 @@
+"""Frame sources with limits: a video file, video bytes, or a folder of images.
+
+Videos are demuxed and decoded by PyAV (FFmpeg), from a path or from memory. Every limit that the
+container's header can answer (bytes, resolution, declared frame count and duration, codec) is
+checked before any frame is decoded, and again while decoding, because headers can lie. Anything
+unusable raises ``VideoError`` with a stable ``code``:
+
+====================  =========================================================================
+``too_large``         more bytes than ``max_bytes``
+``too_many_pixels``   a frame larger than ``max_pixels`` (width x height)
+``too_many_frames``   more frames than ``max_frames``
+``too_long``          longer than ``max_seconds``
+``invalid_video``     not a video container FFmpeg can read, or corrupt
+``no_video_stream``   a container without a video stream (e.g. audio only)
+``unsupported_codec`` a codec outside ``codecs`` or without a decoder
+``truncated``         fewer frames decode than the header declares, or decoding fails midway
+``empty_video``       no frame at all
+====================  =========================================================================
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+# Codecs of ordinary camera/phone/web video; a service accepts only these (less decoder surface).
+COMMON_CODECS = ("h264", "hevc", "mpeg4", "vp8", "vp9", "av1", "mjpeg", "mpeg1video", "mpeg2video")
+
+
+class VideoError(ValueError):
+    """A video (or frame sequence) that cannot be used; ``code`` is one of the table above."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class VideoLimits:
+    """Upper bounds on one source; ``None`` means unlimited."""
+
+    max_bytes: int | None = None
+    max_frames: int | None = None
+    max_seconds: float | None = None
+    max_pixels: int | None = None
+    codecs: tuple[str, ...] | None = None  # accepted FFmpeg codec names
+
+
+@dataclass(frozen=True)
+class Frame:
+    index: int  # 0-based position in the source
+    time: float  # seconds from the start
+    image: np.ndarray  # (H, W, 3) uint8 BGR
+    name: str = ""  # file name for image folders
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    width: int
+    height: int
+    fps: float
+    frames: int | None  # declared by the header (None when unknown)
+    codec: str
+
+
+class FrameSource:
+    """Iterate over ``Frame``s; ``info`` describes the source before any frame is decoded."""
+
+    info: VideoInfo
+
+    def __iter__(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+
+def _check_pixels(width: int, height: int, limits: VideoLimits) -> None:
+    if limits.max_pixels is not None and width * height > limits.max_pixels:
+        raise VideoError(
+            "too_many_pixels",
+            f"frames are {width}x{height} = {width * height} pixels; "
+            f"the limit is {limits.max_pixels}",
+        )
+
+
+def _check_count(count: int, seconds: float | None, limits: VideoLimits, what: str) -> None:
+    if limits.max_frames is not None and count > limits.max_frames:
+        raise VideoError(
+            "too_many_frames", f"{what} {count} frames; the limit is {limits.max_frames}"
+        )
+    if seconds is not None and limits.max_seconds is not None and seconds > limits.max_seconds:
+        raise VideoError(
+            "too_long", f"{what} {seconds:.2f} s; the limit is {limits.max_seconds:g} s"
+        )
+
+
+class VideoFrames(FrameSource):
+    """The frames of one video file or in-memory video (first video stream)."""
+
+    def __init__(self, source: str | Path | bytes, limits: VideoLimits | None = None):
+        self.limits = limits = limits or VideoLimits()
+        size = len(source) if isinstance(source, bytes) else Path(source).stat().st_size
+        if limits.max_bytes is not None and size > limits.max_bytes:
+            raise VideoError("too_large", f"video is {size} bytes; the limit is {limits.max_bytes}")
+        if size == 0:
+            raise VideoError("empty_video", "the video is empty (0 bytes)")
+        self._source = source
+        container = self._open()
+        try:
+            self.info = self._inspect(container)
+        finally:
+            container.close()
+
+    def _open(self) -> av.container.InputContainer:
+        src = io.BytesIO(self._source) if isinstance(self._source, bytes) else str(self._source)
+        try:
+            return av.open(src, mode="r")
+        except av.FFmpegError as exc:
+            raise VideoError(
+                "invalid_video", f"not a readable video container (corrupt or truncated): {exc}"
+            ) from exc
+
+    def _inspect(self, container: av.container.InputContainer) -> VideoInfo:
+        if not container.streams.video:
+            kinds = ", ".join(s.type for s in container.streams) or "no streams"
+            raise VideoError(
+                "no_video_stream", f"the {container.format.name} container has no video ({kinds})"
+            )
+        stream = container.streams.video[0]
+        codec = stream.codec_context.name if stream.codec_context else "unknown"
+        allowed = self.limits.codecs
+        if stream.codec_context is None or (allowed is not None and codec not in allowed):
+            raise VideoError(
+                "unsupported_codec",
+                f"video codec {codec!r} is not supported; use one of {', '.join(allowed or ())}",
+            )
+        width, height = stream.codec_context.width, stream.codec_context.height
+        _check_pixels(width, height, self.limits)
+        fps = float(stream.average_rate or stream.guessed_rate or 0) or 30.0
+        frames = int(stream.frames) or None
+        seconds = float(container.duration) / av.time_base if container.duration else None
+        _check_count(frames or 0, seconds, self.limits, "the header declares")
+        return VideoInfo(width, height, fps, frames, codec)
+
+    def __iter__(self) -> Iterator[Frame]:
+        container = self._open()
+        try:
+            stream = container.streams.video[0]
+            start = stream.start_time or 0
+            base = float(stream.time_base) if stream.time_base else 1.0 / self.info.fps
+            index = 0
+            try:
+                for frame in container.decode(stream):
+                    time = (
+                        (frame.pts - start) * base
+                        if frame.pts is not None
+                        else index / self.info.fps
+                    )
+                    _check_pixels(frame.width, frame.height, self.limits)
+                    _check_count(index + 1, time, self.limits, "the video has at least")
+                    image = frame.to_ndarray(format="bgr24")
+                    yield Frame(index, max(time, 0.0), image)
+                    index += 1
+            except av.FFmpegError as exc:
+                raise VideoError(
+                    "truncated", f"decoding failed after {index} frames: {exc}"
+                ) from exc
+            if index == 0:
+                raise VideoError("empty_video", "the video has no decodable frames")
+            if self.info.frames is not None and index < self.info.frames:
+                raise VideoError(
+                    "truncated",
+                    f"the header declares {self.info.frames} frames but only {index} decode",
+                )
+        finally:
+            container.close()
+
+
+class ImageFolderFrames(FrameSource):
+    """The images of a folder, sorted by name, as frames at ``fps``."""
+
+    def __init__(self, folder: str | Path, fps: float = 30.0, limits: VideoLimits | None = None):
+        self.limits = limits = limits or VideoLimits()
+        self.paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.paths:
+            raise VideoError(
+                "empty_video", f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {folder}"
+            )
+        _check_count(len(self.paths), len(self.paths) / fps, limits, "the folder has")
+        first = self._read(self.paths[0])
+        self.info = VideoInfo(first.shape[1], first.shape[0], fps, len(self.paths), "images")
+
+    def _read(self, path: Path) -> np.ndarray:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise VideoError("invalid_video", f"cannot read image {path}")
+        _check_pixels(image.shape[1], image.shape[0], self.limits)
+        return image
+
+    def __iter__(self) -> Iterator[Frame]:
+        for index, path in enumerate(self.paths):
+            yield Frame(index, index / self.info.fps, self._read(path), path.name)
+
+
+def open_frames(
+    source: str | Path | bytes, limits: VideoLimits | None = None, fps: float = 30.0
+) -> FrameSource:
+    """A video file, in-memory video bytes, or a folder of images (played at ``fps``)."""
+    if not isinstance(source, bytes):
+        path = Path(source)
+        if path.is_dir():
+            return ImageFolderFrames(path, fps, limits)
+        if not path.is_file():
+            raise FileNotFoundError(f"no such video file or image folder: {source}")
+    return VideoFrames(source, limits)
