@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from simplepose.errors import CLIError
+from simplepose.weights import KnownWeights
 
 FORMATS = ("mindir", "onnx")
 LAYOUT_CHOICES = ("auto", "msra", "mmpose0", "mmpose1", "torchvision")  # export.layouts
@@ -68,14 +69,27 @@ def _weights_list(args: argparse.Namespace) -> int:
     for e in REGISTRY.values():
         ap = f"{e.published_ap:.1f}" if e.published_ap is not None else "  -"
         star = " (default)" if e.name == DEFAULT_MODEL else ""
-        size = e.preset.split("_")[1] if "_" in e.preset else "-"
+        size = e.preset.replace("-", "_").split("_")[1] if e.preset else "-"
         order = CHANNEL_ORDER.get(e.layout, "-")
         sha = e.sha256[:16] + "..." if e.verified else "UNVERIFIED (no public full digest)"
         print(f"{e.name:<24} {e.kind:<9} {e.layout or '-':<12} {size:<8} {order:<5} {ap:>5}  "
-              f"{sha}{star}")  # fmt: skip
+              f"{sha}{star}\n{'':<24} licence: {e.licence}")  # fmt: skip
     print(f"AP: {AP_NOTE}. torchvision entries are ImageNet backbones (training init only).")
-    print("UNVERIFIED: only the 8-digit hash prefix of the file name is checked; the digest is "
-          "recorded at the first download and enforced afterwards.")  # fmt: skip
+    print("UNVERIFIED: the digest is recorded at the first download and enforced afterwards "
+          "(pose entries also check the 8-digit hash prefix of their file name).")  # fmt: skip
+    print("detector entries: person detectors for 'simplepose serve --detector NAME'.")
+    return 0
+
+
+def _detector_get(args: argparse.Namespace, entry: KnownWeights) -> int:
+    from simplepose.detection.zoo import fetch_detector
+
+    graph = fetch_detector(entry, args.cache_dir, offline=args.offline)
+    if not entry.verified:
+        print(f"note: {entry.name} is UNVERIFIED (no published full sha256); its digest was "
+              "recorded next to the download and is enforced from now on")  # fmt: skip
+    print(f"detector: {graph}  (serve it: simplepose serve --detector {entry.name})")
+    print(f"licence: {entry.licence}")
     return 0
 
 
@@ -85,9 +99,12 @@ def _weights_get(args: argparse.Namespace) -> int:
 
     from simplepose.weights import WeightsUnavailable, lookup
 
+    entry = lookup(args.name)
     try:
+        if entry.kind == "detector":
+            return _detector_get(args, entry)
         fetched = fetch(
-            lookup(args.name),
+            entry,
             args.cache_dir,
             fmt=args.format,
             flip=not args.no_flip,
@@ -173,8 +190,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "weights",
-        help="list or fetch known public SimpleBaselines weights",
-        description="Known public checkpoints: list them, or download+verify+convert+export one.",
+        help="list or fetch known public weights (pose models, backbones, person detectors)",
+        description=(
+            "Known public files: list them (with licences), or download+verify+convert+export a "
+            "pose model, or download+unpack a person detector."
+        ),
     )
     p.set_defaults(func=_weights_help)
     wsub = p.add_subparsers(dest="weights_command", metavar="ACTION")

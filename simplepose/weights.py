@@ -39,6 +39,9 @@ SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 MMPOSE1 = "https://download.openmmlab.com/mmpose/v1/body_2d_keypoint/topdown_heatmap/coco/"
 MMPOSE0 = "https://download.openmmlab.com/mmpose/top_down/resnet/"
 TORCHVISION = "https://download.pytorch.org/models/"
+OPENMMLAB_LICENCE = "Apache-2.0 (OpenMMLab model zoo)"
+OPENMMLAB_ONNX = "https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/onnx_sdk/"
+HUMANART_LICENCE = "Apache-2.0 (OpenMMLab); trained on COCO + Human-Art (data: research use only)"
 AP_NOTE = "COCO val2017 AP, detected person boxes (AP 56.4), flip test, as published by mmpose"
 
 
@@ -59,7 +62,8 @@ class KnownWeights:
     """One public file. ``sha256``: the full lowercase hex digest, or "" where no public record
     of it is known (then the download is unverified). ``name_prefix``: the hash prefix the
     publisher put in the file name (a sanity check only). ``kind``: one of ``KINDS``; pose and
-    backbone entries also give the key ``layout`` and the config ``preset``."""
+    backbone entries also give the key ``layout`` and the config ``preset`` (detectors: their
+    input preset, see ``simplepose.detection.zoo``). ``licence``: of the weights, as published."""
 
     name: str
     url: str
@@ -69,6 +73,7 @@ class KnownWeights:
     published_ap: float | None = None
     kind: str = "pose"
     name_prefix: str = ""
+    licence: str = ""
 
     def __post_init__(self) -> None:
         if self.sha256 and not SHA256_HEX.fullmatch(self.sha256):
@@ -115,13 +120,11 @@ def _entries() -> list[KnownWeights]:
     ]  # fmt: skip
     full = {"ec54d7f3": "ec54d7f3a287169022530c15dc5b5e6d0224e3c7a3881c26231c63f63686c9b3"}
     out = [
-        KnownWeights(n, MMPOSE1 + f, full.get(p, ""), "mmpose1", s, ap, name_prefix=p)
-        for n, f, p, s, ap in mmpose1
-    ]
-    out += [
-        KnownWeights(n, MMPOSE0 + f, full.get(p, ""), "mmpose0", s, ap, name_prefix=p)
-        for n, f, p, s, ap in mmpose0
-    ]
+        KnownWeights(n, base + f, full.get(p, ""), layout, s, ap, name_prefix=p,
+                     licence=OPENMMLAB_LICENCE)
+        for base, layout, rows in ((MMPOSE1, "mmpose1", mmpose1), (MMPOSE0, "mmpose0", mmpose0))
+        for n, f, p, s, ap in rows
+    ]  # fmt: skip
     # ImageNet backbones: a starting point for training (the head stays random), no AP.
     for name, file, prefix in (
         ("torchvision-resnet18", "resnet18-f37072fd.pth", "f37072fd"),
@@ -130,8 +133,17 @@ def _entries() -> list[KnownWeights]:
         depth = name.rsplit("resnet", 1)[1]
         out.append(
             KnownWeights(name, TORCHVISION + file, "", "torchvision", f"res{depth}_256x192",
-                         kind="backbone", name_prefix=prefix)
+                         kind="backbone", name_prefix=prefix, licence="BSD-3-Clause (torchvision)")
         )  # fmt: skip
+    # Person detectors (mmdeploy end2end.onnx zips, see simplepose.detection.zoo). The hash in
+    # their names is the source checkpoint's, not the zip's: no prefix check, UNVERIFIED.
+    for name, file, preset in (
+        ("yolox-tiny-humanart", "yolox_tiny_8xb8-300e_humanart-6f3252f9.zip", "yolox-416"),
+        ("yolox-m-humanart", "yolox_m_8xb8-300e_humanart-c2c7a14a.zip", "yolox-640"),
+        ("yolox-x-humanart", "yolox_x_8xb8-300e_humanart-a39d44ed.zip", "yolox-640"),
+    ):
+        out.append(KnownWeights(name, OPENMMLAB_ONNX + file, preset=preset, kind="detector",
+                                licence=HUMANART_LICENCE))  # fmt: skip
     return out
 
 
@@ -166,6 +178,11 @@ def model_path(
 ) -> Path:
     suffix = ("" if flip else "-noflip") + ("" if fmt == "mindir" else f"-{fmt}")
     return cache_dir(cache) / "models" / f"{entry.name}{suffix}"
+
+
+def detector_path(entry: KnownWeights, cache: str | Path | None = None) -> Path:
+    """The detector graph extracted from a ``detector`` entry's download."""
+    return cache_dir(cache) / "detectors" / entry.name / "end2end.onnx"
 
 
 def sha256_file(path: str | Path) -> str:

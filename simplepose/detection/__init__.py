@@ -1,4 +1,5 @@
-"""Person detection in front of the top-down pose pipeline (NumPy/OpenCV; no stage imports)."""
+"""Person detection in front of the top-down pose pipeline (NumPy/OpenCV/ONNX Runtime; no stage
+imports). ``load_detector(name)`` gives any of them; they all return ``Detections``."""
 
 from simplepose.detection.base import (
     Detections,
@@ -7,5 +8,23 @@ from simplepose.detection.base import (
     PersonDetector,
     WholeImageDetector,
 )
+from simplepose.detection.load import (
+    DEFAULT_DETECTOR,
+    DETECTOR_ENV,
+    detector_choices,
+    load_detector,
+)
+from simplepose.detection.onnx_end2end import DetectorLoadError
 
-__all__ = ["Detections", "DetectorInfo", "LoopingDetector", "PersonDetector", "WholeImageDetector"]
+__all__ = [
+    "DEFAULT_DETECTOR",
+    "DETECTOR_ENV",
+    "Detections",
+    "DetectorInfo",
+    "DetectorLoadError",
+    "LoopingDetector",
+    "PersonDetector",
+    "WholeImageDetector",
+    "detector_choices",
+    "load_detector",
+]
