@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from simplepose.export.pth_reader import InertRecord, UnsafeCheckpointError, refusal
 
 LAYOUTS = ("msra", "mmpose0", "mmpose1", "torchvision")
 LAYOUT_CHOICES = ("auto", *LAYOUTS)
@@ -72,6 +73,9 @@ def unwrap_state_dict(obj: Any) -> dict[str, np.ndarray]:
         if isinstance(obj.get(key), Mapping):
             obj = obj[key]
             break
+    for value in obj.values():
+        if isinstance(value, InertRecord):  # an object where a tensor belongs: never weights
+            raise UnsafeCheckpointError(f"{refusal(value)} (found in the state dict)")
     arrays = {str(k): v for k, v in obj.items() if isinstance(v, np.ndarray)}
     if not arrays:
         raise LayoutError(f"no tensors found in the checkpoint (top-level keys: {list(obj)[:8]})")

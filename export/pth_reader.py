@@ -1,9 +1,13 @@
 """Read PyTorch ``.pth``/``.pt`` checkpoints into NumPy arrays without importing torch.
 
-A checkpoint is a pickle; unpickling normally runs whatever callables the file names, so this
-reader resolves only an allow-list of globals (tensor rebuilders, storage types, ``OrderedDict``
-and a few plain-value constructors, each replaced by our own NumPy implementation) and refuses
-everything else with ``UnsafeCheckpointError``: a malicious ``__reduce__`` cannot run code.
+A checkpoint is a pickle; unpickling normally runs whatever callables the file names. This
+reader (``export.pth_pickle``) pre-scans the opcodes, resolves only an allow-list of globals to
+fresh per-load stand-ins (tensor rebuilders, storage types, ``OrderedDict``, plain NumPy
+values) and turns every other global into an inert record of its name, which is refused
+wherever weights are expected. Sizes are checked before anything is allocated: tensor geometry
+against its storage, storages against the zip member or legacy stream that holds them, and the
+total of tensor bytes against the file size. Every failure is a ``CheckpointFormatError`` (or
+its subclass ``UnsafeCheckpointError``) naming the file. See docs/threat-model.md.
 
 Both container formats are read: the zip format (``torch.save`` since 1.6: ``*/data.pkl`` plus
 one raw file per storage under ``*/data/``) and the legacy stream (magic number, protocol,
@@ -12,267 +16,294 @@ sys info, the pickle, the list of storage keys, then each storage's bytes).
 
 from __future__ import annotations
 
-import collections
 import io
-import pickle
+import math
 import struct
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+from simplepose.export.pth_pickle import (
+    MAX_DEPTH,
+    MAX_DIM,
+    MAX_PICKLE_BYTES,
+    ArrayBuilder,
+    CheckpointFormatError,
+    DType,
+    Globals,
+    InertRecord,
+    SafeUnpickler,
+    Scalar,
+    Storage,
+    StorageType,
+    Tensor,
+    UnsafeCheckpointError,
+    check_dims,
+)
+
+__all__ = ["CheckpointFormatError", "InertRecord", "UnsafeCheckpointError", "load_pth"]
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
-# torch storage class name -> NumPy dtype of its elements (bfloat16 is widened on read).
-STORAGE_DTYPES: dict[str, np.dtype] = {
-    "FloatStorage": np.dtype("<f4"),
-    "DoubleStorage": np.dtype("<f8"),
-    "HalfStorage": np.dtype("<f2"),
-    "BFloat16Storage": np.dtype("<u2"),
-    "LongStorage": np.dtype("<i8"),
-    "IntStorage": np.dtype("<i4"),
-    "ShortStorage": np.dtype("<i2"),
-    "CharStorage": np.dtype("i1"),
-    "ByteStorage": np.dtype("u1"),
-    "BoolStorage": np.dtype("?"),
-}
-SAFE_NUMPY_DTYPES = (
-    frozenset("?bBhHiIlLqQefdg")
-    | {"b1", "i1", "u1", "i2", "u2", "i4", "u4"}
-    | {
-        "i8",
-        "u8",
-        "f2",
-        "f4",
-        "f8",
-    }
-)
+BUDGET_PER_FILE_BYTE = 2  # bytes of tensors (and of unzipped members) per byte of file
+BUDGET_SLACK = 64 << 20
+MAX_MEMBERS = 1 << 20
 
 
-class UnsafeCheckpointError(ValueError):
-    """The pickle names a global outside the allow-list (it could run code): refused."""
+class _Budget:
+    """Bytes left to hand out; checked before the allocation it pays for."""
+
+    def __init__(self, file_bytes: int, what: str):
+        self.left = BUDGET_PER_FILE_BYTE * file_bytes + BUDGET_SLACK
+        self.what = what
+
+    def take(self, nbytes: int) -> None:
+        if nbytes > self.left:
+            raise CheckpointFormatError(
+                f"{self.what} would exceed {BUDGET_PER_FILE_BYTE}x the file size (+64 MB)"
+            )
+        self.left -= nbytes
 
 
-class CheckpointFormatError(ValueError):
-    """The file is not a PyTorch checkpoint this reader understands, or is corrupt."""
-
-
-class _StorageType:
-    def __init__(self, name: str):
-        self.name = name
-        self.dtype = STORAGE_DTYPES[name]
-
-
-class _Storage:
-    """A storage's elements as a flat NumPy array (little-endian, as torch writes them)."""
-
-    def __init__(self, data: np.ndarray, type_name: str):
-        self.data = data
-        self.type_name = type_name
-
-
-def _as_array(storage: _Storage) -> np.ndarray:
-    data = storage.data
-    if storage.type_name == "BFloat16Storage":  # bfloat16 = the top 16 bits of a float32
-        data = (data.astype(np.uint32) << 16).view(np.float32)
-    return data
-
-
-def _rebuild_tensor(
-    storage: _Storage, offset: int, size: tuple, stride: tuple, *_: Any
-) -> np.ndarray:
-    """``torch._utils._rebuild_tensor_v2``: a strided view of a storage, copied, bounds-checked."""
-    if not isinstance(storage, _Storage):
-        raise CheckpointFormatError(f"tensor without a storage: {type(storage).__name__}")
-    flat = _as_array(storage)
-    size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
-    offset = int(offset)
-    if len(size) != len(stride) or offset < 0 or any(s < 0 for s in size + stride):
-        raise CheckpointFormatError(f"bad tensor geometry: size {size} stride {stride}")
-    if 0 in size:
-        return np.zeros(size, flat.dtype)
-    last = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
-    if last >= flat.size:
-        raise CheckpointFormatError(
-            f"tensor {size} at offset {offset} reads past its storage ({flat.size} elements)"
+def _tensor_rebuilder(budget: _Budget) -> Callable[..., Tensor]:
+    def rebuild(storage: Any, offset: Any, size: Any, stride: Any, *_: Any) -> Tensor:
+        """``torch._utils._rebuild_tensor_v2``: a strided view of a storage, bounds-checked."""
+        if not isinstance(storage, Storage):
+            raise CheckpointFormatError("tensor without a storage")
+        size, stride = check_dims(size, "tensor size"), check_dims(stride, "tensor stride")
+        if type(offset) is not int or not 0 <= offset < MAX_DIM or len(size) != len(stride):
+            raise CheckpointFormatError(f"bad tensor geometry: {len(size)}-d, offset {offset}")
+        numel = math.prod(size)
+        wide = storage.kind.name == "BFloat16Storage"
+        out_dtype = np.dtype(np.float32) if wide else storage.kind.dtype
+        budget.take(numel * out_dtype.itemsize)
+        if (
+            numel
+            and offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
+            >= storage.numel
+        ):
+            raise CheckpointFormatError(
+                f"tensor {size} at offset {offset} reads past its storage ({storage.numel})"
+            )
+        if storage.data is None:  # the legacy format's first pass: sizes only
+            return Tensor(None)
+        if numel == 0:
+            return Tensor(np.zeros(size, out_dtype))
+        flat = storage.data
+        view = np.lib.stride_tricks.as_strided(
+            flat[offset:],
+            shape=size,
+            strides=[s * flat.itemsize for s in stride],
+            writeable=False,
         )
-    view = np.lib.stride_tricks.as_strided(
-        flat[offset:], shape=size, strides=[s * flat.itemsize for s in stride], writeable=False
-    )
-    return np.array(view, dtype=flat.dtype.newbyteorder("="))
+        if wide:  # bfloat16 = the top 16 bits of a float32
+            return Tensor((view.astype(np.uint32) << 16).view(np.float32))
+        contiguous = stride == tuple(math.prod(size[i + 1 :]) for i in range(len(size)))
+        return Tensor(view if contiguous else np.array(view))
+
+    return rebuild
 
 
-def _rebuild_parameter(data: np.ndarray, *_: Any) -> np.ndarray:
-    return data
-
-
-def _ordered_dict(*args: Any) -> collections.OrderedDict:
-    if args:
-        raise CheckpointFormatError("OrderedDict with constructor arguments")
-    return collections.OrderedDict()
-
-
-def _codecs_encode(text: str, encoding: str = "utf-8") -> bytes:
-    """How protocol-2 pickles store ``bytes``; only the codecs pickle itself uses."""
-    if encoding not in ("latin1", "latin-1", "utf-8", "utf8"):
-        raise UnsafeCheckpointError(f"refusing codec {encoding!r} in _codecs.encode")
-    return text.encode(encoding)
-
-
-def _numpy_dtype(name: Any, *_: Any) -> np.dtype:
-    if not isinstance(name, str) or name.lstrip("<>|=") not in SAFE_NUMPY_DTYPES:
-        raise UnsafeCheckpointError(f"refusing NumPy dtype {name!r} (only plain numbers)")
-    return np.dtype(name)
-
-
-def _numpy_scalar(dtype: np.dtype, data: bytes = b"") -> Any:
-    if not isinstance(dtype, np.dtype) or dtype.kind not in "biuf":
-        raise UnsafeCheckpointError(f"refusing NumPy scalar of dtype {dtype!r}")
-    return np.frombuffer(data, dtype=dtype, count=1)[0]
-
-
-def _numpy_reconstruct(cls: Any, shape: Any, dtype: Any) -> np.ndarray:
-    if cls is not np.ndarray:
-        raise UnsafeCheckpointError(f"refusing NumPy array subclass {cls!r}")
-    return np.ndarray.__new__(np.ndarray, shape, dtype)
-
-
-_NUMPY_MULTIARRAY = {"_reconstruct": _numpy_reconstruct, "scalar": _numpy_scalar}
-ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-    ("collections", "OrderedDict"): _ordered_dict,
-    ("_codecs", "encode"): _codecs_encode,
-    ("numpy", "dtype"): _numpy_dtype,
-    ("numpy", "ndarray"): np.ndarray,
-    **{("numpy.core.multiarray", k): v for k, v in _NUMPY_MULTIARRAY.items()},
-    **{("numpy._core.multiarray", k): v for k, v in _NUMPY_MULTIARRAY.items()},
-    **{("torch", name): _StorageType(name) for name in STORAGE_DTYPES},
-}
-
-
-class _SafeUnpickler(pickle.Unpickler):
-    def __init__(self, file: BinaryIO, load_storage: Callable[[_StorageType, str, int], _Storage]):
-        super().__init__(file)
-        self._load_storage = load_storage
-        self._storages: dict[str, _Storage] = {}
-
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return ALLOWED_GLOBALS[(module, name)]
-        except KeyError:
-            raise UnsafeCheckpointError(
-                f"refusing to load global '{module}.{name}': a weights file needs only tensors "
-                "and plain containers, and unpickling anything else could run code"
-            ) from None
-
-    def persistent_load(self, pid: Any) -> _Storage:
-        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
-            raise CheckpointFormatError(f"unknown persistent id {pid!r:.80}")
-        storage_type, key, numel = pid[1], str(pid[2]), int(pid[4])
-        if not isinstance(storage_type, _StorageType):
-            raise CheckpointFormatError(f"unknown storage type {storage_type!r:.80}")
-        if key not in self._storages:
-            self._storages[key] = self._load_storage(storage_type, key, numel)
-        return self._storages[key]
-
-
-def _read_zip(path: Path) -> Any:
+def _read_zip(path: Path, file_bytes: int) -> Any:
+    unzipped = _Budget(file_bytes, "unzipped members")
     with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
-        pickles = [n for n in names if n.endswith("data.pkl")]
+        infos = archive.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise CheckpointFormatError(f"zip with {len(infos)} members")
+        members = {info.filename: info for info in infos}
+        pickles = [name for name in members if name.endswith("data.pkl")]
         if len(pickles) != 1:
-            raise CheckpointFormatError(f"{path}: expected one data.pkl in the zip, got {pickles}")
+            raise CheckpointFormatError(f"expected one data.pkl in the zip, got {len(pickles)}")
         prefix = pickles[0][: -len("data.pkl")]
+
+        def read(name: str, expected: int | None = None) -> bytes:
+            info = members[name]
+            if expected is not None and info.file_size != expected:
+                raise CheckpointFormatError(
+                    f"zip member {name[:80]} holds {info.file_size} bytes, {expected} declared"
+                )
+            unzipped.take(info.file_size)  # before reading: zip bombs stop here
+            raw = archive.read(info)
+            if len(raw) != info.file_size:
+                raise CheckpointFormatError(f"zip member {name[:80]} is truncated")
+            return raw
+
         byteorder = prefix + "byteorder"
-        if byteorder in names and archive.read(byteorder).strip() not in (b"little", b""):
-            raise CheckpointFormatError(f"{path}: big-endian checkpoints are not supported")
+        if byteorder in members and (
+            members[byteorder].file_size > 16 or read(byteorder).strip() not in (b"little", b"")
+        ):
+            raise CheckpointFormatError("big-endian checkpoints are not supported")
+        if members[pickles[0]].file_size > MAX_PICKLE_BYTES:
+            raise CheckpointFormatError(f"data.pkl is over {MAX_PICKLE_BYTES} bytes")
 
-        def load_storage(kind: _StorageType, key: str, numel: int) -> _Storage:
-            try:
-                raw = archive.read(f"{prefix}data/{key}")
-            except KeyError:
-                raise CheckpointFormatError(f"{path}: storage {key} is missing") from None
-            if len(raw) < numel * kind.dtype.itemsize:
-                raise CheckpointFormatError(f"{path}: storage {key} is truncated")
-            return _Storage(np.frombuffer(raw, kind.dtype, count=numel), kind.name)
+        def load_storage(kind: StorageType, key: str, numel: int) -> Storage:
+            name = f"{prefix}data/{key}"
+            if name not in members:
+                raise CheckpointFormatError(f"storage {key} is missing")
+            raw = read(name, numel * kind.dtype.itemsize)
+            return Storage(kind, numel, np.frombuffer(raw, kind.dtype))
 
-        return _SafeUnpickler(io.BytesIO(archive.read(pickles[0])), load_storage).load()
-
-
-def _read_legacy(path: Path) -> Any:
-    """The pre-1.6 stream. Storage bytes follow the pickle, so it is read twice: once to find
-    the storages (placeholders), then again with the storages filled in."""
-    with open(path, "rb") as fh:
-        header = _SafeUnpickler(fh, _no_storage)
-        if header.load() != LEGACY_MAGIC:
-            raise CheckpointFormatError(f"{path}: not a PyTorch checkpoint (zip or legacy)")
-        if header.load() != LEGACY_PROTOCOL:
-            raise CheckpointFormatError(f"{path}: unsupported legacy protocol")
-        header.load()  # sys_info: endianness and type sizes
-        pickle_start = fh.tell()
-        kinds: dict[str, tuple[_StorageType, int]] = {}
-
-        def find_storage(kind: _StorageType, key: str, numel: int) -> _Storage:
-            kinds[key] = (kind, numel)
-            return _Storage(np.zeros(numel, kind.dtype), kind.name)
-
-        _SafeUnpickler(fh, find_storage).load()
-        storages: dict[str, _Storage] = {}
-        for key in _SafeUnpickler(fh, _no_storage).load():
-            if key not in kinds:
-                raise CheckpointFormatError(f"{path}: storage {key} is not used by the pickle")
-            kind, numel = kinds[key]
-            (count,) = struct.unpack("<q", fh.read(8))
-            raw = fh.read(count * kind.dtype.itemsize)
-            if count != numel or len(raw) != numel * kind.dtype.itemsize:
-                raise CheckpointFormatError(f"{path}: storage {key} is truncated")
-            storages[key] = _Storage(np.frombuffer(raw, kind.dtype), kind.name)
-
-        def load_storage(kind: _StorageType, key: str, numel: int) -> _Storage:
-            if key not in storages:
-                raise CheckpointFormatError(f"{path}: storage {key} is missing")
-            return storages[key]
-
-        fh.seek(pickle_start)
-        return _SafeUnpickler(fh, load_storage).load()
+        found = Globals(_tensor_rebuilder(_Budget(file_bytes, "tensors")))
+        return SafeUnpickler(io.BytesIO(read(pickles[0])), found, load_storage).load()
 
 
-def _no_storage(kind: _StorageType, key: str, numel: int) -> _Storage:
+def _small_pickle(stream: BinaryIO) -> Any:
+    return SafeUnpickler(stream, Globals(_no_tensor), _no_storage).load()
+
+
+def _read_legacy(path: Path, file_bytes: int) -> Any:
+    """The pre-1.6 stream, read into memory once. Storage bytes follow the pickle, so the pickle
+    is unpickled twice: first for the storages' types and sizes (nothing allocated), then with
+    read-only views of the storages' bytes."""
+    data = path.read_bytes()
+    stream = io.BytesIO(data)
+    if _small_pickle(stream) != LEGACY_MAGIC:
+        raise CheckpointFormatError("not a PyTorch checkpoint (zip or legacy)")
+    if _small_pickle(stream) != LEGACY_PROTOCOL:
+        raise CheckpointFormatError("unsupported legacy protocol")
+    _small_pickle(stream)  # sys_info: endianness and type sizes
+    start = stream.tell()
+    kinds: dict[str, tuple[StorageType, int]] = {}
+
+    def find_storage(kind: StorageType, key: str, numel: int) -> Storage:
+        kinds[key] = (kind, numel)
+        return Storage(kind, numel, None)
+
+    sizes_only = Globals(_tensor_rebuilder(_Budget(file_bytes, "tensors")))
+    SafeUnpickler(stream, sizes_only, find_storage).load()
+    keys = _small_pickle(stream)
+    if not isinstance(keys, list) or len(keys) > len(kinds):
+        raise CheckpointFormatError("bad storage key list")
+    storages: dict[str, np.ndarray] = {}
+    pos = stream.tell()
+    for key in keys:
+        if not isinstance(key, str) or key not in kinds or key in storages:
+            raise CheckpointFormatError("storage key list names an unused or repeated storage")
+        kind, numel = kinds[key]
+        (count,) = struct.unpack_from("<q", data, pos)
+        nbytes = numel * kind.dtype.itemsize
+        if count != numel or pos + 8 + nbytes > len(data):
+            raise CheckpointFormatError(f"storage {key} is truncated or mis-sized")
+        storages[key] = np.frombuffer(data, kind.dtype, numel, pos + 8)
+        pos += 8 + nbytes
+
+    def load_storage(kind: StorageType, key: str, numel: int) -> Storage:
+        if key not in storages or (kind.name, numel) != (kinds[key][0].name, kinds[key][1]):
+            raise CheckpointFormatError(f"storage {key} is missing")
+        return Storage(kind, numel, storages[key])
+
+    stream.seek(start)
+    found = Globals(_tensor_rebuilder(_Budget(file_bytes, "tensors")))
+    return SafeUnpickler(stream, found, load_storage).load()
+
+
+def _no_storage(kind: StorageType, key: str, numel: int) -> Storage:
     raise CheckpointFormatError("storage reference outside the checkpoint's main pickle")
 
 
-def load_pth(path: str | Path) -> Any:
-    """Unpickle a PyTorch checkpoint safely; tensors come back as NumPy arrays.
+def _no_tensor(*_: Any) -> Tensor:
+    raise CheckpointFormatError("tensor outside the checkpoint's main pickle")
 
-    Raises ``FileNotFoundError``, ``UnsafeCheckpointError`` (a disallowed global) or
-    ``CheckpointFormatError`` (not a checkpoint, truncated, inconsistent).
+
+def _plain(value: Any) -> Any:
+    """A stand-in's value for the caller (arrays, NumPy scalars and dtypes)."""
+    if isinstance(value, Tensor | ArrayBuilder):
+        if value.array is None:
+            raise CheckpointFormatError("NumPy array without its data")
+        return value.array
+    if isinstance(value, Scalar):
+        return value.value
+    if isinstance(value, DType):
+        return value.dtype
+    return value
+
+
+def _replace_children(obj: Any, done: dict[int, Any]) -> Any:
+    def new(value: Any) -> Any:
+        return (
+            done.get(id(value), value) if isinstance(value, dict | list | tuple) else _plain(value)
+        )
+
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            obj[key] = new(value)
+        return obj
+    if isinstance(obj, list):
+        obj[:] = [new(v) for v in obj]
+        return obj
+    return tuple(new(v) for v in obj)
+
+
+def _finalize(root: Any) -> Any:
+    """Replace stand-ins by plain values in nested dicts, lists and tuples, iteratively
+    (post-order, cycles tolerated); inert records are left as they are."""
+    containers = (dict, list, tuple)
+    if not isinstance(root, containers):
+        return _plain(root)
+    done: dict[int, Any] = {}
+    entered: set[int] = set()
+    keep: list[Any] = []  # originals stay alive so ids are not reused
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        obj, leaving = stack.pop()
+        if leaving:
+            done[id(obj)] = _replace_children(obj, done)
+            continue
+        if id(obj) in entered:
+            continue
+        entered.add(id(obj))
+        keep.append(obj)
+        stack.append((obj, True))
+        children = obj.values() if isinstance(obj, dict) else obj
+        stack.extend((c, False) for c in children if isinstance(c, containers))
+    return done.get(id(root), _plain(root))
+
+
+def load_pth(path: str | Path) -> Any:
+    """Unpickle a PyTorch checkpoint safely; tensors come back as NumPy arrays (read-only
+    where they are plain views of the file's bytes), objects of other classes as inert
+    ``InertRecord`` s.
+
+    Raises ``FileNotFoundError`` or ``CheckpointFormatError`` (``UnsafeCheckpointError`` when
+    the file's top-level object is not plain data), always naming the file.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        if zipfile.is_zipfile(path):
-            return _read_zip(path)
-        return _read_legacy(path)
-    except (UnsafeCheckpointError, CheckpointFormatError):
-        raise
-    except (pickle.UnpicklingError, EOFError, struct.error, zipfile.BadZipFile) as exc:
-        raise CheckpointFormatError(f"{path}: not a readable PyTorch checkpoint: {exc}") from exc
-    except (TypeError, AttributeError, IndexError, KeyError, ValueError) as exc:
-        raise CheckpointFormatError(f"{path}: corrupt or unsupported checkpoint: {exc}") from exc
+        size = path.stat().st_size
+        obj = _read_zip(path, size) if zipfile.is_zipfile(path) else _read_legacy(path, size)
+        obj = _finalize(obj)
+    except CheckpointFormatError as exc:
+        raise type(exc)(f"{path}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 (MemoryError, RecursionError, zip/struct errors...)
+        reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+        raise CheckpointFormatError(
+            f"{path}: not a readable PyTorch checkpoint ({reason})"
+        ) from None
+    if isinstance(obj, InertRecord):
+        raise UnsafeCheckpointError(f"{path}: {refusal(obj)}")
+    return obj
+
+
+def refusal(record: InertRecord) -> str:
+    return (
+        f"refusing to load global '{record.global_name}': a weights file needs only tensors "
+        "and plain containers, and unpickling anything else could run code"
+    )
 
 
 def state_dict_arrays(obj: Any, prefix: str = "") -> dict[str, np.ndarray]:
-    """Flatten nested mappings of arrays into ``{"a.b.c": array}`` (non-arrays dropped)."""
+    """Flatten nested mappings of arrays into ``{"a.b.c": array}`` (non-arrays dropped; at
+    most ``MAX_DEPTH`` levels, iteratively)."""
     out: dict[str, np.ndarray] = {}
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            out.update(state_dict_arrays(value, f"{prefix}{key}."))
-    elif isinstance(obj, np.ndarray):
-        out[prefix[:-1]] = obj
+    stack: list[tuple[Any, str, int]] = [(obj, prefix, 0)]
+    while stack:
+        node, name, depth = stack.pop()
+        if isinstance(node, np.ndarray):
+            out[name[:-1]] = node
+        elif isinstance(node, Mapping) and depth < MAX_DEPTH:
+            stack.extend((v, f"{name}{k}.", depth + 1) for k, v in reversed(node.items()))
     return out

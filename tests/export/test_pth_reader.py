@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from simplepose.export.layouts import unwrap_state_dict
 from simplepose.export.pth_reader import (
     CheckpointFormatError,
+    InertRecord,
     UnsafeCheckpointError,
     load_pth,
     state_dict_arrays,
@@ -90,18 +92,29 @@ class Evil:
 
 
 @pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
-def test_malicious_reduce_is_refused_without_running(tmp_path: Path, zip_format: bool):
+def test_malicious_reduce_never_runs_and_never_becomes_weights(tmp_path: Path, zip_format: bool):
     marker = tmp_path / "pwned"
-    path = tmp_path / "evil.pth"
+    outside, inside = tmp_path / "outside.pth", tmp_path / "inside.pth"
     torch.save(
         {"state_dict": {"w": torch.ones(2)}, "x": Evil(marker)},
-        path,
+        outside,
         _use_new_zipfile_serialization=zip_format,
     )
+    torch.save(
+        {"state_dict": {"w": torch.ones(2), "x": Evil(marker)}},
+        inside,
+        _use_new_zipfile_serialization=zip_format,
+    )
+    obj = load_pth(outside)  # metadata: an inert record of the name, nothing called
+    assert isinstance(obj["x"], InertRecord) and obj["x"].global_name in (
+        "posix.system",
+        "os.system",
+    )
+    assert list(unwrap_state_dict(obj)) == ["w"]
     with pytest.raises(
         UnsafeCheckpointError, match=r"refusing to load global '(posix|os)\.system'"
     ):
-        load_pth(path)
+        unwrap_state_dict(load_pth(inside))
     assert not marker.exists()
 
 
