@@ -26,9 +26,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 from simplepose.export.pth_pickle import (
-    MAX_DEPTH,
     MAX_DIM,
-    MAX_PICKLE_BYTES,
     ArrayBuilder,
     CheckpointFormatError,
     DType,
@@ -42,6 +40,7 @@ from simplepose.export.pth_pickle import (
     UnsafeCheckpointError,
     check_dims,
 )
+from simplepose.export.pth_prescan import MAX_DEPTH, MAX_PICKLE_BYTES
 
 __all__ = ["CheckpointFormatError", "InertRecord", "UnsafeCheckpointError", "load_pth"]
 
