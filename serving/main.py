@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
-from simplepose.serving.api.routes import health, keypoints, model
+from simplepose.serving.api.routes import health, keypoints, model, stream, video
 from simplepose.serving.errors import install_error_handlers
 from simplepose.serving.metrics import ServiceMetrics
 from simplepose.serving.middleware import MetricsMiddleware, UploadLimitMiddleware
 from simplepose.serving.predictor import KeypointPredictor
 from simplepose.serving.settings import Settings, get_settings
+from simplepose.serving.tracking import Slots
 
 import simplepose
 from simplepose.detection import PersonDetector
@@ -30,6 +31,8 @@ DEMO_BANNER = (
 def api_router() -> APIRouter:
     router = APIRouter()
     router.include_router(keypoints.router)
+    router.include_router(video.router)
+    router.include_router(stream.router)
     router.include_router(model.router)
     router.include_router(health.router)
     return router
@@ -87,8 +90,14 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.predictor = None
+    app.state.video_slots = Slots(settings.video_max_requests)
+    app.state.stream_slots = Slots(settings.stream_max_connections)
     install_error_handlers(app)
     app.include_router(api_router())
-    app.add_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        UploadLimitMiddleware,
+        max_bytes=settings.max_upload_bytes,
+        path_limits={"/keypoints/video": settings.video_max_bytes},
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from simplepose.serving.errors import ServiceError, error_response
 from simplepose.serving.metrics import ServiceMetrics
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -11,26 +13,31 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
 class UploadLimitMiddleware:
-    """413 for request bodies over ``max_bytes`` (+ multipart overhead): from Content-Length
-    before reading anything, and by counting for chunked uploads without one."""
+    """413 for request bodies over ``max_bytes`` (+ multipart overhead), or over the limit of
+    their path in ``path_limits``: from Content-Length before reading anything, and by counting
+    for chunked uploads without one."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, path_limits: Mapping[str, int] | None = None):
         self.app = app
         self.limit = max_bytes + MULTIPART_OVERHEAD_BYTES
+        self.path_limits = {
+            path: n + MULTIPART_OVERHEAD_BYTES for path, n in (path_limits or {}).items()
+        }
 
-    def _error(self, size: str) -> ServiceError:
+    def _error(self, size: str, limit: int) -> ServiceError:
         return ServiceError(
-            413, "upload_too_large", f"request body is {size}; the limit is {self.limit} bytes"
+            413, "upload_too_large", f"request body is {size}; the limit is {limit} bytes"
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.path_limits.get(scope.get("path", ""), self.limit)
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            err = self._error(f"{int(length)} bytes")
+        if length is not None and length.isdigit() and int(length) > limit:
+            err = self._error(f"{int(length)} bytes", limit)
             await error_response(err.status, err.code, err.message)(scope, receive, send)
             return
         seen = 0
@@ -40,8 +47,8 @@ class UploadLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise self._error(f"more than {self.limit} bytes")
+                if seen > limit:
+                    raise self._error(f"more than {limit} bytes", limit)
             return message
 
         await self.app(scope, counted, send)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +105,7 @@ class KeypointPredictor:
             on_queue_depth=metrics.queue_depth.set,
         )
         self.ready = False
+        self._detect_lock = threading.Lock()
 
     def warm_up(self) -> float:
         """Run the model once at each batch size it will see (compiles them); returns seconds."""
@@ -118,6 +121,25 @@ class KeypointPredictor:
         self.ready = False
         self.metrics.ready.set(0)
         return self.executor.close(timeout)
+
+    def detect(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Person boxes ``(N, 4)`` and scores ``(N,)`` of one image (one caller at a time: the
+        detector need not be thread-safe)."""
+        with self._detect_lock:
+            found = self.detector.detect(image_bgr)
+        return found.boxes, found.scores
+
+    def submit(self, crops: np.ndarray) -> Future[np.ndarray]:
+        """Queue crops on the device executor; 503 ``ServiceError`` when full or closing."""
+        retry = {"Retry-After": str(self.settings.retry_after_s)}
+        try:
+            return self.executor.submit(crops)
+        except QueueFull as exc:
+            raise ServiceError(
+                503, "queue_full", f"server busy: {exc}; retry later", retry
+            ) from exc
+        except ExecutorClosed as exc:
+            raise ServiceError(503, "shutting_down", str(exc), retry) from exc
 
     async def predict(
         self,
@@ -136,8 +158,7 @@ class KeypointPredictor:
         )
         t1 = time.perf_counter()
         if requested is None:
-            found = self.detector.detect(image.bgr)
-            boxes, scores = found.boxes, found.scores
+            boxes, scores = self.detect(image.bgr)
         else:
             boxes, scores = requested
         try:
@@ -145,18 +166,7 @@ class KeypointPredictor:
         except BoxError as exc:
             raise ServiceError(422, "invalid_boxes", str(exc)) from exc
         t2 = time.perf_counter()
-        try:
-            future = self.executor.submit(crops.batch)
-        except QueueFull as exc:
-            raise ServiceError(
-                503, "queue_full", f"server busy: {exc}; retry later",
-                {"Retry-After": str(s.retry_after_s)},
-            ) from exc  # fmt: skip
-        except ExecutorClosed as exc:
-            raise ServiceError(
-                503, "shutting_down", str(exc), {"Retry-After": str(s.retry_after_s)}
-            ) from exc
-        outputs = await asyncio.wrap_future(future)
+        outputs = await asyncio.wrap_future(self.submit(crops.batch))
         t3 = time.perf_counter()
         persons = await run_in_threadpool(pipeline.postprocess, outputs, crops, nms)
         t4 = time.perf_counter()

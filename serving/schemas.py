@@ -63,6 +63,37 @@ class KeypointsResponse(BaseModel):
     timing_ms: Timing
 
 
+class TrackedPerson(Person):
+    track_id: int = Field(description="the same person keeps its id across frames (from 1)")
+
+
+class VideoFrameResult(BaseModel):
+    frame: int = Field(description="0-based frame index")
+    time: float = Field(description="seconds from the start of the video")
+    persons: list[TrackedPerson] = Field(description="sorted by score, best first")
+
+
+class VideoInfoResponse(BaseModel):
+    width: int
+    height: int
+    fps: float
+    frames: int = Field(description="frames decoded and tracked")
+    codec: str
+
+
+class VideoTiming(BaseModel):
+    total: float
+
+
+class VideoResponse(BaseModel):
+    model: ModelSummary
+    keypoint_names: list[str]
+    video: VideoInfoResponse
+    frames: list[VideoFrameResult]
+    tracks: int = Field(description="distinct track ids in the video")
+    timing_ms: VideoTiming
+
+
 class HealthResponse(BaseModel):
     status: str = Field(examples=["ok"])
 
@@ -101,5 +132,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (415, "not a JPEG, PNG, WebP or BMP"),
         (422, "malformed, out-of-image or degenerate boxes, too many boxes, bad options"),
         (503, "queue full (see Retry-After) or shutting down"),
+    )
+}
+VIDEO_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in (
+        (400, "not a video container, corrupt, truncated, no video stream or no frames"),
+        (413, "upload over the byte limit, or frames over the pixel limit"),
+        (415, "a video codec the service does not decode"),
+        (422, "more frames or seconds than allowed, bad options"),
+        (503, "too many videos in progress or queue full (see Retry-After), or shutting down"),
     )
 }

@@ -45,6 +45,23 @@ class Settings(BaseSettings):
     graceful_timeout_s: float = Field(
         30.0, ge=0, description="on shutdown, how long in-flight requests may take to finish"
     )
+    video_max_bytes: int = Field(
+        50 * 1024 * 1024, ge=1, description="POST /keypoints/video: largest upload (413 above)"
+    )
+    video_max_frames: int = Field(300, ge=1, description="most frames of one video (422 above)")
+    video_max_seconds: float = Field(60.0, gt=0, description="longest video, seconds (422)")
+    video_max_pixels: int = Field(
+        1920 * 1088, ge=1, description="largest video/stream frame, width x height (413)"
+    )
+    video_max_requests: int = Field(
+        2, ge=1, description="videos processed at once; more get 503 with Retry-After"
+    )
+    stream_max_connections: int = Field(4, ge=1, description="open /keypoints/stream sockets")
+    stream_max_fps: float = Field(15.0, gt=0, description="frames/s one stream may send")
+    stream_max_frame_bytes: int = Field(4 * 1024 * 1024, ge=1, description="largest stream frame")
+    stream_idle_timeout_s: float = Field(
+        60.0, gt=0, description="a stream silent this long is closed"
+    )
     demo_train_steps: int = Field(
         160, ge=1, description="training steps of the demo model built on first run (~3 min CPU)"
     )

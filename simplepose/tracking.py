@@ -144,6 +144,7 @@ class Track:
     track_id: int
     keypoints: np.ndarray  # (K, 3) last matched pose, raw
     predicted: np.ndarray  # (K, 3) that pose moved into the current frame
+    box: np.ndarray  # (4,) xywh last person box, for IoU when too few joints are visible
     box_score: float
     missed: int = 0  # frames since last matched
     smoother: OneEuroFilter | None = None
@@ -223,11 +224,12 @@ class PoseTracker:
         new_boxes = keypoint_boxes(new, self.in_vis_thre, 2, 0.0)
         new_boxes = np.where(np.isnan(new_boxes), persons.boxes, new_boxes)
         old_boxes = keypoint_boxes(predicted, self.in_vis_thre, 2, 0.0)
+        old_boxes = np.where(np.isnan(old_boxes), np.stack([t.box for t in self.tracks]), old_boxes)
         visible = (predicted[:, None, :, 2] > self.in_vis_thre) & (
             new[None, :, :, 2] > self.in_vis_thre
         )
         oks = oks_between(predicted, new, new_boxes[:, 2] * new_boxes[:, 3], visible)
-        iou = np.nan_to_num(box_iou(np.nan_to_num(old_boxes), new_boxes))
+        iou = box_iou(old_boxes, new_boxes)
         return c.oks_weight * oks + (1 - c.oks_weight) * iou
 
     def update(self, persons: Persons, time: float | None = None) -> TrackedFrame:
@@ -246,7 +248,7 @@ class PoseTracker:
             pose = out[n].copy()
             found = owner.get(n)
             if found is None:
-                track = Track(self._next_id, pose, pose, 0.0)
+                track = Track(self._next_id, pose, pose, persons.boxes[n], 0.0)
                 self._next_id += 1
                 if c.smoothing:
                     track.smoother = OneEuroFilter(c.smooth_min_cutoff, c.smooth_beta)
@@ -254,6 +256,7 @@ class PoseTracker:
             else:
                 track = found
             track.keypoints = track.predicted = pose
+            track.box = np.asarray(persons.boxes[n], dtype=np.float64)
             track.box_score = float(persons.box_scores[n])
             track.missed = 0
             ids[n] = track.track_id

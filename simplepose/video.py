@@ -23,7 +23,9 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import av
 import cv2
@@ -127,8 +129,13 @@ class VideoFrames(FrameSource):
             ) from exc
 
     def _inspect(self, container: av.container.InputContainer) -> VideoInfo:
+        if not container.streams:
+            raise VideoError(
+                "invalid_video",
+                f"no streams found in the {container.format.name} container (truncated or corrupt)",
+            )
         if not container.streams.video:
-            kinds = ", ".join(s.type for s in container.streams) or "no streams"
+            kinds = ", ".join(sorted({s.type for s in container.streams}))
             raise VideoError(
                 "no_video_stream", f"the {container.format.name} container has no video ({kinds})"
             )
@@ -219,3 +226,53 @@ def open_frames(
         if not path.is_file():
             raise FileNotFoundError(f"no such video file or image folder: {source}")
     return VideoFrames(source, limits)
+
+
+class VideoWriter:
+    """Write ``(H, W, 3)`` uint8 BGR frames to a video file or binary buffer (H.264 in MP4 by
+    default, which browsers and players open; ``container_format`` is needed for buffers).
+    Odd sizes get one black row/column (4:2:0 needs even sizes). Use as a context manager."""
+
+    def __init__(
+        self,
+        target: str | Path | BinaryIO,
+        fps: float = 30.0,
+        codec: str = "libx264",
+        container_format: str | None = None,
+        pix_fmt: str = "yuv420p",
+    ):
+        self.fps = fps
+        self.codec = codec
+        self.pix_fmt = pix_fmt
+        self.frames = 0
+        where = target if isinstance(target, io.IOBase) else str(target)
+        self._container = av.open(where, mode="w", format=container_format)
+        self._stream: Any = None  # av.video.stream.VideoStream once the first frame is seen
+
+    def write(self, image_bgr: np.ndarray) -> None:
+        height, width = image_bgr.shape[:2]
+        if self._stream is None:
+            rate = Fraction(self.fps).limit_denominator(1001)
+            self._stream = self._container.add_stream(self.codec, rate=rate)
+            self._stream.width, self._stream.height = width + width % 2, height + height % 2
+            self._stream.pix_fmt = self.pix_fmt
+        s = self._stream
+        w, h = int(s.width), int(s.height)
+        padded = np.zeros((h, w, 3), np.uint8)
+        padded[: min(height, h), : min(width, w)] = image_bgr[:h, :w]
+        frame = av.VideoFrame.from_ndarray(padded, format="bgr24")
+        for packet in s.encode(frame):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._stream is not None:
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+        self._container.close()
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -16,6 +16,12 @@ COCO_MINI = Path(
     os.environ.get("SIMPLEPOSE_COCO_MINI", REPO_ROOT.parent / "shared" / "data" / "coco-mini")
 )
 
+POSETRACK_CLIP = Path(
+    os.environ.get(
+        "SIMPLEPOSE_POSETRACK_CLIP", REPO_ROOT.parent / "shared" / "data" / "posetrack-clip"
+    )
+)
+
 
 @pytest.fixture(scope="session")
 def coco_mini() -> Path:
@@ -23,6 +29,14 @@ def coco_mini() -> Path:
     if not (COCO_MINI / "annotations" / "person_keypoints_val2017.json").is_file():
         pytest.skip(f"coco-mini not found at {COCO_MINI} (needs ../shared/data/coco-mini)")
     return COCO_MINI
+
+
+@pytest.fixture(scope="session")
+def posetrack_clip() -> Path:
+    """The read-only 5-frame PoseTrack clip (mp4 + jpg); skips when ../shared is not there."""
+    if not any(POSETRACK_CLIP.glob("*.mp4")):
+        pytest.skip(f"posetrack-clip not found at {POSETRACK_CLIP} (needs ../shared/data)")
+    return POSETRACK_CLIP
 
 
 @pytest.fixture(scope="session")

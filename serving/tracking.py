@@ -1,0 +1,115 @@
+"""Tracking in the service: one ``TrackingPipeline`` per video request or stream connection,
+all sharing the app's pipelines, detector and batching executor."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from simplepose.serving.errors import ServiceError
+from simplepose.serving.predictor import KeypointPredictor
+from simplepose.serving.results import persons_to_json
+from simplepose.serving.settings import Settings
+
+from simplepose.geometry import BoxError
+from simplepose.track_pipeline import TrackingPipeline
+from simplepose.tracking import TrackedFrame
+from simplepose.video import COMMON_CODECS, VideoError, VideoLimits, open_frames
+
+# VideoError code -> HTTP status: limits are 413 (size) / 422 (length), unusable input 400/415.
+VIDEO_ERROR_STATUS = {
+    "too_large": 413,
+    "too_many_pixels": 413,
+    "too_many_frames": 422,
+    "too_long": 422,
+    "invalid_video": 400,
+    "no_video_stream": 400,
+    "truncated": 400,
+    "empty_video": 400,
+    "unsupported_codec": 415,
+}
+
+
+class Slots:
+    """A non-blocking counter of things in progress (used from the event loop only)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.active = 0
+
+    def try_acquire(self) -> bool:
+        if self.active >= self.limit:
+            return False
+        self.active += 1
+        return True
+
+    def release(self) -> None:
+        self.active -= 1
+
+
+def make_tracker(
+    predictor: KeypointPredictor,
+    decode: str | None = None,
+    detect_every: int | None = None,
+    smooth: bool | None = None,
+) -> TrackingPipeline:
+    """A tracker on the shared model; unset options come from the model config's ``track``."""
+    base = predictor.info.config.track
+    config = dataclasses.replace(
+        base,
+        detect_every=detect_every or base.detect_every,
+        smoothing=base.smoothing if smooth is None else smooth,
+    )
+    pipeline = predictor.pipelines[decode or predictor.settings.decode]
+    return TrackingPipeline(pipeline, predictor.detect, config, predictor.submit)
+
+
+def video_limits(settings: Settings) -> VideoLimits:
+    return VideoLimits(
+        max_bytes=settings.video_max_bytes,
+        max_frames=settings.video_max_frames,
+        max_seconds=settings.video_max_seconds,
+        max_pixels=settings.video_max_pixels,
+        codecs=COMMON_CODECS,
+    )
+
+
+def video_error(exc: VideoError) -> ServiceError:
+    return ServiceError(VIDEO_ERROR_STATUS.get(exc.code, 400), exc.code, exc.message)
+
+
+def frame_json(tracked: TrackedFrame, min_score: float) -> dict[str, Any]:
+    return {
+        "frame": tracked.index,
+        "time": round(tracked.time, 6),
+        "persons": persons_to_json(tracked.persons, min_score, tracked.track_ids),
+    }
+
+
+def track_video(
+    tracker: TrackingPipeline, data: bytes, limits: VideoLimits, min_score: float
+) -> dict[str, Any]:
+    """Decode and track a whole clip (blocking: run it in a worker thread)."""
+    start = time.perf_counter()
+    try:
+        source = open_frames(data, limits)
+        frames = [frame_json(t, min_score) for t in tracker.run(source)]
+    except VideoError as exc:
+        raise video_error(exc) from exc
+    except BoxError as exc:  # a detector box outside the frame: a detector bug, said plainly
+        raise ServiceError(422, "invalid_boxes", str(exc)) from exc
+    info = source.info
+    ids = {p["track_id"] for f in frames for p in f["persons"]}
+    return {
+        "video": {
+            "width": info.width,
+            "height": info.height,
+            "fps": info.fps,
+            "frames": len(frames),
+            "codec": info.codec,
+        },
+        "frames": frames,
+        "tracks": len(ids),
+        "timing_ms": {"total": (time.perf_counter() - start) * 1000.0},
+    }
