@@ -32,10 +32,12 @@ examples:
 PREDICT_EPILOG = """\
 boxes file: JSON object mapping an image path (as given) or file name to its person boxes,
 [[x, y, w, h], ...] or [{"bbox": [x, y, w, h], "score": s}, ...]; images not in it are
-processed as one whole-image person.
+processed by --detector, or as one whole-image person.
 
-example:
+examples:
   simplepose predict photos/ --model exported/res50_256x192 --output results.json --render out/
+  simplepose predict clip.mp4 --track --output tracks.json --render tracked.mp4
+  simplepose predict frames/ --track --fps 25 --detect-every 5 --smooth --output tracks.json
 """
 
 
@@ -130,12 +132,26 @@ def _predict(args: argparse.Namespace) -> int:
     from simplepose.serving.results import persons_to_json
     from tqdm import tqdm
 
+    from simplepose.detection.load import DEFAULT_DETECTOR, load_detector
     from simplepose.geometry import BoxError
     from simplepose.pipeline import PosePipeline, read_image
 
     settings = _settings(args, ("model", "device", "device_id", "cache_dir", "offline"))
+    if args.track:
+        from simplepose.serving.predict_video import predict_video, render_path
+
+        render_path(args.render)  # fail before the model loads
+        detector = load_detector(args.detector or DEFAULT_DETECTOR, cache=settings.cache_dir)
+        choice = _resolve(settings)
+        model, device = load_on_device(choice.path, settings.device, settings.device_id)
+        pipeline = PosePipeline(model, decode=args.decode or settings.decode, flip=True)
+        print(
+            predict_video(args, pipeline, detector, model_summary(model, device)), file=sys.stderr
+        )
+        return 0
     paths = _image_paths(args.images)
     boxes_by_image = _load_boxes_file(args.boxes)
+    detector = load_detector(args.detector, cache=settings.cache_dir) if args.detector else None
     choice = _resolve(settings)
     model, device = load_on_device(choice.path, settings.device, settings.device_id)
     pipeline = PosePipeline(model, decode=args.decode or settings.decode, flip=True)
@@ -149,6 +165,9 @@ def _predict(args: argparse.Namespace) -> int:
             boxes = scores = None
             if entry is not None:
                 boxes, scores = boxes_from_list(entry, settings.max_boxes)
+            elif detector is not None:
+                found = detector.detect(image)
+                boxes, scores = found.boxes, found.scores
             persons = pipeline(image, boxes, scores, nms=args.nms)
         except (ValueError, ServiceError) as exc:
             message = exc.message if isinstance(exc, ServiceError) else str(exc)
@@ -220,4 +239,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("--render", type=Path, help="folder for PNGs with skeletons drawn")
     predict.add_argument("--decode", choices=DECODE_METHODS, help="(dark)")
     predict.add_argument("--nms", action="store_true", help="OKS NMS over each image's persons")
+    predict.add_argument(
+        "--detector",
+        help="person detector for images without boxes: hog, none (whole image), a registry "
+        "name or an end2end.onnx path (default: none; with --track: hog)",
+    )
+    video = predict.add_argument_group("video (--track)")
+    video.add_argument(
+        "--track", action="store_true",
+        help="IMAGES is one video file or image folder: track persons over its frames; "
+        "--output gets per-frame persons with track_id, --render a video FILE (.mp4)",
+    )  # fmt: skip
+    video.add_argument("--detect-every", type=int, help="detector on every N-th frame (1)")
+    video.add_argument("--smooth", action="store_true", help="one-euro keypoint smoothing")
+    video.add_argument("--fps", type=float, help="frame rate of an image folder (30)")
     predict.set_defaults(func=_predict)

@@ -79,7 +79,7 @@ def video_error(exc: VideoError) -> ServiceError:
     return ServiceError(VIDEO_ERROR_STATUS.get(exc.code, 400), exc.code, exc.message)
 
 
-def frame_json(tracked: TrackedFrame, min_score: float) -> dict[str, Any]:
+def frame_json(tracked: TrackedFrame, min_score: float = 0.0) -> dict[str, Any]:
     return {
         "frame": tracked.index,
         "time": round(tracked.time, 6),

@@ -1,0 +1,105 @@
+"""``simplepose predict SOURCE --track``: a video file or image folder -> tracks JSON (+ video).
+
+The same ``TrackingPipeline`` as ``POST /keypoints/video``, with the model called directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from simplepose.serving.render import draw_persons
+from simplepose.serving.tracking import frame_json
+from tqdm import tqdm
+
+from simplepose.detection import PersonDetector
+from simplepose.errors import CLIError
+from simplepose.pipeline import PosePipeline
+from simplepose.track_pipeline import TrackingPipeline
+from simplepose.video import Frame, VideoWriter, open_frames
+
+# Rendered video container (by --render suffix) -> encoder.
+RENDER_CODECS = {".mp4": "libx264", ".mkv": "libx264", ".mov": "libx264", ".webm": "libvpx-vp9"}
+
+
+def render_path(value: Path | None) -> Path | None:
+    if value is not None and value.suffix.lower() not in RENDER_CODECS:
+        raise CLIError(
+            f"--render with --track writes a video: give a file ending in "
+            f"{', '.join(RENDER_CODECS)}, got {value}"
+        )
+    return value
+
+
+def predict_video(
+    args: argparse.Namespace,
+    pipeline: PosePipeline,
+    detector: PersonDetector,
+    summary: dict[str, Any],
+) -> str:
+    """Track the one video/folder in ``args.images``; write ``args.output`` (+ ``args.render``).
+    Returns a one-line summary."""
+    if len(args.images) != 1:
+        raise CLIError(f"--track takes one video file or image folder, got {len(args.images)}")
+    render = render_path(args.render)
+    base = pipeline.info.config.track
+    config = dataclasses.replace(
+        base,
+        detect_every=args.detect_every or base.detect_every,
+        smoothing=args.smooth or base.smoothing,
+        fps=args.fps or base.fps,
+    )
+    source = open_frames(args.images[0], fps=config.fps)
+
+    def detect(image):  # noqa: ANN001, ANN202 - the TrackingPipeline's DetectFn
+        found = detector.detect(image)
+        return found.boxes, found.scores
+
+    tracker = TrackingPipeline(pipeline, detect, config)
+    writer = None
+    if render is not None:
+        render.parent.mkdir(parents=True, exist_ok=True)
+        writer = VideoWriter(render, source.info.fps, RENDER_CODECS[render.suffix.lower()])
+    frames = []
+    pending: deque[Frame] = deque()  # frames read ahead by the tracker, not yet written
+
+    def read() -> Iterator[Frame]:
+        for frame in tqdm(source, total=source.info.frames, desc="track", unit="frame"):
+            pending.append(frame)
+            yield frame
+
+    try:
+        for tracked in tracker.run(read()):
+            frame = pending.popleft()
+            p = tracked.persons
+            frames.append({**frame_json(tracked), **({"file": frame.name} if frame.name else {})})
+            if writer is not None:
+                writer.write(
+                    draw_persons(frame.image, p.keypoints, p.boxes, track_ids=tracked.track_ids)
+                )
+    finally:
+        if writer is not None:
+            writer.close()
+    info = source.info
+    ids = sorted({p["track_id"] for f in frames for p in f["persons"]})
+    result = {
+        "model": summary,
+        "detector": detector.info.label,
+        "keypoint_names": list(pipeline.info.keypoint_names),
+        "video": {
+            "source": str(args.images[0]), "width": info.width, "height": info.height,
+            "fps": info.fps, "frames": len(frames), "codec": info.codec,
+        },
+        "track": dataclasses.asdict(config),
+        "tracks": len(ids),
+        "frames": frames,
+    }  # fmt: skip
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result) + "\n")
+    rendered = f", video -> {render}" if render else ""
+    return f"{len(frames)} frames, {len(ids)} tracks -> {args.output}{rendered}"
