@@ -2,7 +2,8 @@
 
 Order of checks, cheapest first: declared content type (415), byte size (413), the header read by
 Pillow without decoding pixels (not an image 400, unsupported format 415, width x height over the
-limit or a decompression bomb 413), then the decode itself. Pixels are decoded by OpenCV, exactly
+limit, a side over OpenCV's limit or a decompression bomb 413), the decode work counted from the
+bytes (JPEG scans, PNG chunks: 400), then the decode itself (any decoder error: 400). Pixels are decoded by OpenCV, exactly
 as ``simplepose.pipeline.read_image`` reads files for the evaluator (EXIF orientation applied), so
 the service and ``simplepose evaluate`` see the same pixels.
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from simplepose.serving.errors import ServiceError
 
 # Pillow format name -> the content types a client may declare for it.
@@ -30,6 +31,17 @@ ACCEPTED_CONTENT_TYPES = frozenset(t for types in FORMATS.values() for t in type
 GENERIC_CONTENT_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 JPEG_SOS = b"\xff\xda"  # start of scan: entropy-coded data follows
 JPEG_EOI = b"\xff\xd9"  # end of image; cannot occur inside entropy-coded data (0xFF is stuffed)
+# Pillow names multi-picture JPEGs (most phone photos) "MPO": the first picture is a plain JPEG.
+FORMAT_ALIASES = {"MPO": "JPEG"}
+# Decode work is bounded before decoding: each progressive JPEG scan re-walks the whole image and
+# each PNG chunk costs a call, so thousands of tiny ones keep a decoder busy for minutes. Real
+# files: a progressive JPEG has ~10 scans (x2 with an MPO preview), encoders write PNG data in
+# chunks of 8-64 kB (a 20 MB PNG in ~2,500).
+MAX_JPEG_SCANS = 100
+MAX_PNG_CHUNKS = 8192
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# OpenCV's own decode limits (CV_IO_MAX_IMAGE_WIDTH/HEIGHT): beyond them imdecode throws.
+OPENCV_MAX_SIDE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -76,15 +88,22 @@ def read_header(data: bytes, max_pixels: int) -> tuple[str, int, int]:
                 fmt, (width, height) = str(img.format), img.size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ServiceError(413, "too_many_pixels", f"decompression bomb refused: {exc}") from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except Exception as exc:  # noqa: BLE001 (any parser error on hostile bytes is a bad image)
         raise ServiceError(
             400, "invalid_image", "the upload is not a readable image (JPEG, PNG, WebP or BMP)"
         ) from exc
+    fmt = FORMAT_ALIASES.get(fmt, fmt)
     if fmt not in FORMATS:
         raise ServiceError(
             415,
             "unsupported_media_type",
             f"{fmt} images are not accepted; send JPEG, PNG, WebP or BMP",
+        )
+    if max(width, height) > OPENCV_MAX_SIDE:
+        raise ServiceError(
+            413,
+            "too_many_pixels",
+            f"image is {width}x{height}; sides are limited to {OPENCV_MAX_SIDE}",
         )
     if width * height > max_pixels:
         raise ServiceError(
@@ -93,6 +112,27 @@ def read_header(data: bytes, max_pixels: int) -> tuple[str, int, int]:
             f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}",
         )
     return fmt, width, height
+
+
+def _png_chunks(data: bytes, limit: int) -> int:
+    """Chunks in a PNG counted from their length fields (stops past ``limit`` or at a cut)."""
+    pos, count = len(PNG_SIGNATURE), 0
+    while pos + 8 <= len(data) and count <= limit:
+        pos += 12 + int.from_bytes(data[pos : pos + 4], "big")  # length, type, data, crc
+        count += 1
+    return count
+
+
+def check_decode_work(data: bytes, fmt: str) -> None:
+    """400 for files whose structure alone would make decoding slow (see MAX_JPEG_SCANS)."""
+    if fmt == "JPEG" and data.count(JPEG_SOS) > MAX_JPEG_SCANS:
+        raise ServiceError(
+            400, "invalid_image", f"the JPEG has over {MAX_JPEG_SCANS} scans (decoding is refused)"
+        )
+    if fmt == "PNG" and _png_chunks(data, MAX_PNG_CHUNKS) > MAX_PNG_CHUNKS:
+        raise ServiceError(
+            400, "invalid_image", f"the PNG has over {MAX_PNG_CHUNKS} chunks (decoding is refused)"
+        )
 
 
 def _jpeg_complete(data: bytes) -> bool:
@@ -110,7 +150,11 @@ def decode_image(
     # OpenCV decodes a JPEG cut short without complaint (grey fill); refuse it instead.
     if fmt == "JPEG" and not _jpeg_complete(data):
         raise ServiceError(400, "invalid_image", "the JPEG is truncated (no end-of-image marker)")
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    check_decode_work(data, fmt)
+    try:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise ServiceError(400, "invalid_image", f"the {fmt} image cannot be decoded") from exc
     if bgr is None or bgr.ndim != 3 or bgr.size == 0:
         raise ServiceError(400, "invalid_image", f"the {fmt} image is corrupt or truncated")
     return DecodedImage(bgr=bgr, format=fmt)

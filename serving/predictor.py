@@ -152,7 +152,7 @@ class KeypointPredictor:
         s = self.settings
         pipeline = self.pipelines[decode or s.decode]
         t0 = time.perf_counter()
-        requested = parse_boxes(boxes_json, s.max_boxes)
+        requested = await run_in_threadpool(parse_boxes, boxes_json, s.max_boxes)
         image = await run_in_threadpool(
             decode_image, data, content_type, s.max_upload_bytes, s.max_pixels
         )
