@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from simplepose.cli import main
+
 from simplepose.tracking import box_iou
 from simplepose.video import open_frames
 
