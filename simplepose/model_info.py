@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from simplepose.config import Config, ModelConfig, config_from_dict
+from simplepose.jsonfile import read_json
 from simplepose.keypoints import FLIP_PAIRS, KEYPOINT_NAMES
 
 MODEL_JSON = "model.json"
@@ -91,7 +92,9 @@ class ModelInfo:
             raise FileNotFoundError(
                 f"{path} not found: is {directory} an exported model directory?"
             )
+        data = read_json(path, "model.json", dict)
         try:
-            return cls.from_dict(json.loads(path.read_text()))
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise ValueError(f"{path} is not a valid model.json: {exc}") from exc
+            return cls.from_dict(data)
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+            reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+            raise ValueError(f"{path} is not a valid model.json ({reason})") from exc

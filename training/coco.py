@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ from simplepose.keypoints import NUM_KEYPOINTS
 
 log = logging.getLogger(__name__)
 PERSON_CATEGORY_ID = 1
+IMAGE_FIELDS = frozenset({"id", "file_name", "width", "height"})
 
 
 def annotation_path(root: str | Path, split: str) -> Path:
@@ -50,9 +51,42 @@ def load_annotations(root: str | Path, split: str) -> dict[str, Any]:
     """The parsed annotation file of ``split``; a clear error when it is not COCO keypoints."""
     path = check_root(root, split)
     data = read_json(path, "COCO annotation file", dict)
-    if "images" not in data or "annotations" not in data:
+    if not isinstance(data.get("images"), list) or not isinstance(data.get("annotations"), list):
         raise ValueError(f"{path} is not a COCO annotation file (needs 'images', 'annotations')")
+    for i, img in enumerate(data["images"]):
+        if not isinstance(img, dict) or not img.keys() >= IMAGE_FIELDS:
+            raise ValueError(f"{path}: images[{i}] needs {', '.join(sorted(IMAGE_FIELDS))}")
+        if not isinstance(img["file_name"], str) or not _stays_inside(img["file_name"]):
+            raise ValueError(
+                f"{path}: images[{i}] file_name {str(img['file_name'])[:80]!r} must be a "
+                "relative path inside the image folder"
+            )
+        if not all(_is_int(img[k]) for k in ("width", "height")):
+            raise ValueError(f"{path}: images[{i}] width and height must be integers")
+    for i, ann in enumerate(data["annotations"]):
+        if not isinstance(ann, dict) or "image_id" not in ann:
+            raise ValueError(f"{path}: annotations[{i}] needs image_id")
+        if not isinstance(ann.get("bbox", []), list) or not isinstance(
+            ann.get("keypoints", []), list
+        ):
+            raise ValueError(f"{path}: annotations[{i}] bbox and keypoints must be lists")
     return data
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _stays_inside(name: str) -> bool:
+    """A relative path without ``..``: joined to the image folder it cannot leave it."""
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    return (
+        bool(parts)
+        and "\x00" not in name
+        and not PurePosixPath(name).is_absolute()
+        and ".." not in parts
+        and (":" not in parts[0])
+    )
 
 
 @dataclass(frozen=True)
