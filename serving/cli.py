@@ -76,7 +76,7 @@ def _resolve(settings) -> Any:
 
 SERVE_OPTIONS = (
     "model", "device", "device_id", "cache_dir", "offline", "host", "port", "max_batch",
-    "max_wait_ms", "queue_size", "log_level",
+    "max_wait_ms", "queue_size", "log_level", "web_page",
 )  # fmt: skip
 
 
@@ -96,7 +96,8 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=int(settings.graceful_timeout_s),
         workers=1,  # one process = one copy of the model and one executor per device
     )
-    print(f"serving {choice.path} on http://{settings.host}:{settings.port}", file=sys.stderr)
+    page = " (web page at /)" if settings.web_page else ""
+    print(f"serving {choice.path} on http://{settings.host}:{settings.port}{page}", file=sys.stderr)
     uvicorn.Server(config).run()
     return 0
 
@@ -220,6 +221,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--max-wait-ms", type=float, help="how long a batch may wait to fill (5)")
     serve.add_argument("--queue-size", type=int, help="crops waiting before 503 (256)")
     serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    serve.add_argument(
+        "--web-page",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the web page at / (default on; --no-web-page: / answers 404)",
+    )
     serve.set_defaults(func=_serve)
 
     predict = sub.add_parser(

@@ -13,6 +13,7 @@ from simplepose.serving.api.routes import health, keypoints, model, stream, vide
 from simplepose.serving.errors import install_error_handlers
 from simplepose.serving.metrics import ServiceMetrics
 from simplepose.serving.middleware import MetricsMiddleware, UploadLimitMiddleware
+from simplepose.serving.page import install_page
 from simplepose.serving.predictor import KeypointPredictor
 from simplepose.serving.settings import Settings, get_settings
 from simplepose.serving.tracking import Slots
@@ -94,6 +95,8 @@ def create_app(
     app.state.stream_slots = Slots(settings.stream_max_connections)
     install_error_handlers(app)
     app.include_router(api_router())
+    if settings.web_page:
+        install_page(app)
     app.add_middleware(
         UploadLimitMiddleware,
         max_bytes=settings.max_upload_bytes,

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     stream_idle_timeout_s: float = Field(
         60.0, gt=0, description="a stream silent this long is closed"
     )
+    web_page: bool = Field(True, description="serve the web page at / (off: / answers 404)")
     demo_train_steps: int = Field(
         160, ge=1, description="training steps of the demo model built on first run (~3 min CPU)"
     )

@@ -61,3 +61,5 @@ def test_wheel_holds_only_the_simplepose_namespace(tmp_path: Path) -> None:
     assert "simplepose/serving/api/routes/keypoints.py" in names
     # package data of the stages travels with them (the demo model's sample images)
     assert any(n.startswith("simplepose/serving/demo_data/train2017/") for n in names)
+    # and the web page's files (serving/static/, served at /)
+    assert {"simplepose/serving/static/index.html", "simplepose/serving/static/main.js"} <= set(names)

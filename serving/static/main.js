@@ -1,0 +1,314 @@
+// The page: wires the inputs (file, drop, paste, webcam), the options and the result views.
+
+import { ApiError, curlCommand, postKeypoints, requestJson, setApiKey } from "./api.js";
+import { attachBoxDrawing, parseBoxes } from "./boxes.js";
+import { drawResult } from "./draw.js";
+import { renderModelCard } from "./model.js";
+import { markBelow, renderTables } from "./table.js";
+import { HttpFrames, WebcamSession } from "./webcam.js";
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  meta: { skeleton: [], keypoint_names: [], visibility_threshold: 0.2 },
+  model: null,
+  image: null, // {bitmap, blob, name, type}
+  result: null,
+  handBoxes: [],
+  preview: null,
+  webcam: null,
+  retry: null, // what to run again once an API key is given
+  sent: 0, // number of the latest photo request: older answers are dropped
+};
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = false;
+}
+
+function clearError() {
+  $("error").hidden = true;
+  $("error").textContent = "";
+}
+
+function setStatus(text) {
+  $("status").textContent = text;
+}
+
+function threshold() {
+  return Number($("threshold").value);
+}
+
+function requestOptions() {
+  const options = { decode: $("decode").value, boxes: state.handBoxes };
+  if (!$("detector-option").hidden && !$("detector").checked) options.detector = "none";
+  return options;
+}
+
+function redraw() {
+  const source = state.image && state.image.bitmap;
+  if (!source) return;
+  drawResult($("canvas"), source, state.result, {
+    skeleton: state.meta.skeleton,
+    threshold: threshold(),
+    showBoxes: $("show-boxes").checked,
+    handBoxes: state.preview ? [...state.handBoxes, state.preview] : state.handBoxes,
+  });
+}
+
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+function showResult(result, elapsedMs) {
+  state.result = result;
+  const count = result.persons.length;
+  $("person-count").value = String(count);
+  renderTables($("tables"), result, threshold());
+  $("json").textContent = JSON.stringify(result, null, 2);
+  for (const id of ["copy-json", "download-json", "copy-curl"]) $(id).disabled = false;
+  $("canvas").setAttribute(
+    "aria-label",
+    `The image (${result.image.width} x ${result.image.height}) with ${plural(count, "person")} drawn`,
+  );
+  if (result.model && result.model.demo) renderDemoBanner({ ...state.model, demo: true });
+  setStatus(`${plural(count, "person")} found in ${Math.round(elapsedMs)} ms ` +
+    `(server ${Math.round(result.timing_ms.total)} ms).`);
+  redraw();
+}
+
+function handleError(err, retry) {
+  if (err instanceof ApiError && err.status === 401) {
+    state.retry = retry;
+    $("auth-reason").textContent = err.message;
+    $("auth").hidden = false;
+    $("auth-key").focus();
+  }
+  showError(err.message);
+  setStatus("No result.");
+}
+
+async function runPhoto() {
+  const image = state.image;
+  if (!image) return;
+  clearError();
+  setStatus("Sending the image…");
+  const options = requestOptions();
+  $("curl").textContent = curlCommand(image.name, image.type, options);
+  const started = performance.now();
+  const number = ++state.sent;
+  try {
+    const result = await postKeypoints(image.blob, image.name, options);
+    if (number === state.sent) showResult(result, performance.now() - started);
+  } catch (err) {
+    if (number === state.sent) handleError(err, runPhoto);
+  }
+}
+
+async function openFile(file) {
+  if (!file) return;
+  stopWebcam();
+  let bitmap = null;
+  try {
+    bitmap = await createImageBitmap(file);
+  } catch {
+    bitmap = null; // the service's answer says what is wrong with it
+  }
+  state.image = { bitmap, blob: file, name: file.name || "pasted.png", type: file.type };
+  state.result = null;
+  state.handBoxes = [];
+  $("boxes").value = "";
+  $("rerun").disabled = false;
+  redraw();
+  await runPhoto();
+  if (!bitmap && !$("error").textContent) showError("This browser cannot display the image.");
+}
+
+function setBoxes(boxes) {
+  state.handBoxes = boxes;
+  $("boxes").value = boxes.length ? JSON.stringify(boxes) : "";
+  redraw();
+  if (state.image) runPhoto();
+}
+
+function renderDemoBanner(model) {
+  const notes = renderModelCard($("model-card"), model);
+  $("demo-banner").hidden = notes.length === 0;
+  $("demo-title").textContent = notes.map((n) => n.title).join(" + ");
+  $("demo-text").textContent = notes.map((n) => n.text).join(" ");
+  $("detector-option").hidden = !model.detector;
+}
+
+async function loadModel() {
+  try {
+    state.model = await requestJson("/v1/model");
+    renderDemoBanner(state.model);
+  } catch (err) {
+    $("model-card").replaceChildren();
+    handleError(err, loadModel);
+  }
+}
+
+function stopWebcam() {
+  if (state.webcam) state.webcam.stop();
+  state.webcam = null;
+  $("cam-start").disabled = false;
+  $("cam-stop").disabled = true;
+}
+
+async function startWebcam() {
+  clearError();
+  stopWebcam();
+  const transport = new HttpFrames((blob, name) => postKeypoints(blob, name, requestOptions()));
+  const session = new WebcamSession({
+    video: $("cam-video"),
+    transport,
+    maxFps: Number($("cam-rate").value),
+    onResult: (frame, result) => {
+      if (state.image && state.image.bitmap && state.image.bitmap !== frame) state.image.bitmap.close();
+      state.image = { bitmap: frame, blob: null, name: "frame.jpg", type: "image/jpeg" };
+      showResult(result, 0);
+    },
+    onError: (err) => handleError(err, startWebcam),
+    onStats: ({ fps, latencyMs, frames }) => {
+      $("cam-fps").value = fps.toFixed(1);
+      $("cam-latency").value = `${Math.round(latencyMs)} ms`;
+      $("cam-frames").value = String(frames);
+      setStatus(`Webcam: ${fps.toFixed(1)} frames/s, ${Math.round(latencyMs)} ms per frame.`);
+    },
+  });
+  state.webcam = session;
+  $("cam-transport").value = transport.name;
+  $("cam-start").disabled = true;
+  $("cam-stop").disabled = false;
+  $("curl").textContent = curlCommand("frame.jpg", "image/jpeg", requestOptions());
+  try {
+    await session.start();
+    setStatus("Webcam on.");
+  } catch (err) {
+    stopWebcam();
+    showError(`The camera could not be opened: ${err.message}`);
+  }
+}
+
+function setMode(webcam) {
+  $("mode-photo").setAttribute("aria-pressed", String(!webcam));
+  $("mode-webcam").setAttribute("aria-pressed", String(webcam));
+  $("photo-input").hidden = webcam;
+  $("webcam-input").hidden = !webcam;
+  if (!webcam) stopWebcam();
+}
+
+async function copyText(text, what) {
+  try {
+    await navigator.clipboard.writeText(text);
+    $("copied").textContent = `${what} copied.`;
+  } catch (err) {
+    $("copied").textContent = `Could not copy (${err.message}); select the text below instead.`;
+  }
+}
+
+function downloadJson() {
+  const blob = new Blob([JSON.stringify(state.result, null, 2)], { type: "application/json" });
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = (state.image ? state.image.name.replace(/\.[^.]*$/, "") : "result") + ".keypoints.json";
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}
+
+function wireInputs() {
+  const drop = $("drop");
+  $("file").addEventListener("change", () => openFile($("file").files[0]));
+  drop.addEventListener("keydown", (event) => {
+    if (event.target === drop && (event.key === "Enter" || event.key === " ")) {
+      event.preventDefault();
+      $("file").click();
+    }
+  });
+  drop.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    drop.classList.add("over");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    openFile(event.dataTransfer.files[0]);
+  });
+  document.addEventListener("paste", (event) => {
+    const item = [...event.clipboardData.items].find((i) => i.kind === "file");
+    if (item) openFile(item.getAsFile());
+  });
+  $("mode-photo").addEventListener("click", () => setMode(false));
+  $("mode-webcam").addEventListener("click", () => setMode(true));
+  $("cam-start").addEventListener("click", startWebcam);
+  $("cam-stop").addEventListener("click", () => {
+    stopWebcam();
+    setStatus("Webcam stopped.");
+  });
+  $("cam-rate").addEventListener("change", () => {
+    if (state.webcam) state.webcam.maxFps = Number($("cam-rate").value);
+  });
+}
+
+function wireOptions() {
+  for (const id of ["decode", "detector"]) $(id).addEventListener("change", runPhoto);
+  $("rerun").addEventListener("click", runPhoto);
+  $("threshold").addEventListener("input", () => {
+    $("threshold-value").value = threshold().toFixed(2);
+    if (state.result) markBelow($("tables"), state.result, threshold());
+    redraw(); // no new request: the JSON already holds every keypoint's score
+  });
+  $("show-boxes").addEventListener("change", redraw);
+  $("draw-boxes").addEventListener("change", () => {
+    $("canvas").classList.toggle("drawing", $("draw-boxes").checked);
+  });
+  $("boxes").addEventListener("change", () => {
+    try {
+      clearError();
+      setBoxes(parseBoxes($("boxes").value));
+    } catch (err) {
+      showError(`Boxes: ${err.message}`);
+    }
+  });
+  $("clear-boxes").addEventListener("click", () => setBoxes([]));
+  attachBoxDrawing(
+    $("canvas"),
+    () => $("draw-boxes").checked && Boolean(state.image && state.image.bitmap) && !state.webcam,
+    (preview) => {
+      state.preview = preview;
+      redraw();
+    },
+    (box) => setBoxes([...state.handBoxes, box]),
+  );
+  $("copy-json").addEventListener("click", () => copyText(JSON.stringify(state.result, null, 2), "JSON"));
+  $("copy-curl").addEventListener("click", () => copyText($("curl").textContent, "curl command"));
+  $("download-json").addEventListener("click", downloadJson);
+  $("auth").addEventListener("submit", (event) => {
+    event.preventDefault();
+    setApiKey($("auth-key").value.trim());
+    $("auth-key").value = "";
+    $("auth").hidden = true;
+    clearError();
+    const retry = state.retry;
+    state.retry = null;
+    if (retry) retry();
+  });
+}
+
+async function init() {
+  wireInputs();
+  wireOptions();
+  try {
+    state.meta = await requestJson("/web/meta.json");
+  } catch (err) {
+    showError(`The page could not load its keypoint table: ${err.message}`);
+  }
+  $("threshold").value = String(state.meta.visibility_threshold);
+  $("threshold-value").value = threshold().toFixed(2);
+  await loadModel();
+}
+
+init();

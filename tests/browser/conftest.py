@@ -1,0 +1,177 @@
+"""Browser fixtures: Debian's Chromium (installed when missing), the real service on 127.0.0.1
+with a tiny model labelled demo, and Playwright pages that record what went wrong.
+
+Screenshots go to ``$SIMPLEPOSE_ARTEFACTS_DIR/browser`` (default ``<repo>/artefacts/browser``).
+``SIMPLEPOSE_BROWSER_MODEL=DIR`` serves another exported model instead (the docs screenshots
+are taken with the real demo model that way).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from localhost import free_port
+from page_helpers import MAX_UPLOAD_BYTES, PageLog
+
+CHROMIUM = "/usr/bin/chromium"
+APT_TIMEOUT_S = 600
+STARTUP_TIMEOUT_S = 120
+# Headless, no network of its own, nothing kept between runs (a fresh --user-data-dir each).
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+REPO = Path(__file__).resolve().parents[2]
+ARTEFACTS = Path(os.environ.get("SIMPLEPOSE_ARTEFACTS_DIR", REPO / "artefacts")) / "browser"
+
+
+def _install_chromium() -> str:
+    """apt-get install chromium (root on Debian/Ubuntu); the reason it cannot be done, or ''."""
+    if not shutil.which("apt-get"):
+        return "no apt-get on this machine"
+    if os.geteuid() != 0:
+        return "not root, so apt-get cannot install it"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "chromium"]):
+        try:
+            done = subprocess.run(
+                cmd, env=env, capture_output=True, text=True, timeout=APT_TIMEOUT_S
+            )
+        except subprocess.TimeoutExpired:
+            return f"{' '.join(cmd)} took over {APT_TIMEOUT_S} s"
+        if done.returncode != 0:
+            return f"{' '.join(cmd)} failed: {done.stderr.strip()[-300:]}"
+    return ""
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of Debian's Chromium; installed with apt-get when missing, else the tests skip."""
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (dev extra)")
+    if not Path(CHROMIUM).is_file():
+        reason = _install_chromium()
+        if reason or not Path(CHROMIUM).is_file():
+            pytest.skip(f"Chromium is not installed and cannot be installed: {reason or 'unknown'}")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def artefacts() -> Path:
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTEFACTS
+
+
+@pytest.fixture(scope="session")
+def served_model(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny checkpoint exported (MindIR, flip fused) and labelled demo, as the service's
+    demo build labels its model; or ``SIMPLEPOSE_BROWSER_MODEL``."""
+    given = os.environ.get("SIMPLEPOSE_BROWSER_MODEL")
+    if given:
+        return Path(given)
+    from simplepose.export.mindir import export_model
+
+    directory = tmp_path_factory.mktemp("browser_model")
+    info = export_model(tiny_checkpoint, directory, flip=True)
+    dataclasses.replace(info, demo=True).save(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def service(served_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``simplepose serve`` on 127.0.0.1 (a real process); yields its base URL."""
+    port = free_port()
+    logs = tmp_path_factory.mktemp("service") / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLEPOSE_")}
+    env.update(
+        SIMPLEPOSE_MAX_UPLOAD_BYTES=str(MAX_UPLOAD_BYTES),
+        SIMPLEPOSE_CACHE_DIR=str(logs.parent / "cache"),
+        SIMPLEPOSE_OFFLINE="true",
+    )
+    cmd = [sys.executable, "-m", "simplepose.cli", "serve", "--model", str(served_model),
+           "--port", str(port), "--max-batch", "4"]  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    with logs.open("w") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + STARTUP_TIMEOUT_S
+            while True:
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None, logs.read_text()
+                assert time.monotonic() < deadline, f"service not ready: {logs.read_text()}"
+                time.sleep(0.3)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def launch(playwright, chromium: str, extra_flags: list[str] = (), **context):
+    """A persistent context with a fresh profile directory (removed with the context)."""
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    ctx = playwright.chromium.launch_persistent_context(
+        profile,
+        executable_path=chromium,
+        headless=True,
+        args=[*CHROMIUM_FLAGS, *extra_flags],
+        **context,
+    )
+    ctx.on("close", lambda _: shutil.rmtree(profile, ignore_errors=True))
+    return ctx
+
+
+@pytest.fixture(scope="session")
+def playwright_session(chromium: str):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser_context(playwright_session, chromium: str):
+    ctx = launch(
+        playwright_session, chromium, viewport={"width": 1280, "height": 900}, accept_downloads=True
+    )
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(browser_context, service: str):
+    """A fresh tab on the page; fails the test on any console error or uncaught exception."""
+    tab = browser_context.new_page()
+    log = PageLog(tab)
+    tab.log = log
+    tab.goto(service + "/")
+    tab.locator("#model-card dt", has_text="name").wait_for(timeout=30_000)
+    yield tab
+    tab.close()
+    assert log.errors == [], log.errors
+    elsewhere = [
+        r for r in log.requests if not r.split(" ", 1)[1].startswith((service, "blob:", "data:"))
+    ]
+    assert elsewhere == [], "the page must work offline"

@@ -1,0 +1,120 @@
+"""What the browser tests read off the page: the drawn canvas, the result, the person tables.
+
+Everything is read through Playwright locators or functions evaluated over CDP (the page's
+Content-Security-Policy forbids string eval, so ``wait_for_function("...")`` cannot be used).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+RESULT_TIMEOUT_MS = 30_000
+MAX_UPLOAD_BYTES = 300_000  # the service's limit in these tests; the 413 test sends more
+
+PIXELS_AT = """async ([points]) => {
+  const canvas = document.getElementById("canvas");
+  const ctx = canvas.getContext("2d");
+  return points.map(([x, y]) => Array.from(ctx.getImageData(Math.floor(x), Math.floor(y), 1, 1).data));
+}"""
+DRAWING = """async () => {
+  const draw = await import("/web/draw.js");
+  const canvas = document.getElementById("canvas");
+  return {palette: draw.PALETTE, width: canvas.width, height: canvas.height,
+          base: draw.strokeSizes(canvas.width, canvas.height).radius};
+}"""
+
+
+class PageLog:
+    """Console errors, uncaught exceptions and requests of one page."""
+
+    def __init__(self, page) -> None:
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
+        page.on("console", self._console)
+        page.on("request", lambda req: self.requests.append(f"{req.method} {req.url}"))
+
+    def _console(self, message) -> None:
+        # An HTTP error the page then explains (413, 415, ...) is logged by Chromium itself.
+        if message.type == "error" and "Failed to load resource" not in message.text:
+            self.errors.append(message.text)
+
+    def posts(self) -> int:
+        return sum(r.startswith("POST ") for r in self.requests)
+
+
+def rgb(hex_colour: str) -> tuple[int, int, int]:
+    value = hex_colour.lstrip("#")
+    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
+
+
+def wait_for_result(page, expected_text: str = "found") -> dict:
+    """Wait until the status line reports a result; the response JSON the page shows."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#status")).to_contain_text(expected_text, timeout=RESULT_TIMEOUT_MS)
+    return json.loads(page.locator("#json").text_content())
+
+
+def table_person_count(page) -> int:
+    return page.locator("table.person-table").count()
+
+
+def drawing(page) -> dict:
+    return page.evaluate(DRAWING)
+
+
+def pixels_at(page, points: list[tuple[float, float]]) -> list[tuple[int, int, int, int]]:
+    return [tuple(p) for p in page.evaluate(PIXELS_AT, [points])]
+
+
+def dot_radius(base: float, score: float) -> float:
+    """The page's dot size (draw.js dotRadius), for deciding which dots may overlap."""
+    return base * (0.75 + 1.25 * min(1.0, max(0.0, score)))
+
+
+def unobstructed_keypoints(
+    result: dict, threshold: float, base: float
+) -> list[tuple[int, float, float]]:
+    """(person index, x, y) of each drawn keypoint inside the image that no later-drawn person's
+    dot comes near (persons are drawn in list order, dots above all limbs and boxes)."""
+    persons = result["persons"]
+    width, height = result["image"]["width"], result["image"]["height"]
+    keep = []
+    for i, person in enumerate(persons):
+        for x, y, score in person["keypoints"]:
+            if score < threshold or not (0 <= x < width and 0 <= y < height):
+                continue
+            covered = any(
+                math.dist((x, y), (qx, qy)) <= dot_radius(base, qs) + 2.5
+                for later in persons[i + 1 :]
+                for qx, qy, qs in later["keypoints"]
+                if qs >= threshold
+            )
+            if not covered:
+                keep.append((i, x, y))
+    return keep
+
+
+def drag_box(page, box: list[float]) -> None:
+    """Drag a rectangle over ``box`` [x, y, w, h] (image pixels) on the displayed canvas."""
+    canvas = page.locator("#canvas")
+    shown = canvas.bounding_box()
+    size = page.evaluate(
+        "async () => [document.getElementById('canvas').width, document.getElementById('canvas').height]"
+    )
+    sx, sy = shown["width"] / size[0], shown["height"] / size[1]
+    x, y, w, h = box
+    page.mouse.move(shown["x"] + x * sx, shown["y"] + y * sy)
+    page.mouse.down()
+    page.mouse.move(shown["x"] + (x + w / 2) * sx, shown["y"] + (y + h / 2) * sy, steps=3)
+    page.mouse.move(shown["x"] + (x + w) * sx, shown["y"] + (y + h) * sy, steps=3)
+    page.mouse.up()
+
+
+def screenshot(page, directory: Path, name: str, full_page: bool = True) -> Path:
+    path = directory / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
