@@ -2,6 +2,9 @@
 
 Counts responses by status, requires zero 5xx and a live process at the end, and reports the
 server's resident memory after a warm-up phase and at the end (growth = end - after warm-up).
+The mix includes the hostile uploads of ``_hostile.py`` (JPEG of 3000 scans, PNG of 160k chunks,
+BMP too wide for OpenCV, box JSON with huge integers or 100k-deep nesting), and the run reports
+the decode time of the worst upload accepted under the default limits (20 MB, 40 M pixels).
 
     python bench/soak.py --data ../shared/data/coco-mini --requests 3000 --clients 4
 """
@@ -28,6 +31,7 @@ import psutil  # noqa: E402
 from PIL import Image  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _hostile import hostile_requests, worst_accepted_uploads  # noqa: E402
 from _service import ServiceProcess, small_checkpoint  # noqa: E402
 
 MB = 1 << 20
@@ -88,7 +92,8 @@ def build_cases(data: Path, max_upload: int) -> list[tuple[str, dict]]:
         ("bad_route", {"method": "GET", "url": "/nope"}),
         ("bad_method", {"method": "DELETE", "url": "/keypoints"}),
     ]
-    return good + bad
+    png = _encode(bgr, ".png")
+    return good + bad + hostile_requests(png, np.ascontiguousarray(bgr[:, :, ::-1]))
 
 
 def _is_error_json(response: httpx.Response) -> bool:
@@ -112,7 +117,11 @@ def main() -> None:
     parser.add_argument("--good-fraction", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--segments", type=int, default=6, help="RSS samples during the run")
+    parser.add_argument(
+        "--skip-worst-upload", action="store_true", help="skip timing the worst 20 MB uploads"
+    )
     args = parser.parse_args()
+    worst = None if args.skip_worst_upload else worst_accepted_uploads()
     args.workdir.mkdir(parents=True, exist_ok=True)
     max_upload = 4 * MB
     cases = build_cases(args.data, max_upload)
@@ -129,12 +138,14 @@ def main() -> None:
     server_errors: list[str] = []
     non_json: list[str] = []  # error responses not shaped {"error": {"code", "message"}}
     lock = threading.Lock()
+    slowest: dict[str, float] = {}  # per case, seconds (client side, under the soak's load)
     with ServiceProcess(model, args.workdir / "soak.log", [], env) as service:
         proc = psutil.Process(service.pid)
 
         def run(chunk: list[tuple[str, dict]]) -> None:
             with httpx.Client(base_url=service.url, timeout=120) as client:
                 for name, kwargs in chunk:
+                    start = time.perf_counter()
                     try:
                         r = client.request(**kwargs)
                         code, ok_json = r.status_code, r.status_code < 400 or _is_error_json(r)
@@ -142,7 +153,9 @@ def main() -> None:
                         code, ok_json = 0, True
                         with lock:
                             server_errors.append(f"{name}: {type(exc).__name__}")
+                    took = round(time.perf_counter() - start, 3)
                     with lock:
+                        slowest[name] = max(slowest.get(name, 0.0), took)
                         statuses[code] += 1
                         by_case.setdefault(name, Counter())[code] += 1
                         if code >= 500:
@@ -189,6 +202,9 @@ def main() -> None:
         "rss_trace_mb": rss_trace,
         "requests_per_s": round(args.requests / seconds, 1),
         "clients": args.clients,
+        "slowest_case_s": max(slowest.values(), default=0.0),
+        "slowest_case": max(slowest, key=slowest.get, default=None),
+        "worst_accepted_upload": worst,
     }))  # fmt: skip
     if five_xx or non_json or not alive:
         raise SystemExit(f"soak failed: {server_errors[:5]} {non_json[:5]}")
