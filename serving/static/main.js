@@ -1,11 +1,11 @@
 // The page: wires the inputs (file, drop, paste, webcam), the options and the result views.
 
-import { ApiError, curlCommand, postKeypoints, requestJson, setApiKey } from "./api.js";
+import { ApiError, apiKey, curlCommand, keypointsQuery, postKeypoints, requestJson, setApiKey } from "./api.js";
 import { attachBoxDrawing, parseBoxes } from "./boxes.js";
 import { drawResult } from "./draw.js";
-import { renderModelCard } from "./model.js";
+import { hasDetector, renderModelCard } from "./model.js";
 import { markBelow, renderTables } from "./table.js";
-import { HttpFrames, WebcamSession } from "./webcam.js";
+import { HttpFrames, StreamFrames, WebcamSession } from "./webcam.js";
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -63,16 +63,19 @@ function showResult(result, elapsedMs) {
   state.result = result;
   const count = result.persons.length;
   $("person-count").value = String(count);
-  renderTables($("tables"), result, threshold());
+  renderTables($("tables"), result, threshold(), result.keypoint_names || state.meta.keypoint_names);
   $("json").textContent = JSON.stringify(result, null, 2);
   for (const id of ["copy-json", "download-json", "copy-curl"]) $(id).disabled = false;
   $("canvas").setAttribute(
     "aria-label",
     `The image (${result.image.width} x ${result.image.height}) with ${plural(count, "person")} drawn`,
   );
-  if (result.model && result.model.demo) renderDemoBanner({ ...state.model, demo: true });
-  setStatus(`${plural(count, "person")} found in ${Math.round(elapsedMs)} ms ` +
-    `(server ${Math.round(result.timing_ms.total)} ms).`);
+  if (state.model && result.model && result.model.demo && !state.model.demo) {
+    renderDemoBanner({ ...state.model, demo: true });
+  }
+  const boxes = result.detector ? `; boxes: ${result.detector.label || result.detector.name}` : "";
+  const took = elapsedMs > 0 ? ` in ${Math.round(elapsedMs)} ms` : "";
+  setStatus(`${plural(count, "person")} found${took} (server ${Math.round(result.timing_ms.total)} ms${boxes}).`);
   redraw();
 }
 
@@ -135,7 +138,7 @@ function renderDemoBanner(model) {
   $("demo-banner").hidden = notes.length === 0;
   $("demo-title").textContent = notes.map((n) => n.title).join(" + ");
   $("demo-text").textContent = notes.map((n) => n.text).join(" ");
-  $("detector-option").hidden = !model.detector;
+  $("detector-option").hidden = !hasDetector(model);
 }
 
 async function loadModel() {
@@ -155,10 +158,28 @@ function stopWebcam() {
   $("cam-stop").disabled = true;
 }
 
+/** The tracking stream when the service has it, else frame-by-frame POST /keypoints. */
+async function openTransport(options) {
+  try {
+    return await StreamFrames.open(keypointsQuery({ decode: options.decode }), apiKey());
+  } catch (err) {
+    $("status").textContent = `${err.message}; sending frames to POST /keypoints instead.`;
+    return new HttpFrames((blob, name) => postKeypoints(blob, name, requestOptions()));
+  }
+}
+
 async function startWebcam() {
   clearError();
   stopWebcam();
-  const transport = new HttpFrames((blob, name) => postKeypoints(blob, name, requestOptions()));
+  $("cam-start").disabled = true;
+  try {
+    await requestJson("/v1/model"); // a WebSocket cannot show a 401: check the key first
+  } catch (err) {
+    $("cam-start").disabled = false;
+    handleError(err, startWebcam);
+    return;
+  }
+  const transport = await openTransport(requestOptions());
   const session = new WebcamSession({
     video: $("cam-video"),
     transport,
@@ -166,7 +187,7 @@ async function startWebcam() {
     onResult: (frame, result) => {
       if (state.image && state.image.bitmap && state.image.bitmap !== frame) state.image.bitmap.close();
       state.image = { bitmap: frame, blob: null, name: "frame.jpg", type: "image/jpeg" };
-      showResult(result, 0);
+      showResult(result, 0); // the webcam's own stats line tells the round trip
     },
     onError: (err) => handleError(err, startWebcam),
     onStats: ({ fps, latencyMs, frames }) => {
@@ -175,10 +196,13 @@ async function startWebcam() {
       $("cam-frames").value = String(frames);
       setStatus(`Webcam: ${fps.toFixed(1)} frames/s, ${Math.round(latencyMs)} ms per frame.`);
     },
+    onStop: () => {
+      $("cam-start").disabled = false;
+      $("cam-stop").disabled = true;
+    },
   });
   state.webcam = session;
   $("cam-transport").value = transport.name;
-  $("cam-start").disabled = true;
   $("cam-stop").disabled = false;
   $("curl").textContent = curlCommand("frame.jpg", "image/jpeg", requestOptions());
   try {

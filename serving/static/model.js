@@ -7,14 +7,20 @@ const DEMO_NOTE = {
     "its keypoints are rough. Serve a real model with --model DIR or SIMPLEPOSE_MODEL.",
 };
 
+// /v1/model and each response carry "detector": {name, label, fallback} (name "none": no
+// detector, the whole image is one person; "client": the request sent its own boxes).
 function detectorName(detector) {
   if (!detector) return "";
-  if (typeof detector === "string") return detector;
-  return detector.name || detector.kind || JSON.stringify(detector);
+  return detector.label || detector.name || "";
 }
 
 function isFallback(detector) {
-  return Boolean(detector && typeof detector === "object" && (detector.fallback || detector.demo));
+  return Boolean(detector && detector.fallback);
+}
+
+/** True when the service runs a person detector the page can switch off per request. */
+export function hasDetector(model) {
+  return Boolean(model.detector && model.detector.name && model.detector.name !== "none");
 }
 
 /** The warnings to show prominently for this model description. */
@@ -25,8 +31,8 @@ export function modelNotes(model) {
     notes.push({
       title: "FALLBACK DETECTOR",
       text:
-        `Persons are found by ${detectorName(model.detector)}, the low-accuracy offline ` +
-        "fallback: expect missed and loose boxes.",
+        `Persons are found by ${detectorName(model.detector)}: the low-accuracy offline ` +
+        "fallback, expect missed and loose boxes. Draw boxes by hand, or serve a real detector.",
     });
   }
   return notes;
@@ -46,7 +52,7 @@ export function renderModelCard(list, model) {
     ["flip test fused", model.flip_fused === undefined ? "" : model.flip_fused ? "yes" : "no"],
     ["channel order", model.channel_order],
     ["device", model.device],
-    ["person boxes", model.detector ? detectorName(model.detector) : "whole image, or boxes you send"],
+    ["person boxes", hasDetector(model) ? detectorName(model.detector) : "whole image, or boxes you send"],
     ["demo model", model.demo ? "YES: rough keypoints, not for real use" : "no"],
   ];
   const items = [];

@@ -44,12 +44,13 @@ function personTable(person, index, names, threshold) {
   return table;
 }
 
-/** Replace the contents of `container` with one table per person of `result`. */
-export function renderTables(container, result, threshold) {
+/** Replace the contents of `container` with one table per person of `result` (`names`: the
+ * keypoint names, in the order of each person's keypoints). */
+export function renderTables(container, result, threshold, names) {
   const wrappers = result.persons.map((person, i) => {
     const wrapper = document.createElement("div");
     wrapper.className = "table-scroll";
-    wrapper.appendChild(personTable(person, i, result.keypoint_names || [], threshold));
+    wrapper.appendChild(personTable(person, i, names, threshold));
     return wrapper;
   });
   container.replaceChildren(...wrappers);

@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,22 +20,11 @@ from pathlib import Path
 import httpx
 import pytest
 from localhost import free_port
-from page_helpers import MAX_UPLOAD_BYTES, PageLog
+from page_helpers import MAX_UPLOAD_BYTES, PageLog, launch
 
 CHROMIUM = "/usr/bin/chromium"
 APT_TIMEOUT_S = 600
 STARTUP_TIMEOUT_S = 120
-# Headless, no network of its own, nothing kept between runs (a fresh --user-data-dir each).
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 REPO = Path(__file__).resolve().parents[2]
 ARTEFACTS = Path(os.environ.get("SIMPLEPOSE_ARTEFACTS_DIR", REPO / "artefacts")) / "browser"
 
@@ -127,20 +115,6 @@ def service(served_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-
-
-def launch(playwright, chromium: str, extra_flags: list[str] = (), **context):
-    """A persistent context with a fresh profile directory (removed with the context)."""
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    ctx = playwright.chromium.launch_persistent_context(
-        profile,
-        executable_path=chromium,
-        headless=True,
-        args=[*CHROMIUM_FLAGS, *extra_flags],
-        **context,
-    )
-    ctx.on("close", lambda _: shutil.rmtree(profile, ignore_errors=True))
-    return ctx
 
 
 @pytest.fixture(scope="session")

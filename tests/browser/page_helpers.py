@@ -8,8 +8,21 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import tempfile
 from pathlib import Path
 
+# Headless, no network of its own, nothing kept between runs (a fresh --user-data-dir each).
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 RESULT_TIMEOUT_MS = 30_000
 MAX_UPLOAD_BYTES = 300_000  # the service's limit in these tests; the 413 test sends more
 
@@ -118,3 +131,17 @@ def screenshot(page, directory: Path, name: str, full_page: bool = True) -> Path
     path = directory / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def launch(playwright, chromium: str, extra_flags: list[str] = (), **context):
+    """A persistent context with a fresh profile directory (removed with the context)."""
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    ctx = playwright.chromium.launch_persistent_context(
+        profile,
+        executable_path=chromium,
+        headless=True,
+        args=[*CHROMIUM_FLAGS, *extra_flags],
+        **context,
+    )
+    ctx.on("close", lambda _: shutil.rmtree(profile, ignore_errors=True))
+    return ctx
