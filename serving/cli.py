@@ -25,14 +25,20 @@ every option also reads SIMPLEPOSE_<NAME> from the environment (e.g. SIMPLEPOSE_
 SIMPLEPOSE_DEVICE=Ascend); command-line values win. ONEDNN_MAX_CPU_ISA=AVX2 is set unless
 already set (MindSpore on AVX-512 CPUs is ~70x slower without it).
 
+person detector (images sent without boxes): --detector / SIMPLEPOSE_DETECTOR; default hog,
+OpenCV's built-in people detector, a LOW-ACCURACY fallback labelled as such in every response.
+A real one: simplepose weights get yolox-m-humanart, then --detector yolox-m-humanart (see
+docs/detector.md). Boxes sent by the client always win; ?detector=none skips detection.
+
 examples:
   simplepose serve --model exported/res50_256x192
   curl -F image=@person.jpg -F 'boxes=[[10,20,200,400]]' http://127.0.0.1:8000/keypoints
 """
 PREDICT_EPILOG = """\
 boxes file: JSON object mapping an image path (as given) or file name to its person boxes,
-[[x, y, w, h], ...] or [{"bbox": [x, y, w, h], "score": s}, ...]; images not in it are
-processed by --detector, or as one whole-image person.
+[[x, y, w, h], ...] or [{"bbox": [x, y, w, h], "score": s}, ...]; for images not in it the
+person detector (--detector, as in the service) finds the boxes; --detector none makes the
+whole image one person.
 
 examples:
   simplepose predict photos/ --model exported/res50_256x192 --output results.json --render out/
@@ -53,6 +59,26 @@ def _settings(args: argparse.Namespace, names: tuple[str, ...]):
         raise CLIError(
             "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         ) from exc
+
+
+def add_detector_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--detector",
+        help="person detector for images without boxes: hog (default; built in, low accuracy), "
+        "none (whole image), a detector from 'simplepose weights list', or an end2end.onnx path",
+    )
+
+
+def load_settings_detector(settings):  # type: ignore[no-untyped-def]
+    """The detector ``settings.detector`` names; naming errors are user errors."""
+    from simplepose.serving.main import build_detector
+
+    from simplepose.detection import DetectorLoadError
+
+    try:
+        return build_detector(settings)
+    except DetectorLoadError as exc:
+        raise CLIError(str(exc)) from exc
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -76,7 +102,7 @@ def _resolve(settings) -> Any:
 
 SERVE_OPTIONS = (
     "model", "device", "device_id", "cache_dir", "offline", "host", "port", "max_batch",
-    "max_wait_ms", "queue_size", "log_level", "web_page",
+    "max_wait_ms", "queue_size", "log_level", "web_page", "detector",
 )  # fmt: skip
 
 
@@ -87,7 +113,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args, SERVE_OPTIONS)
     choice = _resolve(settings)
     settings = settings.model_copy(update={"model": choice.path})
-    app = create_app(settings)
+    app = create_app(settings, detector=load_settings_detector(settings))
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -133,16 +159,17 @@ def _predict(args: argparse.Namespace) -> int:
     from simplepose.serving.results import persons_to_json
     from tqdm import tqdm
 
-    from simplepose.detection.load import DEFAULT_DETECTOR, load_detector
     from simplepose.geometry import BoxError
     from simplepose.pipeline import PosePipeline, read_image
 
-    settings = _settings(args, ("model", "device", "device_id", "cache_dir", "offline"))
+    settings = _settings(args, ("model", "device", "device_id", "cache_dir", "offline", "detector"))
+    detector = load_settings_detector(settings)
+    if detector.info.fallback:
+        print(f"note: person detector {detector.info.label}", file=sys.stderr)
     if args.track:
         from simplepose.serving.predict_video import predict_video, render_path
 
         render_path(args.render)  # fail before the model loads
-        detector = load_detector(args.detector or DEFAULT_DETECTOR, cache=settings.cache_dir)
         choice = _resolve(settings)
         model, device = load_on_device(choice.path, settings.device, settings.device_id)
         pipeline = PosePipeline(model, decode=args.decode or settings.decode, flip=True)
@@ -152,7 +179,6 @@ def _predict(args: argparse.Namespace) -> int:
         return 0
     paths = _image_paths(args.images)
     boxes_by_image = _load_boxes_file(args.boxes)
-    detector = load_detector(args.detector, cache=settings.cache_dir) if args.detector else None
     choice = _resolve(settings)
     model, device = load_on_device(choice.path, settings.device, settings.device_id)
     pipeline = PosePipeline(model, decode=args.decode or settings.decode, flip=True)
@@ -163,12 +189,12 @@ def _predict(args: argparse.Namespace) -> int:
         try:
             image = read_image(str(path))
             entry = boxes_by_image.get(str(path), boxes_by_image.get(path.name))
-            boxes = scores = None
             if entry is not None:
                 boxes, scores = boxes_from_list(entry, settings.max_boxes)
-            elif detector is not None:
+                source = "client boxes"
+            else:
                 found = detector.detect(image)
-                boxes, scores = found.boxes, found.scores
+                boxes, scores, source = found.boxes, found.scores, found.detector
             persons = pipeline(image, boxes, scores, nms=args.nms)
         except (ValueError, ServiceError) as exc:
             message = exc.message if isinstance(exc, ServiceError) else str(exc)
@@ -181,6 +207,7 @@ def _predict(args: argparse.Namespace) -> int:
                 "file": str(path),
                 "width": int(image.shape[1]),
                 "height": int(image.shape[0]),
+                "boxes_from": source,
                 "persons": persons_to_json(persons),
             }
         )
@@ -189,6 +216,7 @@ def _predict(args: argparse.Namespace) -> int:
             cv2.imwrite(str(out), draw_persons(image, persons.keypoints, persons.boxes))
     result = {
         "model": model_summary(model, device),
+        "detector": detector.info.label,
         "keypoint_names": list(model.info.keypoint_names),
         "images": images,
         "errors": errors,
@@ -227,6 +255,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="the web page at / (default on; --no-web-page: / answers 404)",
     )
+    add_detector_option(serve)
     serve.set_defaults(func=_serve)
 
     predict = sub.add_parser(
@@ -240,17 +269,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("images", nargs="+", help="image files or folders of images")
     _add_model_options(predict)
     predict.add_argument("--boxes", type=Path, help="JSON file of person boxes per image")
+    add_detector_option(predict)
     predict.add_argument(
         "--output", type=Path, default=Path("results.json"), help="(default results.json)"
     )
     predict.add_argument("--render", type=Path, help="folder for PNGs with skeletons drawn")
     predict.add_argument("--decode", choices=DECODE_METHODS, help="(dark)")
     predict.add_argument("--nms", action="store_true", help="OKS NMS over each image's persons")
-    predict.add_argument(
-        "--detector",
-        help="person detector for images without boxes: hog, none (whole image), a registry "
-        "name or an end2end.onnx path (default: none; with --track: hog)",
-    )
     video = predict.add_argument_group("video (--track)")
     video.add_argument(
         "--track", action="store_true",

@@ -29,6 +29,21 @@ DEMO_BANNER = (
 )
 
 
+DETECTOR_BANNER = (
+    "*** PERSON DETECTOR: {label}: finds upright, fully visible people only. For real photos "
+    "fetch a real detector (simplepose weights get yolox-m-humanart) and serve it with "
+    "--detector yolox-m-humanart, or send person boxes with each request. ***"
+)
+
+
+def build_detector(settings: Settings) -> PersonDetector:
+    """The detector named by ``settings.detector``, on the service's device."""
+    from simplepose.detection import load_detector
+
+    device = settings.device or "auto"
+    return load_detector(settings.detector, device, settings.cache_dir, settings.offline)
+
+
 def api_router() -> APIRouter:
     router = APIRouter()
     router.include_router(keypoints.router)
@@ -46,7 +61,8 @@ def create_app(
     detector: PersonDetector | None = None,
 ) -> FastAPI:
     """Build the service. ``model`` (already loaded, with ``device`` its device name) skips
-    model resolution and loading, e.g. in tests; otherwise the lifespan resolves and loads it."""
+    model resolution and loading, e.g. in tests; otherwise the lifespan resolves and loads it.
+    ``detector`` likewise replaces the one ``settings.detector`` names."""
     settings = settings or get_settings()
     metrics = ServiceMetrics()
 
@@ -59,10 +75,14 @@ def create_app(
             choice = resolve_model(settings, progress=lambda text: log.info("%s", text))
             loaded, device_name = load_on_device(choice.path, settings.device, settings.device_id)
             log.info("model %s from %s", loaded.info.config.name, choice.path)
-        predictor = KeypointPredictor(loaded, settings, metrics, device_name, detector)
+        person_detector = detector or build_detector(settings)
+        predictor = KeypointPredictor(loaded, settings, metrics, device_name, person_detector)
         seconds = predictor.warm_up()
         if loaded.info.demo:
             log.warning("%s", DEMO_BANNER)
+        log.info("person detector: %s", person_detector.info.label)
+        if person_detector.info.fallback:
+            log.warning("%s", DETECTOR_BANNER.format(label=person_detector.info.label))
         log.info(
             "ready: %s on %s, warm-up %.1f s, max batch %d, max wait %.1f ms",
             loaded.info.config.name, device_name, seconds,

@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from simplepose.serving.batching import BatchStats
 
 NAMESPACE = "simplepose"
-STAGES = ("decode_image", "preprocess", "inference", "postprocess", "total")
+STAGES = ("decode_image", "detect", "preprocess", "inference", "postprocess", "total")
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 BATCH_BUCKETS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 128)
 
@@ -60,6 +60,20 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS_S,
             registry=self.registry,
         )
+        self.detector_batch_size = Histogram(
+            "detector_batch_size",
+            "Images per person-detector call",
+            namespace=NAMESPACE,
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.detector_seconds = Histogram(
+            "detector_call_seconds",
+            "Duration of one person-detector call",
+            namespace=NAMESPACE,
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "queue_depth",
             "Person crops waiting for the inference executor",
@@ -75,6 +89,10 @@ class ServiceMetrics:
         self.batch_size.observe(stats.size)
         self.batch_padding.inc(stats.padded - stats.size)
         self.model_seconds.observe(stats.seconds)
+
+    def observe_detector_batch(self, stats: BatchStats) -> None:
+        self.detector_batch_size.observe(stats.size)
+        self.detector_seconds.observe(stats.seconds)
 
     def observe_stages(self, timings_ms: dict[str, float]) -> None:
         for stage, ms in timings_ms.items():

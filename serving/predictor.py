@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from simplepose.serving.batching import BatchingExecutor, ExecutorClosed, QueueFull
 from simplepose.serving.boxes import parse_boxes
+from simplepose.serving.detection_stage import CLIENT_BOXES, DetectionStage, FoundBoxes
 from simplepose.serving.errors import ServiceError
 from simplepose.serving.images import DecodedImage, decode_image
 from simplepose.serving.metrics import ServiceMetrics
@@ -26,7 +28,7 @@ from simplepose.serving.settings import Settings
 from starlette.concurrency import run_in_threadpool
 
 from simplepose.codec import DECODE_METHODS
-from simplepose.detection import PersonDetector, WholeImageDetector
+from simplepose.detection import DetectorInfo, PersonDetector, WholeImageDetector
 from simplepose.geometry import BoxError
 from simplepose.model_info import ModelInfo
 from simplepose.pipeline import HeatmapModel, Persons, PosePipeline
@@ -39,6 +41,11 @@ class Prediction:
     image: DecodedImage
     persons: Persons
     timing_ms: dict[str, float]
+    boxes_from: DetectorInfo  # the detector that produced the boxes, or CLIENT_BOXES
+
+
+def detector_summary(info: DetectorInfo) -> dict[str, Any]:
+    return {"name": info.name, "label": info.label, "fallback": info.fallback}
 
 
 def model_summary(model: HeatmapModel, device: str) -> dict[str, Any]:
@@ -90,10 +97,18 @@ class KeypointPredictor:
         self.settings = settings
         self.metrics = metrics
         self.device = device
-        self.detector = detector or WholeImageDetector()
+        self.detector: PersonDetector = detector or WholeImageDetector()
+        self.detection = DetectionStage(
+            self.detector,
+            max_batch=settings.detector_max_batch,
+            max_wait_s=settings.max_wait_ms / 1000.0,
+            max_queue=settings.queue_size,
+            on_batch=metrics.observe_detector_batch,
+        )
         # One pipeline per decode method; they share the model and differ only in decoding.
         self.pipelines = {m: PosePipeline(model, decode=m, flip=True) for m in DECODE_METHODS}
         self.summary = model_summary(model, device)
+        self.detector_summary = detector_summary(self.detection.info)
         max_batch, self.batch_sizes = batch_plan(self.info, settings.max_batch)
         self.executor = BatchingExecutor(
             self.pipelines[settings.decode].infer,
@@ -105,7 +120,6 @@ class KeypointPredictor:
             on_queue_depth=metrics.queue_depth.set,
         )
         self.ready = False
-        self._detect_lock = threading.Lock()
 
     def warm_up(self) -> float:
         """Run the model once at each batch size it will see (compiles them); returns seconds."""
@@ -113,6 +127,7 @@ class KeypointPredictor:
         w, h = self.info.model.input_size
         for n in self.batch_sizes or sorted({1, self.executor.max_batch}):
             self.executor.submit(np.zeros((n, 3, h, w), np.float32)).result()
+        self.detection.warm_up()
         self.ready = True
         self.metrics.ready.set(1)
         return time.perf_counter() - start
@@ -120,26 +135,21 @@ class KeypointPredictor:
     def close(self, timeout: float | None = None) -> bool:
         self.ready = False
         self.metrics.ready.set(0)
-        return self.executor.close(timeout)
+        detection_done = self.detection.close(timeout)
+        return self.executor.close(timeout) and detection_done
 
     def detect(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Person boxes ``(N, 4)`` and scores ``(N,)`` of one image (one caller at a time: the
-        detector need not be thread-safe)."""
-        with self._detect_lock:
-            found = self.detector.detect(image_bgr)
+        """Person boxes ``(N, 4)`` and scores ``(N,)`` of one image, found on the detection
+        executor (blocking: call it from a worker thread); 503 ``ServiceError`` when busy."""
+        with self._busy():
+            future = self.detection.submit(image_bgr)
+        found = future.result()
         return found.boxes, found.scores
 
     def submit(self, crops: np.ndarray) -> Future[np.ndarray]:
         """Queue crops on the device executor; 503 ``ServiceError`` when full or closing."""
-        retry = {"Retry-After": str(self.settings.retry_after_s)}
-        try:
+        with self._busy():
             return self.executor.submit(crops)
-        except QueueFull as exc:
-            raise ServiceError(
-                503, "queue_full", f"server busy: {exc}; retry later", retry
-            ) from exc
-        except ExecutorClosed as exc:
-            raise ServiceError(503, "shutting_down", str(exc), retry) from exc
 
     async def predict(
         self,
@@ -148,35 +158,63 @@ class KeypointPredictor:
         boxes_json: str | None = None,
         decode: str | None = None,
         nms: bool = False,
+        detector: str | None = None,
     ) -> Prediction:
         s = self.settings
         pipeline = self.pipelines[decode or s.decode]
         t0 = time.perf_counter()
+        if detector is not None and detector not in self.detection.choices():
+            raise ServiceError(
+                422, "unknown_detector",
+                f"detector must be one of {', '.join(self.detection.choices())} (the server's "
+                f"detector is chosen with --detector / SIMPLEPOSE_DETECTOR), got {detector[:80]!r}",
+            )  # fmt: skip
         requested = await run_in_threadpool(parse_boxes, boxes_json, s.max_boxes)
         image = await run_in_threadpool(
             decode_image, data, content_type, s.max_upload_bytes, s.max_pixels
         )
         t1 = time.perf_counter()
         if requested is None:
-            boxes, scores = self.detect(image.bgr)
+            with self._busy():
+                found = await self.detection.find(image.bgr, detector)
         else:
-            boxes, scores = requested
+            found = FoundBoxes(*requested, CLIENT_BOXES)
+        t_detect = time.perf_counter()
         try:
-            crops = await run_in_threadpool(pipeline.preprocess, image.bgr, boxes, scores)
+            crops = await run_in_threadpool(
+                pipeline.preprocess, image.bgr, found.boxes, found.scores
+            )
         except BoxError as exc:
             raise ServiceError(422, "invalid_boxes", str(exc)) from exc
         t2 = time.perf_counter()
-        outputs = await asyncio.wrap_future(self.submit(crops.batch))
+        if len(crops.batch):
+            outputs = await asyncio.wrap_future(self.submit(crops.batch))
+        else:  # the detector found nobody: no model call, "persons": []
+            outputs = pipeline.infer(crops.batch)
         t3 = time.perf_counter()
         persons = await run_in_threadpool(pipeline.postprocess, outputs, crops, nms)
         t4 = time.perf_counter()
         timing = {
             "decode_image": _ms(t0, t1),
-            "preprocess": _ms(t1, t2),
+            "detect": _ms(t1, t_detect),
+            "preprocess": _ms(t_detect, t2),
             "inference": _ms(t2, t3),
             "postprocess": _ms(t3, t4),
             "total": _ms(t0, t4),
         }
         self.metrics.observe_stages(timing)
         self.metrics.persons.observe(len(crops.boxes))
-        return Prediction(image, persons, timing)
+        return Prediction(image, persons, timing, found.source)
+
+    @contextmanager
+    def _busy(self) -> Iterator[None]:
+        """Executor refusals -> 503 with Retry-After."""
+        retry = {"Retry-After": str(self.settings.retry_after_s)}
+        try:
+            yield
+        except QueueFull as exc:
+            raise ServiceError(
+                503, "queue_full", f"server busy: {exc}; retry later", retry
+            ) from exc
+        except ExecutorClosed as exc:
+            raise ServiceError(503, "shutting_down", str(exc), retry) from exc

@@ -31,6 +31,17 @@ class ModelSummary(BaseModel):
     device: str = Field(description="CPU or Ascend")
 
 
+class DetectorSummary(BaseModel):
+    """Where the person boxes of a response came from."""
+
+    name: str = Field(
+        description="client (boxes sent with the request), none (whole image), hog, or the "
+        "detector's registry name / file"
+    )
+    label: str = Field(examples=["hog (low-accuracy fallback)"])
+    fallback: bool = Field(description="true for the low-accuracy built-in detector")
+
+
 class ImageSize(BaseModel):
     width: int
     height: int
@@ -40,7 +51,9 @@ class Person(BaseModel):
     bbox: tuple[float, float, float, float] = Field(
         description="[x, y, w, h] in image pixels, as used for the crop (clipped to the image)"
     )
-    bbox_score: float = Field(description="score sent with the box (1.0 when none)")
+    bbox_score: float = Field(
+        description="the detector's score of the box, or the score sent with it (1.0 when none)"
+    )
     score: float = Field(description="bbox_score x mean of the keypoint scores above 0.2")
     keypoints: list[tuple[float, float, float]] = Field(
         description="[x, y, score] per keypoint, in the order of keypoint_names"
@@ -49,6 +62,7 @@ class Person(BaseModel):
 
 class Timing(BaseModel):
     decode_image: float
+    detect: float = Field(description="person detection (0 when boxes were sent), with queueing")
     preprocess: float
     inference: float = Field(description="queueing for the device plus the batched model call")
     postprocess: float
@@ -57,6 +71,7 @@ class Timing(BaseModel):
 
 class KeypointsResponse(BaseModel):
     model: ModelSummary
+    detector: DetectorSummary
     image: ImageSize
     keypoint_names: list[str]
     persons: list[Person] = Field(description="sorted by score, best first")
@@ -122,6 +137,7 @@ class ModelJson(BaseModel):
     keypoint_names: list[str]
     config: dict[str, Any]
     device: str
+    detector: DetectorSummary = Field(description="the server's person detector")
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from simplepose.config import DECODE_METHODS, DEVICES
+from simplepose.detection import DEFAULT_DETECTOR
 from simplepose.paths import DEFAULT_CACHE_DIR
 
 ENV_PREFIX = "SIMPLEPOSE_"
@@ -38,6 +39,13 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1)
     max_pixels: int = Field(40_000_000, ge=1, description="decoded width x height limit")
     max_boxes: int = Field(64, ge=1, description="most person boxes per request")
+    detector: str = Field(
+        DEFAULT_DETECTOR,
+        description="person detector for images sent without boxes: hog (built in, low-accuracy "
+        "fallback), none (whole image is one person), a detector from 'simplepose weights list' "
+        "or the path of an mmdeploy end2end.onnx",
+    )
+    detector_max_batch: int = Field(4, ge=1, description="most images per detector call")
     decode: str = Field("dark", description=f"default decode, one of {DECODE_METHODS}")
     offline: bool = Field(False, description="never try to download weights")
     log_level: str = "info"

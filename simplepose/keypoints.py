@@ -24,6 +24,7 @@ KEYPOINT_NAMES: tuple[str, ...] = (
     "right_ankle",
 )
 NUM_KEYPOINTS = len(KEYPOINT_NAMES)
+PERSON_CATEGORY_ID = 1  # COCO's category id of "person" (annotations and detection results)
 
 
 def _flip_pairs(names: tuple[str, ...]) -> tuple[tuple[int, int], ...]:

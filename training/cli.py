@@ -128,7 +128,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     e.add_argument(
         "--boxes",
         default="gt",
-        help="'gt' (ground-truth person boxes) or a COCO detection-results JSON file",
+        help="'gt' (ground-truth person boxes), 'detector' (run --detector on the images) or "
+        "a COCO detection-results JSON file",
+    )
+    e.add_argument(
+        "--detector",
+        default=None,
+        help="person detector for --boxes detector: hog (default, low accuracy), a name from "
+        "'simplepose weights list' or an end2end.onnx path",
     )
     e.add_argument(
         "--score-thre",
@@ -283,7 +290,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     _check_data(args.data, args.split)
-    if args.boxes != "gt" and not Path(args.boxes).is_file():
+    if args.boxes not in ("gt", "detector") and not Path(args.boxes).is_file():
         raise FileNotFoundError(f"--boxes: detection results file not found: {args.boxes}")
     source = args.checkpoint or args.model
     if not source.exists():
@@ -298,6 +305,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from simplepose.network.device import select_device
     from simplepose.network.runtime import load_model
 
+    detector = None
+    if args.boxes == "detector":
+        from simplepose.detection import DEFAULT_DETECTOR, load_detector
+
+        detector = load_detector(args.detector or DEFAULT_DETECTOR, args.device or "auto")
+    elif args.detector:
+        raise CLIError("--detector is only used with --boxes detector")
     select_device(args.device, args.device_id)
     model = load_model(source, flip=args.flip)
     test = model.info.config.test
@@ -314,6 +328,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         in_vis_thre=test.in_vis_thre,
         oks_thre=test.oks_thre,
         output=args.output,
+        detector=detector,
     )
     print(f"model: {source} | split: {args.split} | flip test: {'on' if args.flip else 'off'}")
     print(result.describe())

@@ -17,10 +17,9 @@ import numpy as np
 from simplepose.config import Config
 from simplepose.geometry import BoxError, box_to_center_scale, clip_boxes
 from simplepose.jsonfile import read_json
-from simplepose.keypoints import NUM_KEYPOINTS
+from simplepose.keypoints import NUM_KEYPOINTS, PERSON_CATEGORY_ID
 
 log = logging.getLogger(__name__)
-PERSON_CATEGORY_ID = 1
 IMAGE_FIELDS = frozenset({"id", "file_name", "width", "height"})
 
 
@@ -217,10 +216,17 @@ def detection_boxes(
     score}``) with ``score >= score_thre``, for the images of the annotation file."""
     path = Path(path)
     dets = read_json(path, "detection results file", list)
+    return detection_records_boxes(dets, data, folder, score_thre, str(path))
+
+
+def detection_records_boxes(
+    dets: list, data: dict[str, Any], folder: Path, score_thre: float, source: str
+) -> dict[int, ImageBoxes]:
+    """``detection_boxes`` of records already in memory (e.g. from ``simplepose.detection``)."""
     per_image: dict[int, tuple[list, list]] = {img["id"]: ([], []) for img in data["images"]}
     for i, det in enumerate(dets):
         if not isinstance(det, dict) or not {"image_id", "bbox", "score"} <= det.keys():
-            raise ValueError(f"{path}: detection {i} needs image_id, bbox and score")
+            raise ValueError(f"{source}: detection {i} needs image_id, bbox and score")
         if det.get("category_id", PERSON_CATEGORY_ID) != PERSON_CATEGORY_ID:
             continue
         if det["score"] < score_thre or det["image_id"] not in per_image:

@@ -23,11 +23,14 @@ from simplepose.training.coco import (
     SkipCounter,
     annotation_path,
     detection_boxes,
+    detection_records_boxes,
     gt_boxes,
     image_dir,
     load_annotations,
 )
 
+from simplepose.detection import PersonDetector
+from simplepose.detection.coco import coco_records, detect_files
 from simplepose.geometry import BoxError, clip_boxes
 from simplepose.persons import IN_VIS_THRE, OKS_THRE
 from simplepose.pipeline import Crops, HeatmapModel, Persons, PosePipeline, read_image
@@ -161,6 +164,19 @@ def run_pipeline(
     return results
 
 
+def detector_items(
+    detector: PersonDetector, data: dict[str, Any], folder: Path, score_thre: float
+) -> dict[int, ImageBoxes]:
+    """Person boxes of every image of ``data`` found by ``detector`` (same code as the service
+    and ``simplepose detect``), as evaluation items."""
+    ids = {folder / img["file_name"]: img["id"] for img in data["images"]}
+    records: list[dict[str, Any]] = []
+    for path, found in detect_files(detector, ids):
+        if not isinstance(found, ValueError):  # unreadable images are counted by run_pipeline
+            records += coco_records(ids[path], found)
+    return detection_records_boxes(records, data, folder, score_thre, detector.info.label)
+
+
 def evaluate(
     model: HeatmapModel | str | Path,
     data_root: str | Path,
@@ -174,13 +190,15 @@ def evaluate(
     oks_thre: float = OKS_THRE,
     output: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
+    detector: PersonDetector | None = None,
 ) -> EvalResult:
     """COCO keypoint AP of ``model`` on ``split`` of a COCO root.
 
     Args:
         model: a loaded model (``simplepose.network.runtime.load_model``) or the path of a
             ``.ckpt`` / exported model directory to load.
-        boxes: ``"gt"`` for ground-truth person boxes, else a COCO detection-results file.
+        boxes: ``"gt"`` for ground-truth person boxes, ``"detector"`` for the boxes ``detector``
+            finds, else a COCO detection-results file.
         score_thre: detection boxes scoring below this are not used.
         flip: flip test (always on for a flip-fused exported model).
         output: where to write the COCO results JSON (optional).
@@ -191,6 +209,11 @@ def evaluate(
     folder = image_dir(data_root, split)
     if str(boxes) == "gt":
         items, boxes_desc = gt_boxes(data, folder), "ground-truth person boxes"
+    elif str(boxes) == "detector":
+        if detector is None:
+            raise ValueError("boxes='detector' needs a detector (simplepose.detection)")
+        items = detector_items(detector, data, folder, score_thre)
+        boxes_desc = f"person detector {detector.info.label} (score >= {score_thre:g})"
     else:
         items = detection_boxes(boxes, data, folder, score_thre)
         boxes_desc = f"detections from {boxes} (score >= {score_thre:g})"

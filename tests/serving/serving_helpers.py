@@ -16,7 +16,13 @@ IMAGE_W, IMAGE_H = 160, 120
 
 def make_test_settings(**overrides) -> Settings:
     """Settings for tests: nothing read from the environment, small limits."""
-    base = {"max_wait_ms": 2.0, "max_batch": 8, "queue_size": 64, "cache_dir": Path("/nonexistent")}
+    base = {
+        "max_wait_ms": 2.0,
+        "max_batch": 8,
+        "queue_size": 64,
+        "cache_dir": Path("/nonexistent"),
+        "detector": "none",
+    }  # tests of the detector name theirs
     return Settings(_env_file=None, **{**base, **overrides})
 
 

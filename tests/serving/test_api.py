@@ -31,6 +31,7 @@ def test_keypoints_equal_the_core_pipeline(client, tiny_model, png_bytes, image_
     assert body["keypoint_names"] == list(KEYPOINT_NAMES)
     assert set(body["timing_ms"]) == {
         "decode_image",
+        "detect",
         "preprocess",
         "inference",
         "postprocess",

@@ -29,7 +29,7 @@ def test_predict_matches_the_pipeline(tiny_checkpoint, tiny_model, image_dir, tm
     out, render = tmp_path / "out" / "results.json", tmp_path / "render"
     code = main(
         ["predict", str(image_dir), "--model", str(tiny_checkpoint), "--boxes", str(boxes),
-         "--output", str(out), "--render", str(render)]
+         "--output", str(out), "--render", str(render), "--detector", "none"]
     )  # fmt: skip
     assert code == 0
     result = json.loads(out.read_text())

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from simplepose.serving.api.deps import PredictorDep
-from simplepose.serving.predictor import Prediction
+from simplepose.serving.predictor import Prediction, detector_summary
 from simplepose.serving.render import draw_persons, encode_png
 from simplepose.serving.results import persons_to_json
 from simplepose.serving.schemas import ERROR_RESPONSES, DecodeMethod, KeypointsResponse
@@ -23,7 +23,8 @@ BoxesField = Annotated[
     Form(
         description=(
             "JSON list of person boxes in image pixels: [[x, y, w, h], ...] or "
-            '[{"bbox": [x, y, w, h], "score": s}, ...]. Omitted: the whole image is one person.'
+            '[{"bbox": [x, y, w, h], "score": s}, ...]. Omitted: the server\'s person detector '
+            "finds the boxes (detector=none: the whole image is one person)."
         ),
         examples=["[[10, 20, 200, 400]]"],
     ),
@@ -36,6 +37,14 @@ ScoreQuery = Annotated[
     float, Query(ge=0.0, le=1.0, description="leave out persons scoring below this")
 ]
 NmsQuery = Annotated[bool, Query(description="OKS non-maximum suppression over the persons")]
+DetectorQuery = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        description="'none': no detection, the whole image is one person; default (or the "
+        "server's detector name): run it. Ignored when boxes are sent.",
+    ),
+]
 
 
 async def _predict(
@@ -44,9 +53,10 @@ async def _predict(
     boxes: str | None,
     decode: str | None,
     nms: bool,
+    detector: str | None,
 ) -> Prediction:
     data = await image.read()
-    return await predictor.predict(data, image.content_type, boxes, decode, nms)
+    return await predictor.predict(data, image.content_type, boxes, decode, nms, detector)
 
 
 @router.post(
@@ -62,11 +72,13 @@ async def keypoints(
     decode: DecodeQuery = None,
     score_threshold: ScoreQuery = 0.0,
     nms: NmsQuery = False,
+    detector: DetectorQuery = None,
 ) -> KeypointsResponse:
-    result = await _predict(predictor, image, boxes, decode, nms)
+    result = await _predict(predictor, image, boxes, decode, nms, detector)
     return KeypointsResponse.model_validate(
         {
             "model": predictor.summary,
+            "detector": detector_summary(result.boxes_from),
             "image": {"width": result.image.width, "height": result.image.height},
             "keypoint_names": list(predictor.info.keypoint_names),
             "persons": persons_to_json(result.persons, score_threshold),
@@ -88,8 +100,9 @@ async def render(
     decode: DecodeQuery = None,
     score_threshold: ScoreQuery = 0.0,
     nms: NmsQuery = False,
+    detector: DetectorQuery = None,
 ) -> Response:
-    result = await _predict(predictor, image, boxes, decode, nms)
+    result = await _predict(predictor, image, boxes, decode, nms, detector)
     keep = result.persons.scores >= score_threshold
     png = await run_in_threadpool(
         lambda: encode_png(

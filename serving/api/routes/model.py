@@ -16,4 +16,6 @@ router = APIRouter(prefix="/v1", tags=["model"])
     responses={503: ERROR_RESPONSES[503]},
 )
 def model_json(predictor: PredictorDep) -> ModelJson:
-    return ModelJson(**predictor.info.to_dict(), device=predictor.device)
+    return ModelJson(
+        **predictor.info.to_dict(), device=predictor.device, detector=predictor.detector_summary
+    )
