@@ -245,12 +245,6 @@ function downloadJson() {
 function wireInputs() {
   const drop = $("drop");
   $("file").addEventListener("change", () => openFile($("file").files[0]));
-  drop.addEventListener("keydown", (event) => {
-    if (event.target === drop && (event.key === "Enter" || event.key === " ")) {
-      event.preventDefault();
-      $("file").click();
-    }
-  });
   drop.addEventListener("dragover", (event) => {
     event.preventDefault();
     drop.classList.add("over");

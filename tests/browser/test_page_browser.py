@@ -203,14 +203,15 @@ def test_wrong_file_type_shows_the_415_message(page, tmp_path) -> None:
 
 
 def test_keyboard_only_upload(page, photo) -> None:
-    """Tab to the drop zone, Enter opens the file chooser; the result is announced."""
+    """Tab from the mode buttons reaches the file input, Space opens the file chooser; the result
+    is announced in a live region."""
     from playwright.sync_api import expect
 
     page.locator("#mode-webcam").focus()
     page.keyboard.press("Tab")
-    assert page.evaluate("async () => document.activeElement.id") == "drop"
+    assert page.evaluate("async () => document.activeElement.id") == "file"
     with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Enter")
+        page.keyboard.press("Space")
     chooser.value.set_files(str(photo))
     expect(page.locator("#status")).to_contain_text("found", timeout=30_000)
     assert page.locator("#status").get_attribute("aria-live") == "polite"
