@@ -136,7 +136,8 @@ class TrackConfig:
     detect_every: int = 1  # run the person detector on every N-th frame; flow boxes in between
     oks_weight: float = 0.5  # similarity = w * OKS + (1 - w) * IoU of the keypoint boxes
     match_threshold: float = 0.3  # a person joins a track only above this similarity
-    max_missed: int = 10  # frames a track survives unmatched (occlusion, leaving the view)
+    max_missed: int = 10  # frames a track survives unmatched in view (occlusion, detector miss)
+    max_offscreen: int = 300  # frames it waits while camera motion has moved it out of view
     flow: bool = True  # move the previous frame's keypoints by Lucas-Kanade optical flow
     box_margin: float = 0.2  # a box from keypoints grows by this fraction of its width/height
     box_nms_iou: float = 0.5  # a flow box overlapping a detection by more is dropped
@@ -148,11 +149,13 @@ class TrackConfig:
     fps: float = 30.0  # frame rate assumed when the source has none (image folders, streams)
 
     def validate(self) -> None:
-        if self.detect_every < 1 or self.max_missed < 0 or self.min_keypoints < 1:
+        if self.detect_every < 1 or min(self.max_missed, self.max_offscreen) < 0:
             raise ValueError(
-                "track.detect_every >= 1, track.max_missed >= 0 and track.min_keypoints >= 1 "
-                f"needed; got {self.detect_every}, {self.max_missed}, {self.min_keypoints}"
+                "track.detect_every >= 1, track.max_missed >= 0 and track.max_offscreen >= 0 "
+                f"needed; got {self.detect_every}, {self.max_missed}, {self.max_offscreen}"
             )
+        if self.min_keypoints < 1:
+            raise ValueError(f"track.min_keypoints must be >= 1, got {self.min_keypoints}")
         for name in ("oks_weight", "match_threshold", "box_nms_iou", "propagated_min_score"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

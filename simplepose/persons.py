@@ -67,13 +67,21 @@ def oks_nms(
     areas: np.ndarray,
     threshold: float = OKS_THRE,
     sigmas: np.ndarray = OKS_SIGMAS,
+    joint_threshold: float | None = None,
 ) -> np.ndarray:
     """Greedy NMS: indices of the persons kept, best score first. A person is suppressed when
-    its OKS with a kept, higher-scoring person exceeds ``threshold``."""
+    its OKS with a kept, higher-scoring person exceeds ``threshold``. With ``joint_threshold``,
+    OKS counts only the joints scoring above it in both poses (the reference counts all)."""
     scores = np.asarray(scores, dtype=np.float64)
     if scores.size == 0:
         return np.zeros(0, dtype=np.int64)
-    oks = oks_matrix(keypoints, np.asarray(areas, dtype=np.float64), sigmas)
+    areas = np.asarray(areas, dtype=np.float64)
+    if joint_threshold is None:
+        oks = oks_matrix(keypoints, areas, sigmas)
+    else:
+        seen = np.asarray(keypoints)[..., 2] > joint_threshold
+        mean_area = (areas[:, None] + areas[None, :]) / 2
+        oks = oks_between(keypoints, keypoints, mean_area, seen[:, None] & seen[None], sigmas)
     order = np.argsort(-scores, kind="stable")
     keep: list[int] = []
     suppressed = np.zeros(len(scores), dtype=bool)

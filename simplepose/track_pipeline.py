@@ -137,7 +137,7 @@ class TrackingPipeline:
         if len(persons) > 1:  # a detection and a flow box on the same person: keep one pose
             order = oks_nms(
                 persons.keypoints, persons.scores, scale_areas(persons.scales),
-                self.pipeline.oks_thre,
+                self.pipeline.oks_thre, joint_threshold=self.pipeline.in_vis_thre,
             )  # fmt: skip
             persons = take_persons(persons, order)
         return self.tracker.update(persons, frame.time)

@@ -11,7 +11,8 @@ NumPy/OpenCV only. Per frame:
 3. ``PoseTracker.update(persons)`` matches them greedily to the tracks by similarity
    ``w * OKS + (1 - w) * IoU`` between each track's moved keypoints and each new pose (best
    pairs first, above a threshold); unmatched persons start new tracks; a track unmatched for
-   more than ``max_missed`` frames ends. Optional one-euro smoothing of each track's output.
+   more than ``max_missed`` frames ends (frames in which the camera has moved the person out of
+   view count against ``max_offscreen`` instead). Optional one-euro smoothing of the output.
 
 Track ids are positive integers, never reused within one tracker.
 """
@@ -34,6 +35,9 @@ LK_WINDOW = (31, 31)  # Lucas-Kanade window (px) per pyramid level
 LK_LEVELS = 3  # pyramid levels: followed motions reach ~60 px per frame
 LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
 FB_MAX_ERROR = 2.0  # px: a point whose forward-backward flow misses by more is not trusted
+GLOBAL_MOTION_SIZE = 256  # px: frames are downscaled to this longer side to find the pan
+CAMERA_GRID = (12, 8)  # background points followed to fit the camera motion
+CAMERA_MIN_POINTS = 6  # fewer followed points: the camera motion is the phase-correlation shift
 FLOW_MAX_DEVIATION = 0.25  # x person size: a joint moving further from the median is an outlier
 
 
@@ -112,28 +116,58 @@ def greedy_match(similarity: np.ndarray, threshold: float) -> list[tuple[int, in
     return pairs
 
 
-def optical_flow(prev_gray: np.ndarray, gray: np.ndarray, points: np.ndarray) -> tuple:
-    """Points ``(M, 2)`` moved from ``prev_gray`` into ``gray`` by pyramidal Lucas-Kanade, and
-    ``(M,)`` True where the forward-backward check passed."""
+def global_motion(prev_gray: np.ndarray, gray: np.ndarray) -> np.ndarray:
+    """The frame's dominant translation ``(dx, dy)`` in pixels (camera pan) by phase correlation
+    on downscaled frames: the starting guess that lets Lucas-Kanade follow large motions."""
+    scale = min(1.0, GLOBAL_MOTION_SIZE / max(gray.shape))
+    size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
+    a = cv2.resize(prev_gray, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    b = cv2.resize(gray, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    window = cv2.createHanningWindow(size, cv2.CV_32F)
+    (dx, dy), _ = cv2.phaseCorrelate(a, b, window)
+    return np.array([dx, dy]) / scale
+
+
+def camera_motion(prev_gray: np.ndarray, gray: np.ndarray) -> np.ndarray:
+    """``(2, 3)`` similarity transform of the background from ``prev_gray`` to ``gray``
+    (camera pan, zoom, roll): Lucas-Kanade on a grid of points, started from the phase
+    correlation shift, fitted with RANSAC (moving people are outliers)."""
+    shift = global_motion(prev_gray, gray)
+    matrix = np.array([[1.0, 0.0, shift[0]], [0.0, 1.0, shift[1]]])
+    h, w = gray.shape[:2]
+    xs = np.linspace(0.05 * w, 0.95 * w, CAMERA_GRID[0])
+    ys = np.linspace(0.05 * h, 0.95 * h, CAMERA_GRID[1])
+    grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
+    moved, ok = optical_flow(prev_gray, gray, grid, grid + shift)
+    if ok.sum() >= CAMERA_MIN_POINTS:
+        fitted, _ = cv2.estimateAffinePartial2D(
+            grid[ok], moved[ok], method=cv2.RANSAC, ransacReprojThreshold=FB_MAX_ERROR
+        )
+        if fitted is not None:
+            matrix = fitted
+    return matrix
+
+
+def optical_flow(
+    prev_gray: np.ndarray, gray: np.ndarray, points: np.ndarray, guess: np.ndarray | None = None
+) -> tuple:
+    """Points ``(M, 2)`` moved from ``prev_gray`` into ``gray`` by pyramidal Lucas-Kanade
+    (starting from ``guess`` ``(M, 2)`` when given), and ``(M,)`` True where the
+    forward-backward check passed."""
     pts = np.ascontiguousarray(points, dtype=np.float32).reshape(-1, 1, 2)
+    start = (
+        pts.copy() if guess is None else np.ascontiguousarray(guess, np.float32).reshape(-1, 1, 2)
+    )
+    flags = 0 if guess is None else cv2.OPTFLOW_USE_INITIAL_FLOW
     fwd, ok1, _ = cv2.calcOpticalFlowPyrLK(
-        prev_gray,
-        gray,
-        pts,
-        pts.copy(),
-        winSize=LK_WINDOW,
-        maxLevel=LK_LEVELS,
-        criteria=LK_CRITERIA,
-    )
+        prev_gray, gray, pts, start, winSize=LK_WINDOW, maxLevel=LK_LEVELS, criteria=LK_CRITERIA,
+        flags=flags,
+    )  # fmt: skip
+    back_start = pts.copy() if guess is None else fwd - (start - pts)
     back, ok2, _ = cv2.calcOpticalFlowPyrLK(
-        gray,
-        prev_gray,
-        fwd,
-        pts.copy(),
-        winSize=LK_WINDOW,
-        maxLevel=LK_LEVELS,
-        criteria=LK_CRITERIA,
-    )
+        gray, prev_gray, fwd, back_start, winSize=LK_WINDOW, maxLevel=LK_LEVELS,
+        criteria=LK_CRITERIA, flags=flags,
+    )  # fmt: skip
     error = np.linalg.norm((back - pts).reshape(-1, 2), axis=1)
     ok = ok1.ravel().astype(bool) & ok2.ravel().astype(bool) & (error < FB_MAX_ERROR)
     return fwd.reshape(-1, 2).astype(np.float64), ok
@@ -142,11 +176,12 @@ def optical_flow(prev_gray: np.ndarray, gray: np.ndarray, points: np.ndarray) ->
 @dataclass(eq=False)
 class Track:
     track_id: int
-    keypoints: np.ndarray  # (K, 3) last matched pose, raw
+    keypoints: np.ndarray  # (K, 3) last matched pose (unseen joints: remembered positions)
     predicted: np.ndarray  # (K, 3) that pose moved into the current frame
     box: np.ndarray  # (4,) xywh last person box, for IoU when too few joints are visible
     box_score: float
-    missed: int = 0  # frames since last matched
+    missed: int = 0  # frames since last matched, while in view
+    offscreen: int = 0  # frames spent moved out of view by the camera
     smoother: OneEuroFilter | None = None
 
 
@@ -171,6 +206,7 @@ class PoseTracker:
         self.frame_index = -1
         self._next_id = 1
         self._gray: np.ndarray | None = None
+        self._size: tuple[int, int] | None = None  # (w, h) of the frame being tracked
 
     def advance(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Enter a new frame: move the tracks' keypoints into it by optical flow. Returns the flow
@@ -178,6 +214,7 @@ class PoseTracker:
         their box scores ``(M,)``."""
         gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
         prev, self._gray = self._gray, gray
+        self._size = (gray.shape[1], gray.shape[0])
         if self.config.flow and prev is not None and prev.shape == gray.shape and self.tracks:
             self._move(prev, gray)
         seen = [t for t in self.tracks if t.missed == 0]
@@ -196,23 +233,38 @@ class PoseTracker:
         inside = (
             (points >= 0).all(1) & (points[:, 0] < gray.shape[1]) & (points[:, 1] < gray.shape[0])
         )
-        moved = points.copy()
+        camera = camera_motion(prev, gray)
+        guess = points @ camera[:, :2].T + camera[:, 2]
+        moved = guess.copy()
         ok = np.zeros(len(points), dtype=bool)
         if inside.any():
-            moved[inside], ok[inside] = optical_flow(prev, gray, points[inside])
+            moved[inside], ok[inside] = optical_flow(prev, gray, points[inside], guess[inside])
         shift = (moved - points).reshape(poses.shape[0], -1, 2)
+        by_camera = (guess - points).reshape(poses.shape[0], -1, 2)
         ok = ok.reshape(poses.shape[:2])
-        overall = np.median(shift[ok], axis=0) if ok.any() else np.zeros(2)
-        for track, d, good in zip(self.tracks, shift, ok, strict=True):
+        for track, d, cam, good in zip(self.tracks, shift, by_camera, ok, strict=True):
             # Joints the flow lost (occluded, blurred, off-image) or that move unlike the rest of
-            # the person (a bad flow vector) follow the person's median motion, or the frame's
-            # (camera motion) when nothing of the person was found.
-            median = np.median(d[good], axis=0) if good.any() else overall
-            xy = track.predicted[:, :2]
-            size = np.ptp(xy, axis=0).max() if len(xy) else 0.0
-            good &= np.linalg.norm(d - median, axis=1) <= FLOW_MAX_DEVIATION * size
+            # the person (a bad flow vector) follow the person's median motion; a person of whom
+            # nothing was followed moves with the camera.
+            if good.any():
+                median = np.median(d[good], axis=0)
+                size = np.ptp(track.predicted[:, :2], axis=0).max()
+                good &= np.linalg.norm(d - median, axis=1) <= FLOW_MAX_DEVIATION * size
+                fallback = np.broadcast_to(median, d.shape)
+            else:
+                fallback = cam
             track.predicted = track.predicted.copy()
-            track.predicted[:, :2] += np.where(good[:, None], d, median)
+            track.predicted[:, :2] += np.where(good[:, None], d, fallback)
+
+    def _out_of_view(self, pose: np.ndarray) -> bool:
+        """True when every joint of ``pose`` seen before lies outside the frame: the camera
+        moved away from the person, who may come back into view when it turns."""
+        if self._size is None:
+            return False
+        xy = pose[pose[:, 2] > self.in_vis_thre, :2]
+        w, h = self._size
+        inside = (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
+        return bool(len(xy)) and not inside.any()
 
     def similarity(self, persons: Persons) -> np.ndarray:
         """``(T, N)`` similarity of the tracks' moved poses and the new persons."""
@@ -228,7 +280,12 @@ class PoseTracker:
         visible = (predicted[:, None, :, 2] > self.in_vis_thre) & (
             new[None, :, :, 2] > self.in_vis_thre
         )
-        oks = oks_between(predicted, new, new_boxes[:, 2] * new_boxes[:, 3], visible)
+        # OKS scale: the larger of the two poses' boxes, so a person half in view (few joints)
+        # is compared at the size the track remembers.
+        areas = np.maximum(
+            (old_boxes[:, 2] * old_boxes[:, 3])[:, None], (new_boxes[:, 2] * new_boxes[:, 3])[None]
+        )
+        oks = oks_between(predicted, new, areas, visible)
         iou = box_iou(old_boxes, new_boxes)
         return c.oks_weight * oks + (1 - c.oks_weight) * iou
 
@@ -241,7 +298,10 @@ class PoseTracker:
         pairs = greedy_match(self.similarity(persons), c.match_threshold)
         owner = {n: self.tracks[t] for t, n in pairs}
         for track in self.tracks:
-            track.missed += 1
+            if self._out_of_view(track.predicted):
+                track.offscreen += 1
+            else:
+                track.missed += 1
         ids = np.zeros(len(persons), dtype=np.int64)
         out = np.array(persons.keypoints, dtype=np.float64, copy=True)
         for n in range(len(persons)):
@@ -255,13 +315,20 @@ class PoseTracker:
                 self.tracks.append(track)
             else:
                 track = found
+            if found is not None:
+                # Joints not seen now keep their flow-moved last position and score: a person
+                # half out of view or occluded is still matched by the joints seen before.
+                unseen = pose[:, 2] <= self.in_vis_thre
+                pose[unseen] = track.predicted[unseen]
             track.keypoints = track.predicted = pose
             track.box = np.asarray(persons.boxes[n], dtype=np.float64)
             track.box_score = float(persons.box_scores[n])
-            track.missed = 0
+            track.missed = track.offscreen = 0
             ids[n] = track.track_id
             if track.smoother is not None:
                 out[n, :, :2] = track.smoother(pose[:, :2], time)
-        self.tracks = [t for t in self.tracks if t.missed <= c.max_missed]
+        self.tracks = [
+            t for t in self.tracks if t.missed <= c.max_missed and t.offscreen <= c.max_offscreen
+        ]
         smoothed = dataclasses.replace(persons, keypoints=out)
         return TrackedFrame(self.frame_index, time, smoothed, ids)

@@ -148,3 +148,34 @@ def test_track_config_is_typed_and_validated() -> None:
         load_config("res18_128x96", ["track.detect_every=0"])
     with pytest.raises(ValueError, match=r"track.oks_weight must be in \[0, 1\]"):
         load_config("res18_128x96", ["track.oks_weight=2"])
+
+
+def test_a_person_panned_out_of_view_keeps_the_id_beyond_max_missed() -> None:
+    """The camera pans right past a person and back: the track waits off-screen (moved with
+    the camera) longer than max_missed and the person gets the old id on return."""
+    tracker = PoseTracker(TrackConfig(max_missed=2))
+    scene = texture(width=960)
+    a = pose(100, 160, seed=5)
+    view = lambda dx: np.ascontiguousarray(shifted(scene, dx)[:, :480])  # noqa: E731
+    offsets = [0, -40, -80, -120, -160, -200, -160, -120, -80, -40, 0]  # out of view at -160..
+    ids = []
+    for dx in offsets:
+        tracker.advance(view(dx))
+        moved = a + [dx, 0, 0]
+        seen = [moved] if (moved[:, 0] >= 0).all() else []
+        ids.append(tracker.update(persons(seen)).track_ids.tolist())
+    assert ids[0] == [1] and ids[-1] == [1]
+    assert [] in ids  # it really left the view
+    assert tracker.tracks[0].missed == 0
+
+
+def test_duplicate_poses_with_different_unseen_joints_are_one_person() -> None:
+    from simplepose.persons import oks_nms
+
+    a = pose(100, 100, seed=6)
+    b = a.copy()
+    b[10:, :2] = 0.0  # joints the second crop did not see, decoded anywhere with score 0
+    b[10:, 2] = 0.0
+    kps, scores, areas = np.stack([a, b]), np.array([0.9, 0.8]), np.full(2, 3600.0)
+    assert oks_nms(kps, scores, areas, 0.9).tolist() == [0, 1]  # reference: all joints count
+    assert oks_nms(kps, scores, areas, 0.9, joint_threshold=0.2).tolist() == [0]

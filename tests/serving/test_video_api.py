@@ -14,8 +14,8 @@ from starlette.websockets import WebSocketDisconnect
 from simplepose.video import VideoWriter
 
 W, H = 160, 120
-STREAM_FPS = 4.0  # the stream's rate limit in these tests; frames are sent 1 / 3.5 s apart
-GAP_S = 1.0 / 3.5
+STREAM_FPS = 2.0  # the stream's rate limit in these tests; frames are sent 1 / 1.8 s apart
+GAP_S = 1.0 / 1.8
 
 
 def moving_frames(n: int) -> list[np.ndarray]:
