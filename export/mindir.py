@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore runs)
-from simplepose.config import Config, config_from_dict
+from simplepose.config import Config
 from simplepose.model_info import MODEL_FILES, ModelInfo
 from simplepose.weights import sha256_file
 
@@ -55,35 +55,6 @@ def _padded_maxpool(pool):
             return self.pool(x)
 
     return PaddedMaxPool()
-
-
-# What a --config may not change about a checkpoint's own config: the weights fix the network,
-# and the normalisation and channel order they were trained with (e.g. BGR for MSRA weights).
-PINNED_MODEL_FIELDS = (
-    "depth",
-    "num_joints",
-    "deconv_channels",
-    "num_deconv_layers",
-    "deconv_kernel",
-    "final_kernel",
-    "channel_order",
-    "mean",
-    "std",
-)
-
-
-def _check_config_override(saved: Config, given: Config, checkpoint: Path) -> None:
-    clash = [
-        f"{name}: checkpoint {getattr(saved.model, name)!r}, config {getattr(given.model, name)!r}"
-        for name in PINNED_MODEL_FIELDS
-        if getattr(saved.model, name) != getattr(given.model, name)
-    ]
-    if clash:
-        raise ValueError(
-            f"config {given.name} contradicts what {checkpoint.name} was saved with ("
-            + "; ".join(clash)
-            + "); leave --config out to use the checkpoint's own"
-        )
 
 
 def build_export_graph(net, config: Config, flip: bool = True, fuse_decode: bool = False):
@@ -172,8 +143,6 @@ def export_model(
         batch_size = ONNX_DEFAULT_BATCH
     checkpoint, output_dir = Path(checkpoint), Path(output_dir)
     net, config, meta = build_network(checkpoint, config)
-    if "config" in meta:
-        _check_config_override(config_from_dict(meta["config"]), config, checkpoint)
     graph = build_export_graph(net, config, flip=flip, fuse_decode=fuse_decode)
     w, h = config.model.input_size
     if batch_size is None:

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from simplepose.config import DECODE_METHODS, DEVICES
+from simplepose.codec import DECODE_METHODS
+from simplepose.config import DEVICES
 from simplepose.errors import CLIError
 from simplepose.jsonfile import read_json
 
@@ -172,7 +173,7 @@ def _predict(args: argparse.Namespace) -> int:
         render_path(args.render)  # fail before the model loads
         choice = _resolve(settings)
         model, device = load_on_device(choice.path, settings.device, settings.device_id)
-        pipeline = PosePipeline(model, decode=args.decode or settings.decode, flip=True)
+        pipeline = PosePipeline(model, decode=args.decode or settings.decode)
         print(
             predict_video(args, pipeline, detector, model_summary(model, device)), file=sys.stderr
         )
@@ -181,7 +182,7 @@ def _predict(args: argparse.Namespace) -> int:
     boxes_by_image = _load_boxes_file(args.boxes)
     choice = _resolve(settings)
     model, device = load_on_device(choice.path, settings.device, settings.device_id)
-    pipeline = PosePipeline(model, decode=args.decode or settings.decode, flip=True)
+    pipeline = PosePipeline(model, decode=args.decode or settings.decode)
     if args.render:
         args.render.mkdir(parents=True, exist_ok=True)
     images, errors = [], []
@@ -213,7 +214,8 @@ def _predict(args: argparse.Namespace) -> int:
         )
         if args.render:
             out = args.render / (path.stem + ".png")
-            cv2.imwrite(str(out), draw_persons(image, persons.keypoints, persons.boxes))
+            drawn = draw_persons(image, persons.keypoints, persons.boxes, pipeline.in_vis_thre)
+            cv2.imwrite(str(out), drawn)
     result = {
         "model": model_summary(model, device),
         "detector": detector.info.label,
@@ -274,7 +276,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--output", type=Path, default=Path("results.json"), help="(default results.json)"
     )
     predict.add_argument("--render", type=Path, help="folder for PNGs with skeletons drawn")
-    predict.add_argument("--decode", choices=DECODE_METHODS, help="(dark)")
+    predict.add_argument(
+        "--decode", choices=DECODE_METHODS, help="heatmap decoding (default: the model's test.decode)"
+    )
     predict.add_argument("--nms", action="store_true", help="OKS NMS over each image's persons")
     video = predict.add_argument_group("video (--track)")
     video.add_argument(

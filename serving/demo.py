@@ -28,7 +28,6 @@ DEMO_VERSION = "v2"  # bump when the recipe changes, so stale cached demos are r
 DEMO_BATCH = 8  # 23 persons: 2 steps per epoch
 DEMO_LR = 1e-3
 DEMO_MAX_EPOCHS = 100_000  # the step budget ends the run, not the epoch count
-LAST_CKPT = "last.ckpt"
 
 
 def demo_config() -> Config:
@@ -53,6 +52,7 @@ def ensure_demo_model(
     """The cached demo model directory (MindIR + model.json), trained and exported first if
     missing. ``steps`` bounds the training."""
     from simplepose.export.mindir import export_model
+    from simplepose.training.run_dir import LAST_CKPT
     from simplepose.training.trainer import TrainOptions, train
 
     target = demo_dir(cache_dir)

@@ -17,8 +17,8 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, Request, Response
 from simplepose.serving.errors import ServiceError
 
+from simplepose.config import TestConfig
 from simplepose.keypoints import KEYPOINT_NAMES, SKELETON
-from simplepose.persons import IN_VIS_THRE
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 PAGE_PREFIX = "/web"
@@ -72,7 +72,8 @@ def page_meta() -> dict[str, object]:
     return {
         "keypoint_names": list(KEYPOINT_NAMES),
         "skeleton": [list(limb) for limb in SKELETON],
-        "visibility_threshold": IN_VIS_THRE,
+        # the slider's start value; each model's own is in its card (GET /v1/model, config.test)
+        "visibility_threshold": TestConfig.in_vis_thre,
     }
 
 

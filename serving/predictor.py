@@ -106,12 +106,15 @@ class KeypointPredictor:
             on_batch=metrics.observe_detector_batch,
         )
         # One pipeline per decode method; they share the model and differ only in decoding.
-        self.pipelines = {m: PosePipeline(model, decode=m, flip=True) for m in DECODE_METHODS}
+        # Everything else (thresholds, flip, padding) comes from the model's own config.
+        self.pipelines = {m: PosePipeline(model, decode=m) for m in DECODE_METHODS}
+        self.default_decode = settings.decode or self.info.config.test.decode
+        self.params = self.pipelines[self.default_decode].params
         self.summary = model_summary(model, device)
         self.detector_summary = detector_summary(self.detection.info)
         max_batch, self.batch_sizes = batch_plan(self.info, settings.max_batch)
         self.executor = BatchingExecutor(
-            self.pipelines[settings.decode].infer,
+            self.pipelines[self.default_decode].infer,
             max_batch=max_batch,
             max_wait_s=settings.max_wait_ms / 1000.0,
             max_queue=settings.queue_size,
@@ -161,7 +164,7 @@ class KeypointPredictor:
         detector: str | None = None,
     ) -> Prediction:
         s = self.settings
-        pipeline = self.pipelines[decode or s.decode]
+        pipeline = self.pipelines[decode or self.default_decode]
         t0 = time.perf_counter()
         if detector is not None and detector not in self.detection.choices():
             raise ServiceError(

@@ -6,7 +6,6 @@ import cv2
 import numpy as np
 
 from simplepose.keypoints import SKELETON, keypoint_color, limb_color
-from simplepose.persons import IN_VIS_THRE
 
 BOX_COLOR = (0, 255, 0)  # BGR
 GOLDEN_RATIO_CONJUGATE = 0.618033988749895
@@ -27,12 +26,13 @@ def track_color(track_id: int) -> tuple[int, int, int]:
 def draw_persons(
     image_bgr: np.ndarray,
     keypoints: np.ndarray,
-    boxes: np.ndarray | None = None,
-    min_score: float = IN_VIS_THRE,
+    boxes: np.ndarray | None,
+    min_score: float,
     track_ids: np.ndarray | None = None,
 ) -> np.ndarray:
     """A copy of ``image_bgr`` with boxes ``(N, 4)`` xywh, limbs and joints of keypoints
-    ``(N, K, 3)`` drawn; joints scoring ``<= min_score`` (and their limbs) are left out.
+    ``(N, K, 3)`` drawn; joints scoring ``<= min_score`` (the model's ``test.in_vis_thre``, as
+    in the person rescoring) and their limbs are left out.
     With ``track_ids`` ``(N,)`` each person is drawn in its track's colour and labelled."""
     canvas = image_bgr.copy()
     width = _thickness(canvas)

@@ -12,7 +12,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from simplepose.config import DECODE_METHODS, DEVICES
+from simplepose.codec import DECODE_METHODS
+from simplepose.config import DEVICES
 from simplepose.detection import DEFAULT_DETECTOR
 from simplepose.paths import DEFAULT_CACHE_DIR
 
@@ -46,7 +47,10 @@ class Settings(BaseSettings):
         "or the path of an mmdeploy end2end.onnx",
     )
     detector_max_batch: int = Field(4, ge=1, description="most images per detector call")
-    decode: str = Field("dark", description=f"default decode, one of {DECODE_METHODS}")
+    decode: str | None = Field(
+        None,
+        description=f"default decode, one of {DECODE_METHODS}; default: the model's test.decode",
+    )
     offline: bool = Field(False, description="never try to download weights")
     log_level: str = "info"
     retry_after_s: int = Field(1, ge=1, description="Retry-After sent with 503 (queue full)")
@@ -84,8 +88,8 @@ class Settings(BaseSettings):
 
     @field_validator("decode")
     @classmethod
-    def _known_decode(cls, value: str) -> str:
-        if value not in DECODE_METHODS:
+    def _known_decode(cls, value: str | None) -> str | None:
+        if value is not None and value not in DECODE_METHODS:
             raise ValueError(f"decode must be one of {DECODE_METHODS}, got {value!r}")
         return value
 

@@ -61,7 +61,7 @@ def make_tracker(
         detect_every=detect_every or base.detect_every,
         smoothing=base.smoothing if smooth is None else smooth,
     )
-    pipeline = predictor.pipelines[decode or predictor.settings.decode]
+    pipeline = predictor.pipelines[decode or predictor.default_decode]
     return TrackingPipeline(pipeline, predictor.detect, config, predictor.submit)
 
 

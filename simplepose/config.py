@@ -16,13 +16,13 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import yaml
 
+from simplepose.codec import DECODE_METHODS
 from simplepose.keypoints import NUM_KEYPOINTS
 
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 RESNET_DEPTHS = (18, 34, 50, 101, 152)
 CHANNEL_ORDERS = ("RGB", "BGR")
-DECODE_METHODS = ("argmax", "quarter", "dark")
 DEVICES = ("CPU", "Ascend")
 AMP_LEVELS = ("O0", "O1", "O2", "O3")
 
@@ -66,16 +66,13 @@ class ModelConfig:
         if any(s <= 0 for s in self.std):
             raise ValueError(f"model.std must be positive, got {self.std}")
 
-    @property
-    def stride(self) -> float:
-        return self.input_size[0] / self.heatmap_size[0]
-
 
 @dataclass(frozen=True)
 class DataConfig:
     """Crop recipe and training augmentation (seed recipe values)."""
 
-    box_padding: float = 1.25  # person box is enlarged by this factor before cropping
+    # Person boxes are enlarged by this factor before cropping, in training and at inference.
+    box_padding: float = 1.25
     scale_factor: float = 0.3  # s *= clip(randn * f + 1, 1 - f, 1 + f)
     rotation_factor: float = 40.0  # r = clip(randn * f, -2f, 2f) degrees
     rotation_prob: float = 0.6
@@ -114,7 +111,9 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class TestConfig:
-    """Evaluation and post-processing (seed test settings)."""
+    """Inference and post-processing (seed test settings): the one source of these values for
+    ``evaluate``, ``predict`` and the service (``pipeline.PosePipeline`` reads them from the
+    model's own config)."""
 
     batch_size: int = 32
     flip_test: bool = True
@@ -122,7 +121,6 @@ class TestConfig:
     in_vis_thre: float = 0.2  # joints above this score count for the person score
     oks_thre: float = 0.9  # OKS NMS threshold
     image_thre: float = 0.0  # detector boxes below this score are dropped
-    bbox_thre: float = 1.0
 
     def validate(self) -> None:
         if self.decode not in DECODE_METHODS:
@@ -315,6 +313,58 @@ def load_config(
     return cfg.validate()
 
 
+# Keys older versions wrote into saved configs (checkpoints, model.json, run config.yaml) that are
+# no longer read; dropped on load so those files keep working.
+RETIRED_KEYS = {"test": ("bbox_thre",)}
+
+
 def config_from_dict(data: Mapping[str, Any]) -> Config:
     """Rebuild a Config from ``Config.to_dict()`` output (e.g. a run's saved config)."""
+    data = dict(data)
+    for section, keys in RETIRED_KEYS.items():
+        if isinstance(data.get(section), Mapping):
+            data[section] = {k: v for k, v in data[section].items() if k not in keys}
     return _apply(Config(), data).validate()
+
+
+# Fields of ``model`` the weights fix: a config naming other values describes another network.
+ARCHITECTURE_FIELDS = (
+    "depth",
+    "input_size",
+    "heatmap_size",
+    "num_joints",
+    "deconv_channels",
+    "num_deconv_layers",
+    "deconv_kernel",
+    "final_kernel",
+)
+# Data facts a checkpoint carries (MSRA weights expect BGR). Presets leave them at the
+# ``ModelConfig`` defaults, so a given config with the default value means "not chosen": the
+# checkpoint's value wins. A non-default value was set by the user and wins over the checkpoint.
+DATA_FACT_FIELDS = ("channel_order", "mean", "std")
+
+
+def reconcile_with_checkpoint(saved: Config, given: Config, source: str) -> Config:
+    """The config to run a checkpoint saved with ``saved`` under a user-given ``given`` config.
+
+    Architecture mismatches are errors; data facts come from the checkpoint unless ``given``
+    sets them explicitly (see ``DATA_FACT_FIELDS``); everything else comes from ``given``.
+    """
+    clash = [
+        f"{name}: checkpoint {getattr(saved.model, name)!r}, config {getattr(given.model, name)!r}"
+        for name in ARCHITECTURE_FIELDS
+        if getattr(saved.model, name) != getattr(given.model, name)
+    ]
+    if clash:
+        raise ValueError(
+            f"config {given.name} describes another network than {source} ("
+            + "; ".join(clash)
+            + "); leave the config out to use the checkpoint's own"
+        )
+    defaults = ModelConfig()
+    facts = {
+        name: getattr(saved.model, name)
+        for name in DATA_FACT_FIELDS
+        if getattr(given.model, name) == getattr(defaults, name)
+    }
+    return replace(given, model=replace(given.model, **facts)).validate()

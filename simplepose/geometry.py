@@ -4,7 +4,7 @@ NumPy/OpenCV only. Conventions (SimpleBaselines reference):
 
 * A box is ``(x, y, w, h)`` in image pixels.
 * ``scale`` is the box size ``(w, h)`` in units of ``PIXEL_STD`` pixels, after fixing the
-  aspect ratio to the network input and padding by ``BOX_PADDING``.
+  aspect ratio to the network input and padding (``DataConfig.box_padding``).
 * The crop transform maps the square-pixel region ``scale * PIXEL_STD`` around ``center``,
   rotated by ``rotation`` degrees, onto an output of size ``(W, H)``. Only ``scale[0]`` sets the
   zoom; ``scale[1]`` follows from the aspect ratio.
@@ -18,7 +18,6 @@ import cv2
 import numpy as np
 
 PIXEL_STD = 200.0  # scale unit of the reference code: scale = size / PIXEL_STD
-BOX_PADDING = 1.25  # default context margin around a person box
 MIN_BOX_SIZE = 1.0  # boxes narrower or lower than this (px, after clipping) are rejected
 
 
@@ -59,7 +58,7 @@ def clip_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def box_to_center_scale(
-    boxes: np.ndarray, aspect_ratio: float, padding: float = BOX_PADDING
+    boxes: np.ndarray, aspect_ratio: float, padding: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Boxes ``(N, 4)`` xywh -> centers ``(N, 2)`` and scales ``(N, 2)``.
 

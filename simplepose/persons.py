@@ -1,4 +1,8 @@
-"""Person-level post-processing: rescoring and OKS non-maximum suppression. NumPy only."""
+"""Person-level post-processing: rescoring and OKS non-maximum suppression. NumPy only.
+
+The thresholds have no defaults here: they come from the model's ``config.test`` (through
+``pipeline.PosePipeline``), the one source for evaluate, predict and the service.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,9 @@ import numpy as np
 from simplepose.geometry import PIXEL_STD
 from simplepose.keypoints import OKS_SIGMAS
 
-IN_VIS_THRE = 0.2  # joints scoring above this count towards the person score
-OKS_THRE = 0.9  # OKS NMS threshold of the reference test settings
-
 
 def rescore(
-    maxvals: np.ndarray, box_scores: np.ndarray, in_vis_thre: float = IN_VIS_THRE
+    maxvals: np.ndarray, box_scores: np.ndarray, in_vis_thre: float
 ) -> np.ndarray:
     """Person score ``(N,)`` = box score x mean of the joint scores ``(N, K)`` above
     ``in_vis_thre`` (0 when no joint is above it)."""
@@ -65,7 +66,7 @@ def oks_nms(
     keypoints: np.ndarray,
     scores: np.ndarray,
     areas: np.ndarray,
-    threshold: float = OKS_THRE,
+    threshold: float,
     sigmas: np.ndarray = OKS_SIGMAS,
     joint_threshold: float | None = None,
 ) -> np.ndarray:

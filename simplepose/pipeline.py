@@ -11,17 +11,17 @@ separate so the service can batch the middle one across requests:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Protocol
 
 import cv2
 import numpy as np
 
 from simplepose.codec import DECODE_METHODS, HeatmapCodec, flip_back
-from simplepose.config import ModelConfig
+from simplepose.config import Config, ModelConfig
 from simplepose.geometry import box_to_center_scale, clip_boxes, crop_images, heatmap_to_image
 from simplepose.model_info import ModelInfo
-from simplepose.persons import IN_VIS_THRE, OKS_THRE, oks_nms, rescore, scale_areas
+from simplepose.persons import oks_nms, rescore, scale_areas
 
 PIXEL_MAX = 255.0
 
@@ -75,6 +75,36 @@ def normalise_crops(crops_bgr: np.ndarray, model: ModelConfig) -> np.ndarray:
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
 
+@dataclass(frozen=True)
+class InferenceParams:
+    """How one model's outputs become persons. Every value comes from the model's own config
+    (``config.test``, and ``config.data.box_padding`` for the crop) unless overridden."""
+
+    decode: str
+    flip: bool
+    in_vis_thre: float  # joints scoring above this count towards the person score
+    oks_thre: float  # OKS NMS threshold
+    box_padding: float  # context margin around each person box
+
+    @classmethod
+    def from_config(cls, config: Config, **overrides: object) -> InferenceParams:
+        """``config``'s values; an override that is not ``None`` replaces one of them."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise TypeError(f"unknown inference parameters {unknown}; allowed: {sorted(names)}")
+        test = config.test
+        values: dict[str, object] = {
+            "decode": test.decode,
+            "flip": test.flip_test,
+            "in_vis_thre": test.in_vis_thre,
+            "oks_thre": test.oks_thre,
+            "box_padding": config.data.box_padding,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+
 def whole_image_box(width: int, height: int) -> np.ndarray:
     """The ``(1, 4)`` box used when a request names no person boxes."""
     return np.array([[0.0, 0.0, float(width), float(height)]])
@@ -82,6 +112,9 @@ def whole_image_box(width: int, height: int) -> np.ndarray:
 
 class PosePipeline:
     """Top-down pose estimation around one ``HeatmapModel``.
+
+    Every parameter left ``None`` comes from the model's own config (``InferenceParams``), so
+    ``evaluate``, ``predict`` and the service run a model with the thresholds it was made with.
 
     Args:
         model: the network runner; its ``info`` fixes input size, channel order and mean/std.
@@ -96,26 +129,33 @@ class PosePipeline:
     def __init__(
         self,
         model: HeatmapModel,
-        decode: str = "dark",
-        flip: bool = True,
-        in_vis_thre: float = IN_VIS_THRE,
-        oks_thre: float = OKS_THRE,
+        decode: str | None = None,
+        flip: bool | None = None,
+        in_vis_thre: float | None = None,
+        oks_thre: float | None = None,
         box_padding: float | None = None,
     ):
-        if decode not in DECODE_METHODS:
-            raise ValueError(f"decode must be one of {DECODE_METHODS}, got {decode!r}")
         info = model.info
-        if info.flip_fused and not flip:
+        if info.flip_fused and flip is False:
             raise ValueError(
                 "this model has the flip test fused into its graph; it cannot run without it"
             )
+        if info.flip_fused:
+            flip = True  # the graph does it, whatever the config asks
+        params = InferenceParams.from_config(
+            info.config, decode=decode, flip=flip, in_vis_thre=in_vis_thre, oks_thre=oks_thre,
+            box_padding=box_padding,
+        )  # fmt: skip
+        if params.decode not in DECODE_METHODS:
+            raise ValueError(f"decode must be one of {DECODE_METHODS}, got {params.decode!r}")
         self.model = model
         self.info = info
-        self.decode = decode
-        self.flip = flip
-        self.in_vis_thre = in_vis_thre
-        self.oks_thre = oks_thre
-        self.box_padding = box_padding if box_padding is not None else info.config.data.box_padding
+        self.params = params
+        self.decode = params.decode
+        self.flip = params.flip
+        self.in_vis_thre = params.in_vis_thre
+        self.oks_thre = params.oks_thre
+        self.box_padding = params.box_padding
         m = info.model
         self.codec = HeatmapCodec(m.input_size, m.heatmap_size, m.sigma)
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from simplepose.config import TrackConfig
+from simplepose.config import TestConfig, TrackConfig
 from simplepose.geometry import MIN_BOX_SIZE
-from simplepose.persons import IN_VIS_THRE, oks_between
+from simplepose.persons import oks_between
 from simplepose.pipeline import Persons
 from simplepose.smoothing import OneEuroFilter
 
@@ -198,7 +198,11 @@ class TrackedFrame:
 class PoseTracker:
     """State of one video: the active tracks. ``advance`` then ``update`` once per frame."""
 
-    def __init__(self, config: TrackConfig | None = None, in_vis_thre: float = IN_VIS_THRE):
+    def __init__(
+        self, config: TrackConfig | None = None, in_vis_thre: float = TestConfig.in_vis_thre
+    ):
+        """``in_vis_thre``: the model's ``config.test.in_vis_thre`` (``TrackingPipeline`` passes
+        its pose pipeline's)."""
         self.config = config or TrackConfig()
         self.config.validate()
         self.in_vis_thre = in_vis_thre

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from simplepose.codec import DECODE_METHODS
 from simplepose.errors import CLIError
 
 log = logging.getLogger(__name__)
@@ -146,12 +147,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     e.add_argument(
         "--flip",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="flip test (default on; always on for flip-fused exported models)",
+        default=None,
+        help="flip test (default: the config's test.flip_test; always on for flip-fused models)",
     )
     e.add_argument(
         "--decode",
-        choices=("dark", "quarter", "argmax"),
+        choices=DECODE_METHODS,
         default=None,
         help="heatmap decoding (default: the config's test.decode)",
     )
@@ -314,23 +315,22 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise CLIError("--detector is only used with --boxes detector")
     select_device(args.device, args.device_id)
     model = load_model(source, flip=args.flip)
-    test = model.info.config.test
-    score_thre = test.image_thre if args.score_thre is None else args.score_thre
     result = evaluate(
         model,
         args.data,
         args.split,
         boxes=args.boxes,
-        decode=args.decode or test.decode,
+        decode=args.decode,
         flip=args.flip,
-        score_thre=score_thre,
-        batch_size=args.batch_size or test.batch_size,
-        in_vis_thre=test.in_vis_thre,
-        oks_thre=test.oks_thre,
+        score_thre=args.score_thre,
+        batch_size=args.batch_size,
         output=args.output,
         detector=detector,
     )
-    print(f"model: {source} | split: {args.split} | flip test: {'on' if args.flip else 'off'}")
+    flip = model.info.flip_fused or (
+        model.info.config.test.flip_test if args.flip is None else args.flip
+    )
+    print(f"model: {source} | split: {args.split} | flip test: {'on' if flip else 'off'}")
     print(result.describe())
     print(result.summary)
     print(json.dumps({k: round(v, 4) for k, v in result.stats.items()}))

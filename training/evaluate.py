@@ -32,12 +32,10 @@ from simplepose.training.coco import (
 from simplepose.detection import PersonDetector
 from simplepose.detection.coco import coco_records, detect_files
 from simplepose.geometry import BoxError, clip_boxes
-from simplepose.persons import IN_VIS_THRE, OKS_THRE
 from simplepose.pipeline import Crops, HeatmapModel, Persons, PosePipeline, read_image
 
 log = logging.getLogger(__name__)
 STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
-DEFAULT_BATCH = 32
 NMS_REMOVED = "persons removed by OKS NMS"
 
 
@@ -128,7 +126,7 @@ def _crops(
 def run_pipeline(
     pipeline: PosePipeline,
     items: Iterable[ImageBoxes],
-    batch_size: int = DEFAULT_BATCH,
+    batch_size: int,
     skipped: SkipCounter | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
@@ -182,12 +180,12 @@ def evaluate(
     data_root: str | Path,
     split: str = "val2017",
     boxes: str | Path = "gt",
-    decode: str = "dark",
-    flip: bool = True,
-    score_thre: float = 0.0,
-    batch_size: int = DEFAULT_BATCH,
-    in_vis_thre: float = IN_VIS_THRE,
-    oks_thre: float = OKS_THRE,
+    decode: str | None = None,
+    flip: bool | None = None,
+    score_thre: float | None = None,
+    batch_size: int | None = None,
+    in_vis_thre: float | None = None,
+    oks_thre: float | None = None,
     output: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
     detector: PersonDetector | None = None,
@@ -202,9 +200,21 @@ def evaluate(
         score_thre: detection boxes scoring below this are not used.
         flip: flip test (always on for a flip-fused exported model).
         output: where to write the COCO results JSON (optional).
+
+    ``decode``, ``flip``, ``score_thre``, ``batch_size``, ``in_vis_thre`` and ``oks_thre`` left
+    ``None`` come from the model's ``config.test``, as in ``predict`` and the service.
     """
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if isinstance(model, str | Path):
+        from simplepose.network.runtime import load_model
+
+        model = load_model(model, flip=flip)
+    pipeline = PosePipeline(
+        model, decode=decode, flip=flip, in_vis_thre=in_vis_thre, oks_thre=oks_thre
+    )
+    test = model.info.config.test
+    score_thre = test.image_thre if score_thre is None else score_thre
     data = load_annotations(data_root, split)
     folder = image_dir(data_root, split)
     if str(boxes) == "gt":
@@ -217,15 +227,10 @@ def evaluate(
     else:
         items = detection_boxes(boxes, data, folder, score_thre)
         boxes_desc = f"detections from {boxes} (score >= {score_thre:g})"
-    if isinstance(model, str | Path):
-        from simplepose.network.runtime import load_model
-
-        model = load_model(model, flip=flip)
-    pipeline = PosePipeline(
-        model, decode=decode, flip=flip, in_vis_thre=in_vis_thre, oks_thre=oks_thre
-    )
     skipped = SkipCounter()
-    results = run_pipeline(pipeline, items.values(), batch_size, skipped, progress)
+    results = run_pipeline(
+        pipeline, items.values(), batch_size or test.batch_size, skipped, progress
+    )
     if output is not None:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(json.dumps(results))

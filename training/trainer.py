@@ -145,14 +145,10 @@ def load_backbone(net: Any, path: Path) -> None:
     load_into(net, usable, allow_missing=True, source=str(path))
 
 
-AMP_LEVELS = ("O0", "O1", "O2", "O3")
-
-
 def check_amp(config: Config, device: str) -> None:
-    """Mixed precision (O1-O3) only on Ascend; CPU runs O0."""
+    """Mixed precision (O1-O3) only on Ascend; CPU runs O0 (``TrainConfig.validate`` checks
+    the level is known)."""
     level = config.train.amp_level
-    if level not in AMP_LEVELS:
-        raise ValueError(f"train.amp_level must be one of {AMP_LEVELS}, got {level!r}")
     if level != "O0" and device != "Ascend":
         raise ValueError(
             f"train.amp_level={level} is for Ascend; use train.amp_level=O0 on {device}"
@@ -323,18 +319,8 @@ class Trainer:
 
         from simplepose.network.checkpoint import save_pose_checkpoint
 
-        t = self.config.test
-        result = evaluate(
-            self.run_dir / LAST_CKPT,
-            opts.data_root,
-            opts.val_split,
-            boxes=opts.val_boxes,
-            decode=t.decode,
-            flip=t.flip_test,
-            batch_size=t.batch_size,
-            in_vis_thre=t.in_vis_thre,
-            oks_thre=t.oks_thre,
-        )
+        # the checkpoint carries self.config: its test section sets every threshold
+        result = evaluate(self.run_dir / LAST_CKPT, opts.data_root, opts.val_split, opts.val_boxes)
         ap = result.stats["AP"]
         log.info("epoch %d val AP %.4f (%s)", state.epoch, ap, result.boxes)
         if state.best_ap is None or ap > state.best_ap:

@@ -15,7 +15,7 @@ from typing import Any
 import mindspore as ms
 from mindspore import nn
 
-from simplepose.config import Config, config_from_dict
+from simplepose.config import DATA_FACT_FIELDS, Config, config_from_dict, reconcile_with_checkpoint
 from simplepose.network.pose_net import PoseResNet
 
 META_KEY = "simplepose_meta"
@@ -95,15 +95,30 @@ def build_network(
 ) -> tuple[PoseResNet, Config, dict[str, Any]]:
     """Rebuild the network a pose checkpoint was saved from and load its weights (eval mode).
 
-    ``config`` is needed only for checkpoints without metadata.
+    ``config`` is needed only for checkpoints without metadata; for others it may change what
+    the weights do not fix (``config.reconcile_with_checkpoint``): naming the preset of the same
+    architecture keeps the checkpoint's channel order and mean/std.
     """
     params, meta = read_checkpoint(path)
-    if config is None:
-        if "config" not in meta:
-            raise CheckpointError(
-                f"{path} has no simplepose metadata; pass the preset it was trained with (--config)"
-            )
-        config = config_from_dict(meta["config"])
+    if "config" in meta:
+        saved = config_from_dict(meta["config"])
+        if config is not None:
+            try:
+                config = reconcile_with_checkpoint(saved, config, Path(path).name)
+            except ValueError as exc:
+                raise CheckpointError(str(exc)) from exc
+            for name in DATA_FACT_FIELDS:
+                if getattr(config.model, name) != getattr(saved.model, name):
+                    log.warning(
+                        "model.%s %r overrides %r that %s was saved with", name,
+                        getattr(config.model, name), getattr(saved.model, name), path,
+                    )  # fmt: skip
+        else:
+            config = saved
+    elif config is None:
+        raise CheckpointError(
+            f"{path} has no simplepose metadata; pass the preset it was trained with (--config)"
+        )
     net = PoseResNet(config.model)
     load_into(net, params, source=str(path))
     net.set_train(False)

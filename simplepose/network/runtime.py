@@ -113,8 +113,9 @@ class OnnxModel(_LockedModel):
 class CheckpointModel(_LockedModel):
     """A pose checkpoint run eagerly, with the flip test fused as in the exported graph."""
 
-    def __init__(self, path: str | Path, flip: bool = True, config: Config | None = None):
+    def __init__(self, path: str | Path, flip: bool | None = None, config: Config | None = None):
         net, config, meta = build_network(path, config)
+        flip = config.test.flip_test if flip is None else flip
         self.net = FlipTestNet(net, config.model.num_joints) if flip else net
         self.net.set_train(False)
         info = ModelInfo(
@@ -131,11 +132,14 @@ class CheckpointModel(_LockedModel):
         return self.net(ms.Tensor(batch)).asnumpy()
 
 
-def load_model(path: str | Path, flip: bool = True, config: Config | None = None) -> _LockedModel:
+def load_model(
+    path: str | Path, flip: bool | None = None, config: Config | None = None
+) -> _LockedModel:
     """A model directory (``model.json`` + graph) or a ``.ckpt`` file -> a callable model.
 
-    ``flip`` and ``config`` apply to checkpoints only; an exported graph says in its
-    ``model.json`` whether the flip test is fused.
+    ``flip`` and ``config`` apply to checkpoints only (``flip=None``: the config's
+    ``test.flip_test``); an exported graph says in its ``model.json`` whether the flip test is
+    fused.
     """
     path = Path(path)
     if path.is_dir():

@@ -86,3 +86,14 @@ def test_shipped_yaml_configs_load():
         assert cfg.name == path.stem
     seed = load_config(configs[[p.stem for p in configs].index("seed_res50_256x192_ascend")])
     assert seed.train.amp_level == "O2" and seed.model.depth == 50
+
+
+def test_saved_configs_with_retired_keys_still_load() -> None:
+    from simplepose.config import Config, config_from_dict
+
+    saved = Config().to_dict()
+    saved["test"]["bbox_thre"] = 1.0  # written by older versions, never read
+    assert config_from_dict(saved) == Config()
+    saved["test"]["bogus"] = 1.0
+    with pytest.raises(ValueError, match="unknown config key 'test.bogus'"):
+        config_from_dict(saved)

@@ -41,7 +41,7 @@ def reference_affine(center, scale, rot, output_size, inverse=False):
 
 def test_box_to_center_scale_tall_box_hand_computed():
     # 100x300 box at (10, 20): tall, so w grows to 300 * 0.75 = 225; then x1.25 / 200.
-    centers, scales = box_to_center_scale(np.array([[10, 20, 100, 300]]), 0.75)
+    centers, scales = box_to_center_scale(np.array([[10, 20, 100, 300]]), 0.75, 1.25)
     np.testing.assert_allclose(centers, [[60, 170]])
     np.testing.assert_allclose(scales, [[225 * 1.25 / 200, 300 * 1.25 / 200]])
 
@@ -53,7 +53,7 @@ def test_box_to_center_scale_wide_box_and_padding():
 
 
 def test_box_to_center_scale_empty_batch():
-    centers, scales = box_to_center_scale(np.zeros((0, 4)), 0.75)
+    centers, scales = box_to_center_scale(np.zeros((0, 4)), 0.75, 1.25)
     assert centers.shape == (0, 2) and scales.shape == (0, 2)
 
 

@@ -10,7 +10,7 @@ def test_rescore_hand_example():
     scores = rescore(maxvals, np.array([0.8, 1.0]), in_vis_thre=0.2)
     # person 0: mean(0.9, 0.5) = 0.7 (0.2 is not above 0.2); person 1: no joint above -> 0
     np.testing.assert_allclose(scores, [0.8 * 0.7, 0.0])
-    assert rescore(np.zeros((0, 17)), np.zeros(0)).shape == (0,)
+    assert rescore(np.zeros((0, 17)), np.zeros(0), 0.2).shape == (0,)
 
 
 def test_oks_of_identical_poses_is_one_and_falls_with_distance():
@@ -38,7 +38,7 @@ def test_oks_nms_suppresses_duplicates_keeps_distinct():
     kps = np.stack([pose, pose + 0.5, pose + 300.0])
     keep = oks_nms(kps, np.array([0.5, 0.9, 0.7]), np.full(3, 150.0 * 200.0), threshold=0.9)
     np.testing.assert_array_equal(keep, [1, 2])  # 0 duplicates the better-scored 1
-    assert oks_nms(np.zeros((0, 17, 3)), np.zeros(0), np.zeros(0)).shape == (0,)
+    assert oks_nms(np.zeros((0, 17, 3)), np.zeros(0), np.zeros(0), 0.9).shape == (0,)
 
 
 def test_scale_areas_in_pixels():

@@ -194,10 +194,27 @@ def test_channel_order_flows_from_checkpoint_to_model_json(tmp_path, tiny_config
     assert info.extra == {"source": "test"} and info.batch_size == 2
 
 
-def test_config_cannot_contradict_the_checkpoint(tmp_path, tiny_checkpoint, tiny_config):
+def test_a_config_keeps_the_checkpoints_data_facts(tmp_path, tiny_config, caplog):
+    """Naming the preset of the same network keeps a BGR checkpoint BGR; an explicit value
+    overrides it (with a warning); another architecture is refused."""
     from dataclasses import replace
 
-    bgr = replace(tiny_config, model=replace(tiny_config.model, channel_order="BGR"))
-    with pytest.raises(ValueError, match="channel_order: checkpoint 'RGB', config 'BGR'"):
-        export_model(tiny_checkpoint, tmp_path, config=bgr)
-    assert not (tmp_path / "model.json").exists()
+    import mindspore as ms
+
+    from simplepose.network.checkpoint import save_pose_checkpoint
+    from simplepose.network.pose_net import PoseResNet
+
+    bgr = replace(tiny_config, model=replace(tiny_config.model, channel_order="BGR",
+                                             mean=(0.4, 0.4, 0.4)))  # fmt: skip
+    ms.set_seed(1)
+    ckpt = save_pose_checkpoint(PoseResNet(bgr.model), tmp_path / "bgr.ckpt", bgr)
+    info = export_model(ckpt, tmp_path / "preset", config=tiny_config, batch_size=1)
+    assert (info.model.channel_order, info.model.mean) == ("BGR", (0.4, 0.4, 0.4))
+    explicit = replace(tiny_config, model=replace(tiny_config.model, std=(0.3, 0.3, 0.3)))
+    info = export_model(ckpt, tmp_path / "explicit", config=explicit, batch_size=1)
+    assert (info.model.channel_order, info.model.std) == ("BGR", (0.3, 0.3, 0.3))
+    assert "model.std (0.3, 0.3, 0.3) overrides" in caplog.text
+    deeper = replace(tiny_config, model=replace(tiny_config.model, depth=34))
+    with pytest.raises(ValueError, match="depth: checkpoint 18, config 34"):
+        export_model(ckpt, tmp_path / "deeper", config=deeper)
+    assert not (tmp_path / "deeper" / "model.json").exists()

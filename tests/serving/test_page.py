@@ -10,8 +10,8 @@ from serving_helpers import make_test_settings
 from simplepose.serving.main import create_app
 from simplepose.serving.page import CONTENT_SECURITY_POLICY, STATIC_DIR
 
+from simplepose.config import TestConfig
 from simplepose.keypoints import KEYPOINT_NAMES, SKELETON
-from simplepose.persons import IN_VIS_THRE
 
 # No lifespan (no `with`): the page needs no model, and these tests load none.
 ON = TestClient(create_app(make_test_settings()))
@@ -71,7 +71,7 @@ def test_meta_comes_from_the_keypoint_table() -> None:
     meta = ON.get("/web/meta.json").json()
     assert meta["keypoint_names"] == list(KEYPOINT_NAMES)
     assert meta["skeleton"] == [list(limb) for limb in SKELETON]
-    assert meta["visibility_threshold"] == IN_VIS_THRE
+    assert meta["visibility_threshold"] == TestConfig.in_vis_thre
 
 
 def test_the_page_loads_nothing_from_elsewhere() -> None:

@@ -62,7 +62,9 @@ class OracleModel:
             img = images[image_id]
             for ann, box in zip(anns, item.boxes, strict=True):
                 clipped = clip_boxes(box, img["width"], img["height"])
-                c, s = box_to_center_scale(clipped, m.input_size[0] / m.input_size[1])
+                c, s = box_to_center_scale(
+                    clipped, m.input_size[0] / m.input_size[1], config.data.box_padding
+                )
                 kps = np.asarray(ann["keypoints"], float).reshape(17, 3)
                 xy = transform_points(kps[None, :, :2], affine_matrices(c, s, 0.0, m.input_size))
                 xy += rng.normal(0, noise_px, xy.shape)
