@@ -9,12 +9,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from simplepose.codec import DECODE_METHODS
 from simplepose.config import DEVICES
 from simplepose.errors import CLIError
 from simplepose.jsonfile import read_json
+
+if TYPE_CHECKING:
+    from simplepose.serving.settings import Settings
+
+    from simplepose.detection import PersonDetector
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 SERVE_EPILOG = """\
@@ -70,7 +75,7 @@ def add_detector_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def load_settings_detector(settings):  # type: ignore[no-untyped-def]
+def load_settings_detector(settings: Settings) -> PersonDetector:
     """The detector ``settings.detector`` names; naming errors are user errors."""
     from simplepose.serving.main import build_detector
 

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 from simplepose.serving.batching import BatchingExecutor, BatchStats
 
-from simplepose.detection import Detections, DetectorInfo, PersonDetector, WholeImageDetector
+from simplepose.detection import (
+    Detections,
+    DetectorInfo,
+    LoopingDetector,
+    PersonDetector,
+    WholeImageDetector,
+)
 
 CLIENT_BOXES = DetectorInfo(name="client", label="client boxes (no detector run)")
 NO_DETECTOR = "none"
@@ -52,10 +58,12 @@ class DetectionStage:
         self.detector = detector
         self.info = detector.info
         self.whole_image = WholeImageDetector()
+        # A detector that loops over images gains nothing from waiting for a batch to fill.
+        batches = not isinstance(detector, LoopingDetector)
         self.executor = BatchingExecutor(
             self._run,
             max_batch=max_batch,
-            max_wait_s=max_wait_s,
+            max_wait_s=max_wait_s if batches else 0.0,
             max_queue=max_queue,
             on_batch=on_batch,
             name="detection",

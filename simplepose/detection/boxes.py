@@ -16,12 +16,14 @@ class BoxFilter:
 
     ``score_thr``: boxes below are dropped. ``nms_iou``: greedy NMS IoU threshold (boxes of
     end2end graphs went through NMS already; running it again on the survivors is a no-op for
-    them and protects against graphs without it). ``max_persons``: most boxes kept per image.
+    them and protects against graphs without it). ``max_persons``: most boxes kept per image;
+    ``pre_nms_top_k``: only the best this many enter NMS (bounds its cost on a runaway graph).
     """
 
     score_thr: float = 0.3
     nms_iou: float = 0.65
     max_persons: int = 100
+    pre_nms_top_k: int = 1000
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.score_thr <= 1.0 or not 0.0 < self.nms_iou <= 1.0:
@@ -31,6 +33,8 @@ class BoxFilter:
             )
         if self.max_persons < 1:
             raise ValueError(f"max_persons must be >= 1, got {self.max_persons}")
+        if self.pre_nms_top_k < self.max_persons:
+            raise ValueError("pre_nms_top_k must be >= max_persons")
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,8 @@ def filter_boxes(
     scores = np.asarray(scores, np.float64).reshape(-1)
     ok = np.isfinite(boxes).all(axis=1) & np.isfinite(scores) & (scores >= rules.score_thr)
     boxes, scores = boxes[ok], np.clip(scores[ok], 0.0, 1.0)
+    top = np.argsort(-scores, kind="stable")[: rules.pre_nms_top_k]
+    boxes, scores = boxes[top], scores[top]
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0.0, float(width))
     boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0.0, float(height))
     xywh = xyxy_to_xywh(boxes)

@@ -149,3 +149,13 @@ def test_load_detector_names(tmp_path: Path, standin: Path):
         load_detector("yolox-m-humanart", cache=tmp_path, offline=True)
     with pytest.raises(ValueError, match="not a person detector"):
         load_detector("mmpose1-res50-256x192", cache=tmp_path, offline=True)
+
+
+def test_a_runaway_graph_output_is_bounded():
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 500, (50_000, 2))
+    xyxy = np.concatenate([xy, xy + rng.uniform(5, 80, (50_000, 2))], axis=1)
+    boxes, scores = filter_boxes(xyxy, rng.uniform(0.3, 1, 50_000), (600, 600), BoxFilter())
+    assert len(boxes) == 100 and np.all(np.diff(scores) <= 0)
+    with pytest.raises(ValueError, match="pre_nms_top_k"):
+        BoxFilter(pre_nms_top_k=10)
