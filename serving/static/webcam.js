@@ -1,7 +1,7 @@
 // Webcam mode: frames from getUserMedia, sent at a bounded rate, one at a time, results drawn live.
 
 const JPEG_QUALITY = 0.8;
-const FPS_WINDOW_MS = 2000; // frames/s is counted over the results of the last 2 seconds
+const FPS_WINDOW = 10; // frames/s is counted over the last 10 results (any rate, even < 1/s)
 
 /** Sends each frame as POST /keypoints (the stateless fallback: no track ids). */
 export class HttpFrames {
@@ -163,7 +163,7 @@ export class WebcamSession {
       if (!this.running) return;
       this.frames += 1;
       this.doneTimes.push(done);
-      while (this.doneTimes.length && this.doneTimes[0] < done - FPS_WINDOW_MS) this.doneTimes.shift();
+      if (this.doneTimes.length > FPS_WINDOW) this.doneTimes.shift();
       this.onResult(frame, result);
       this.onStats({ fps: this.fps(), latencyMs: done - sent, frames: this.frames });
     } catch (err) {

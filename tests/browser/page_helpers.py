@@ -91,23 +91,26 @@ def dot_radius(base: float, score: float) -> float:
 def unobstructed_keypoints(
     result: dict, threshold: float, base: float
 ) -> list[tuple[int, float, float]]:
-    """(person index, x, y) of each drawn keypoint inside the image that no later-drawn person's
-    dot comes near (persons are drawn in list order, dots above all limbs and boxes)."""
-    persons = result["persons"]
+    """(person index, x, y) of each drawn keypoint inside the image that no dot drawn after it
+    comes near (its outline would darken the centre). The page draws every person's limbs
+    first, then the dots: person by person, keypoint by keypoint."""
     width, height = result["image"]["width"], result["image"]["height"]
+    dots = [
+        (i, x, y, score)
+        for i, person in enumerate(result["persons"])
+        for x, y, score in person["keypoints"]
+        if score >= threshold
+    ]
     keep = []
-    for i, person in enumerate(persons):
-        for x, y, score in person["keypoints"]:
-            if score < threshold or not (0 <= x < width and 0 <= y < height):
-                continue
-            covered = any(
-                math.dist((x, y), (qx, qy)) <= dot_radius(base, qs) + 2.5
-                for later in persons[i + 1 :]
-                for qx, qy, qs in later["keypoints"]
-                if qs >= threshold
-            )
-            if not covered:
-                keep.append((i, x, y))
+    for n, (i, x, y, _) in enumerate(dots):
+        if not (0 <= x < width and 0 <= y < height):
+            continue
+        covered = any(
+            math.dist((x, y), (qx, qy)) <= dot_radius(base, qs) + 2.5
+            for _, qx, qy, qs in dots[n + 1 :]
+        )
+        if not covered:
+            keep.append((i, x, y))
     return keep
 
 
@@ -127,9 +130,16 @@ def drag_box(page, box: list[float]) -> None:
     page.mouse.up()
 
 
-def screenshot(page, directory: Path, name: str, full_page: bool = True) -> Path:
+def screenshot(
+    page, directory: Path, name: str, element: str | None = None, full_page: bool = True
+) -> Path:
+    """``name.png``: the whole page (or what the window shows), or only the ``element``
+    (a CSS selector)."""
     path = directory / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
+    if element:
+        page.locator(element).screenshot(path=str(path))
+    else:
+        page.screenshot(path=str(path), full_page=full_page)
     return path
 
 

@@ -53,17 +53,21 @@ def gt_boxes(coco_mini: Path) -> list[list[float]]:
     ]
 
 
-def api_answer(service: str, photo: Path, boxes: list | None = None) -> dict:
+def api_answer(service: str, photo: Path, boxes: list | None = None, query: str = "") -> dict:
     form = {"boxes": json.dumps(boxes)} if boxes else None
     with photo.open("rb") as f:
         response = httpx.post(
-            f"{service}/keypoints",
+            f"{service}/keypoints{query}",
             files={"image": (photo.name, f, "image/jpeg")},
             data=form,
             timeout=60,
         )
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def is_keypoints_post(response) -> bool:
+    return response.request.method == "POST" and "/keypoints" in response.url
 
 
 def assert_drawn_in_person_colours(page, result: dict, threshold: float) -> int:
@@ -85,8 +89,12 @@ def assert_drawn_in_person_colours(page, result: dict, threshold: float) -> int:
 def test_upload_draws_every_person_of_the_api_answer(page, service, photo, artefacts) -> None:
     from playwright.sync_api import expect
 
+    model = httpx.get(f"{service}/v1/model", timeout=30).json()
+    assert model["demo"] is True
     expect(page.locator("#demo-banner")).to_be_visible()
     expect(page.locator("#demo-banner")).to_contain_text("DEMO MODEL")
+    if (model.get("detector") or {}).get("fallback"):
+        expect(page.locator("#demo-banner")).to_contain_text("FALLBACK DETECTOR")
     page.set_input_files("#file", str(photo))
     result = wait_for_result(page)
     api = api_answer(service, photo)
@@ -123,6 +131,8 @@ def test_boxes_drawn_by_hand_are_sent(page, service, photo, gt_boxes, artefacts)
     for n, box in enumerate(gt_boxes, start=1):
         drag_box(page, box)
         expect(page.locator("#person-count")).to_have_text(str(n), timeout=30_000)
+    screenshot(page, artefacts, "boxes-result", "#result")
+    screenshot(page, artefacts, "person-tables", "section.persons")
     sent = json.loads(page.locator("#boxes").input_value())
     assert len(sent) == len(gt_boxes) >= 3
     for got, want in zip(sent, gt_boxes, strict=True):
@@ -143,7 +153,31 @@ def test_boxes_drawn_by_hand_are_sent(page, service, photo, gt_boxes, artefacts)
     )
     expected = [rgb(palette[i % len(palette)]) for i in range(len(sent))]
     assert swatches == ["rgb({}, {}, {})".format(*c) for c in expected]
-    screenshot(page, artefacts, "person-tables")
+    screenshot(page, artefacts, "boxes-threshold-zero")
+
+
+def test_detector_switch_and_decode_option(page, service, photo) -> None:
+    """Detector off sends detector=none (the whole image is one person), the decode option goes
+    into the query; the page's keypoints equal the API's for the same request."""
+    model = httpx.get(f"{service}/v1/model", timeout=30).json()
+    detector = (model.get("detector") or {}).get("name", "none")
+    page.set_input_files("#file", str(photo))
+    wait_for_result(page)
+    assert page.locator("#detector-option").is_visible() == (detector != "none")
+    if detector != "none":
+        with page.expect_response(is_keypoints_post):
+            page.locator("#detector").uncheck()
+    with page.expect_response(is_keypoints_post):
+        page.select_option("#decode", "argmax")
+    result = wait_for_result(page)  # "Sending..." until this answer is shown
+    assert "decode=argmax" in page.locator("#curl").text_content()
+    api = api_answer(service, photo, query="?decode=argmax&detector=none")
+    assert len(result["persons"]) == len(api["persons"]) == 1
+    w, h = api["image"]["width"], api["image"]["height"]
+    assert result["persons"][0]["bbox"] == [0, 0, w, h]
+    np.testing.assert_allclose(
+        result["persons"][0]["keypoints"], api["persons"][0]["keypoints"], atol=1e-3
+    )
 
 
 def test_json_download_copy_and_curl_agree(page, service, photo, tmp_path) -> None:
@@ -188,7 +222,7 @@ def test_oversized_file_shows_the_413_message(page, tmp_path, artefacts) -> None
         f"the limit is {MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES} bytes"
     )
     expect(page.locator("#status")).to_have_text("No result.")
-    screenshot(page, artefacts, "error-413")
+    screenshot(page, artefacts, "error-413", "#result")
 
 
 def test_wrong_file_type_shows_the_415_message(page, tmp_path) -> None:
