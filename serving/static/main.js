@@ -4,6 +4,7 @@ import { ApiError, apiKey, curlCommand, keypointsQuery, postKeypoints, requestJs
 import { attachBoxDrawing, parseBoxes } from "./boxes.js";
 import { drawResult } from "./draw.js";
 import { hasDetector, renderModelCard } from "./model.js";
+import { copyText, downloadJson } from "./output.js";
 import { markBelow, renderTables } from "./table.js";
 import { HttpFrames, StreamFrames, WebcamSession } from "./webcam.js";
 
@@ -36,6 +37,11 @@ function setStatus(text) {
 
 function threshold() {
   return Number($("threshold").value);
+}
+
+function setThreshold(value) {
+  $("threshold").value = String(value);
+  $("threshold-value").value = threshold().toFixed(2);
 }
 
 function requestOptions() {
@@ -145,6 +151,8 @@ async function loadModel() {
   try {
     state.model = await requestJson("/v1/model");
     renderDemoBanner(state.model);
+    const own = state.model.config && state.model.config.test && state.model.config.test.in_vis_thre;
+    if (typeof own === "number" && !state.result) setThreshold(own); // this model's visibility cut
   } catch (err) {
     $("model-card").replaceChildren();
     handleError(err, loadModel);
@@ -222,26 +230,6 @@ function setMode(webcam) {
   if (!webcam) stopWebcam();
 }
 
-async function copyText(text, what) {
-  try {
-    await navigator.clipboard.writeText(text);
-    $("copied").textContent = `${what} copied.`;
-  } catch (err) {
-    $("copied").textContent = `Could not copy (${err.message}); select the text below instead.`;
-  }
-}
-
-function downloadJson() {
-  const blob = new Blob([JSON.stringify(state.result, null, 2)], { type: "application/json" });
-  const link = document.createElement("a");
-  link.href = URL.createObjectURL(blob);
-  link.download = (state.image ? state.image.name.replace(/\.[^.]*$/, "") : "result") + ".keypoints.json";
-  document.body.appendChild(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
-}
-
 function wireInputs() {
   const drop = $("drop");
   $("file").addEventListener("change", () => openFile($("file").files[0]));
@@ -301,9 +289,13 @@ function wireOptions() {
     },
     (box) => setBoxes([...state.handBoxes, box]),
   );
-  $("copy-json").addEventListener("click", () => copyText(JSON.stringify(state.result, null, 2), "JSON"));
-  $("copy-curl").addEventListener("click", () => copyText($("curl").textContent, "curl command"));
-  $("download-json").addEventListener("click", downloadJson);
+  $("copy-json").addEventListener("click", () =>
+    copyText(JSON.stringify(state.result, null, 2), "JSON", $("copied")),
+  );
+  $("copy-curl").addEventListener("click", () => copyText($("curl").textContent, "curl command", $("copied")));
+  $("download-json").addEventListener("click", () =>
+    downloadJson(state.result, state.image ? state.image.name : "result"),
+  );
   $("auth").addEventListener("submit", (event) => {
     event.preventDefault();
     setApiKey($("auth-key").value.trim());
@@ -324,8 +316,7 @@ async function init() {
   } catch (err) {
     showError(`The page could not load its keypoint table: ${err.message}`);
   }
-  $("threshold").value = String(state.meta.visibility_threshold);
-  $("threshold-value").value = threshold().toFixed(2);
+  setThreshold(state.meta.visibility_threshold);
   await loadModel();
 }
 
