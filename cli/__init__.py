@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from simplepose.export import cli as export_cli
 from simplepose.serving import cli as serving_cli
-from simplepose.serving import detect_cli
+from simplepose.serving import detect_cli, keys_cli
 from simplepose.training import cli as training_cli
 
 from simplepose import command
@@ -28,6 +28,7 @@ SUBCOMMANDS: tuple[command.Registrar, ...] = (
     export_cli.add_parsers,
     serving_cli.add_parsers,
     detect_cli.add_parsers,
+    keys_cli.add_parsers,
 )
 DESCRIPTION = (
     "SimpleBaselines human pose estimation on MindSpore: train, evaluate, export (flip "

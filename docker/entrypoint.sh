@@ -17,7 +17,8 @@ CANN_ENV_SCRIPTS=(
     /usr/local/Ascend/cann/set_env.sh
 )
 NPU_MANAGER_NODE=/dev/davinci_manager
-SUBCOMMANDS=" serve predict train evaluate export convert weights "
+SUBCOMMANDS=" serve predict train evaluate export convert weights keys "
+NO_NPU_SUBCOMMANDS=" keys "  # e.g. creating API keys on a host without NPUs
 
 load_cann_env() {
     local script
@@ -51,7 +52,9 @@ if [[ $# -eq 0 ]]; then
     set -- serve
 fi
 if [[ "$SUBCOMMANDS" == *" $1 "* ]]; then
-    check_npu_visible
+    if [[ "$NO_NPU_SUBCOMMANDS" != *" $1 "* ]]; then
+        check_npu_visible
+    fi
     exec simplepose "$@"
 fi
 exec "$@"

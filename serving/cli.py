@@ -114,9 +114,11 @@ SERVE_OPTIONS = (
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from simplepose.serving.access import access_policy
     from simplepose.serving.main import create_app
 
     settings = _settings(args, SERVE_OPTIONS)
+    access_policy(settings)  # refuse an unprotected public bind before loading anything
     choice = _resolve(settings)
     settings = settings.model_copy(update={"model": choice.path})
     app = create_app(settings, detector=load_settings_detector(settings))

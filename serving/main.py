@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from simplepose.serving.access import install_access
 from simplepose.serving.api.routes import health, keypoints, model, stream, video
 from simplepose.serving.errors import install_error_handlers
 from simplepose.serving.metrics import ServiceMetrics
@@ -117,10 +118,12 @@ def create_app(
     app.include_router(api_router())
     if settings.web_page:
         install_page(app)
+    # Outermost last: metrics -> CORS -> API key + request rate -> upload limit -> routes.
     app.add_middleware(
         UploadLimitMiddleware,
         max_bytes=settings.max_upload_bytes,
         path_limits={"/keypoints/video": settings.video_max_bytes},
     )
+    install_access(app, settings, metrics)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

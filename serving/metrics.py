@@ -85,6 +85,21 @@ class ServiceMetrics:
             registry=self.registry,
         )  # fmt: skip
 
+        # Access control: labelled by key NAME (never the key); "anonymous" when auth is off.
+        self.key_requests = Counter(
+            "key_requests", "Requests let through the access check, by API key name", ["key"],
+            namespace=NAMESPACE, registry=self.registry,
+        )  # fmt: skip
+        self.rate_limited = Counter(
+            "rate_limited",
+            "429 responses by API key name and limit (requests, persons, frames)",
+            ["key", "limit"], namespace=NAMESPACE, registry=self.registry,
+        )  # fmt: skip
+        self.auth_failures = Counter(
+            "auth_failures", "401 responses by reason (missing, invalid)", ["reason"],
+            namespace=NAMESPACE, registry=self.registry,
+        )  # fmt: skip
+
     def observe_batch(self, stats: BatchStats) -> None:
         self.batch_size.observe(stats.size)
         self.batch_padding.inc(stats.padded - stats.size)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -162,7 +162,10 @@ class KeypointPredictor:
         decode: str | None = None,
         nms: bool = False,
         detector: str | None = None,
+        spend_persons: Callable[[int], None] | None = None,
     ) -> Prediction:
+        """``spend_persons(n)`` is called once the number of person crops is known, before
+        any crop is made; it raises to refuse the request (the caller's quota)."""
         s = self.settings
         pipeline = self.pipelines[decode or self.default_decode]
         t0 = time.perf_counter()
@@ -182,6 +185,8 @@ class KeypointPredictor:
                 found = await self.detection.find(image.bgr, detector)
         else:
             found = FoundBoxes(*requested, CLIENT_BOXES)
+        if spend_persons is not None:
+            spend_persons(len(found.boxes))
         t_detect = time.perf_counter()
         try:
             crops = await run_in_threadpool(

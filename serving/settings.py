@@ -6,11 +6,13 @@ Docker images, compose files and the CLI all use these names; tests import ``ENV
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal, get_args
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from simplepose.codec import DECODE_METHODS
 from simplepose.config import DEVICES
@@ -18,6 +20,9 @@ from simplepose.detection import DEFAULT_DETECTOR
 from simplepose.paths import DEFAULT_CACHE_DIR
 
 ENV_PREFIX = "SIMPLEPOSE_"
+AuthMode = Literal["required", "off"]
+AUTH_MODES: tuple[str, ...] = get_args(AuthMode)
+ORIGIN_PATTERN = re.compile(r"https?://[^/\s]+")
 
 
 class Settings(BaseSettings):
@@ -78,6 +83,32 @@ class Settings(BaseSettings):
     demo_train_steps: int = Field(
         160, ge=1, description="training steps of the demo model built on first run (~3 min CPU)"
     )
+    # Access control (docs/access.md).
+    auth: AuthMode | None = Field(
+        None,
+        description="required | off; unset: required unless bound to loopback without a key file",
+    )
+    api_keys_file: Path | None = Field(None, description="key file of `simplepose keys create`")
+    keys_reload_s: float = Field(1.0, ge=0, description="how often the key file is checked")
+    metrics_public: bool = Field(False, description="serve /metrics without a key")
+    docs_public: bool = Field(True, description="serve /docs, /redoc, /openapi.json without a key")
+    rate_limit_rps: float = Field(50.0, ge=0, description="requests/s per key (0: no limit)")
+    rate_limit_burst: int = Field(100, ge=1, description="requests a key may send at once")
+    rate_limit_persons_per_s: float = Field(
+        500.0, ge=0, description="person crops/s per key (0: no limit)"
+    )
+    rate_limit_persons_burst: int = Field(1000, ge=1, description="person crops at once")
+    rate_limit_frames_per_s: float = Field(
+        100.0, ge=0, description="video frames/s per key (0: no limit)"
+    )
+    rate_limit_frames_burst: int = Field(300, ge=1, description="video frames at once")
+    rate_limit_callers: int = Field(
+        10_000, ge=1, description="most callers (keys or addresses) with a bucket in memory"
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="origins allowed to call from a browser, comma-separated (default: none)",
+    )
 
     @field_validator("device")
     @classmethod
@@ -92,6 +123,33 @@ class Settings(BaseSettings):
         if value is not None and value not in DECODE_METHODS:
             raise ValueError(f"decode must be one of {DECODE_METHODS}, got {value!r}")
         return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _valid_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not ORIGIN_PATTERN.fullmatch(origin):
+                raise ValueError(
+                    f"CORS origin {origin!r} must be scheme://host[:port] without a path "
+                    "(e.g. https://app.example.com), or *"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _bursts_hold_one_request(self) -> Settings:
+        if self.rate_limit_persons_per_s > 0 and self.rate_limit_persons_burst < self.max_boxes:
+            raise ValueError(
+                f"rate_limit_persons_burst ({self.rate_limit_persons_burst}) must be at least "
+                f"max_boxes ({self.max_boxes}), or a full request could never pass"
+            )
+        return self
 
 
 @lru_cache

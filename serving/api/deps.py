@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from simplepose.serving.errors import ServiceError
 from simplepose.serving.metrics import ServiceMetrics
 from simplepose.serving.predictor import KeypointPredictor
+from simplepose.serving.quota import Quota, quota_of
 from simplepose.serving.settings import Settings
 
 
@@ -29,3 +30,4 @@ def get_metrics(request: Request) -> ServiceMetrics:
 PredictorDep = Annotated[KeypointPredictor, Depends(get_predictor)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+QuotaDep = Annotated[Quota, Depends(quota_of)]

@@ -119,6 +119,9 @@ def test_entrypoint_explains_a_missing_npu(fake_bin: Path) -> None:
     assert "ASCEND_VISIBLE_DEVICES" in result.stderr
     # Other programs (a shell to debug the container) still start.
     assert run_entrypoint(fake_bin, "true", SIMPLEPOSE_DEVICE="Ascend").returncode == 0
+    # API keys are made with the Ascend image on any host (docs/access.md).
+    keys = run_entrypoint(fake_bin, "keys", "create", "admin", SIMPLEPOSE_DEVICE="Ascend")
+    assert keys.returncode == 0 and keys.stdout.splitlines()[0] == "args=keys create admin"
 
 
 # ---------------------------------------------------------------- install.sh

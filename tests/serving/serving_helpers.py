@@ -15,14 +15,18 @@ IMAGE_W, IMAGE_H = 160, 120
 
 
 def make_test_settings(**overrides) -> Settings:
-    """Settings for tests: nothing read from the environment, small limits."""
+    """Settings for tests: nothing read from the environment, small limits, no rate limits
+    (tests fire requests faster than any client should; test_access sets its own)."""
     base = {
         "max_wait_ms": 2.0,
         "max_batch": 8,
         "queue_size": 64,
         "cache_dir": Path("/nonexistent"),
-        "detector": "none",
-    }  # tests of the detector name theirs
+        "detector": "none",  # tests of the detector name theirs
+        "rate_limit_rps": 0,
+        "rate_limit_persons_per_s": 0,
+        "rate_limit_frames_per_s": 0,
+    }
     return Settings(_env_file=None, **{**base, **overrides})
 
 

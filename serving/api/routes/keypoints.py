@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
-from simplepose.serving.api.deps import PredictorDep
+from simplepose.serving.api.deps import PredictorDep, QuotaDep
 from simplepose.serving.predictor import Prediction, detector_summary
 from simplepose.serving.render import draw_persons, encode_png
 from simplepose.serving.results import persons_to_json
@@ -49,6 +49,7 @@ DetectorQuery = Annotated[
 
 async def _predict(
     predictor: PredictorDep,
+    quota: QuotaDep,
     image: UploadFile,
     boxes: str | None,
     decode: str | None,
@@ -56,7 +57,9 @@ async def _predict(
     detector: str | None,
 ) -> Prediction:
     data = await image.read()
-    return await predictor.predict(data, image.content_type, boxes, decode, nms, detector)
+    return await predictor.predict(
+        data, image.content_type, boxes, decode, nms, detector, quota.spend_persons
+    )
 
 
 @router.post(
@@ -67,6 +70,7 @@ async def _predict(
 )
 async def keypoints(
     predictor: PredictorDep,
+    quota: QuotaDep,
     image: ImageFile,
     boxes: BoxesField = None,
     decode: DecodeQuery = None,
@@ -74,7 +78,7 @@ async def keypoints(
     nms: NmsQuery = False,
     detector: DetectorQuery = None,
 ) -> KeypointsResponse:
-    result = await _predict(predictor, image, boxes, decode, nms, detector)
+    result = await _predict(predictor, quota, image, boxes, decode, nms, detector)
     return KeypointsResponse.model_validate(
         {
             "model": predictor.summary,
@@ -95,6 +99,7 @@ async def keypoints(
 )
 async def render(
     predictor: PredictorDep,
+    quota: QuotaDep,
     image: ImageFile,
     boxes: BoxesField = None,
     decode: DecodeQuery = None,
@@ -102,7 +107,7 @@ async def render(
     nms: NmsQuery = False,
     detector: DetectorQuery = None,
 ) -> Response:
-    result = await _predict(predictor, image, boxes, decode, nms, detector)
+    result = await _predict(predictor, quota, image, boxes, decode, nms, detector)
     keep = result.persons.scores >= score_threshold
     png = await run_in_threadpool(
         lambda: encode_png(
