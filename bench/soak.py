@@ -5,8 +5,11 @@ server's resident memory after a warm-up phase and at the end (growth = end - af
 The mix includes the hostile uploads of ``_hostile.py`` (JPEG of 3000 scans, PNG of 160k chunks,
 BMP too wide for OpenCV, box JSON with huge integers or 100k-deep nesting), and the run reports
 the decode time of the worst upload accepted under the default limits (20 MB, 40 M pixels).
+With ``--auth`` the service requires API keys: every request carries a key, some carry none, a
+wrong or a revoked one (all must get 401), and the per-request cost of the key check is
+measured in-process (bench/auth_overhead.py) and reported.
 
-    python bench/soak.py --data ../shared/data/coco-mini --requests 3000 --clients 4
+    python bench/soak.py --data ../shared/data/coco-mini --requests 3000 --clients 4 --auth
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from PIL import Image  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _hostile import hostile_requests, worst_accepted_uploads  # noqa: E402
 from _service import ServiceProcess, small_checkpoint  # noqa: E402
+from auth_overhead import measure as measure_auth_overhead  # noqa: E402
 
 MB = 1 << 20
 
@@ -96,6 +100,30 @@ def build_cases(data: Path, max_upload: int) -> list[tuple[str, dict]]:
     return good + bad + hostile_requests(png, np.ascontiguousarray(bgr[:, :, ::-1]))
 
 
+def auth_cases(revoked_key: str) -> list[tuple[str, dict]]:
+    """Requests that must get 401 (the client sends a valid key unless a case overrides it)."""
+    model = {"method": "GET", "url": "/v1/model"}
+    return [
+        ("bad_no_key", {**model, "headers": {"Authorization": ""}}),
+        ("bad_wrong_key", {**model, "headers": {"Authorization": "Bearer sp_" + "x" * 43}}),
+        ("bad_revoked_key", {**model, "headers": {"X-API-Key": revoked_key, "Authorization": ""}}),
+        ("bad_key_post", {"method": "POST", "url": "/keypoints", "headers": {"X-API-Key": "no",
+                          "Authorization": ""}, "files": {"image": ("f", b"x", "image/jpeg")}}),
+    ]  # fmt: skip
+
+
+def setup_keys(workdir: Path) -> tuple[Path, str, str]:
+    """A fresh key file with a valid key and a revoked one."""
+    from simplepose.serving.keyfile import create_key, revoke_key
+
+    path = workdir / "soak_api_keys"
+    path.unlink(missing_ok=True)
+    key = create_key(path, "soak")
+    revoked = create_key(path, "revoked")
+    revoke_key(path, "revoked")
+    return path, key, revoked
+
+
 def _is_error_json(response: httpx.Response) -> bool:
     try:
         error = response.json()["error"]
@@ -120,11 +148,22 @@ def main() -> None:
     parser.add_argument(
         "--skip-worst-upload", action="store_true", help="skip timing the worst 20 MB uploads"
     )
+    parser.add_argument("--auth", action="store_true", help="API keys required (docs/access.md)")
+    parser.add_argument("--rate-limit-rps", type=float, help="requests/s per key (service default)")
     args = parser.parse_args()
     worst = None if args.skip_worst_upload else worst_accepted_uploads()
     args.workdir.mkdir(parents=True, exist_ok=True)
     max_upload = 4 * MB
     cases = build_cases(args.data, max_upload)
+    env = {"SIMPLEPOSE_MAX_UPLOAD_BYTES": str(max_upload), "SIMPLEPOSE_MAX_BOXES": "64"}
+    client_headers: dict[str, str] = {}
+    if args.auth:
+        keys_file, key, revoked = setup_keys(args.workdir)
+        cases += auth_cases(revoked)
+        env.update(SIMPLEPOSE_AUTH="required", SIMPLEPOSE_API_KEYS_FILE=str(keys_file))
+        client_headers["Authorization"] = f"Bearer {key}"
+    if args.rate_limit_rps is not None:
+        env["SIMPLEPOSE_RATE_LIMIT_RPS"] = str(args.rate_limit_rps)
     good = [c for c in cases if not c[0].startswith("bad_")]
     bad = [c for c in cases if c[0].startswith("bad_")]
     rng = random.Random(args.seed)
@@ -132,7 +171,6 @@ def main() -> None:
             for _ in range(args.warmup + args.requests)]  # fmt: skip
 
     model = args.model or small_checkpoint(args.workdir)
-    env = {"SIMPLEPOSE_MAX_UPLOAD_BYTES": str(max_upload), "SIMPLEPOSE_MAX_BOXES": "64"}
     statuses: Counter = Counter()
     by_case: dict[str, Counter] = {}
     server_errors: list[str] = []
@@ -143,7 +181,7 @@ def main() -> None:
         proc = psutil.Process(service.pid)
 
         def run(chunk: list[tuple[str, dict]]) -> None:
-            with httpx.Client(base_url=service.url, timeout=120) as client:
+            with httpx.Client(base_url=service.url, timeout=120, headers=client_headers) as client:
                 for name, kwargs in chunk:
                     start = time.perf_counter()
                     try:
@@ -186,6 +224,11 @@ def main() -> None:
             service.proc.poll() is None and httpx.get(f"{service.url}/healthz").status_code == 200
         )
     five_xx = sum(n for code, n in statuses.items() if code >= 500 or code == 0)
+    # every keyless/wrong/revoked request got 401, and no request with the valid key did
+    key_cases = {name for name, _ in auth_cases("")}
+    refused = all(code == 401 for name in key_cases for code in by_case.get(name, {}))
+    wrongly_refused = sum(c[401] for name, c in by_case.items() if name not in key_cases)
+    auth_ok = refused and wrongly_refused == 0
     for name in sorted(by_case):
         print(f"{name:24s} {dict(by_case[name])}", file=sys.stderr)
     print(json.dumps({
@@ -205,8 +248,11 @@ def main() -> None:
         "slowest_case_s": max(slowest.values(), default=0.0),
         "slowest_case": max(slowest, key=slowest.get, default=None),
         "worst_accepted_upload": worst,
+        "auth": args.auth,
+        "auth_401_as_expected": auth_ok,
+        "auth_overhead_in_process": measure_auth_overhead(calls=5000, repeats=3) if args.auth else None,
     }))  # fmt: skip
-    if five_xx or non_json or not alive:
+    if five_xx or non_json or not alive or not auth_ok:
         raise SystemExit(f"soak failed: {server_errors[:5]} {non_json[:5]}")
 
 

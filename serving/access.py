@@ -127,6 +127,13 @@ def presented_key(scope: Scope) -> bytes | None:
     return None
 
 
+def accepted_subprotocol(scope: Scope) -> str | None:
+    """What a WebSocket route passes to ``websocket.accept(subprotocol=...)``: WS_SUBPROTOCOL
+    when the client offered it (a browser fails the handshake if none of its offers is chosen;
+    the key protocol is never echoed back)."""
+    return WS_SUBPROTOCOL if WS_SUBPROTOCOL in scope.get("subprotocols", ()) else None
+
+
 async def deny(
     scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str,
     headers: dict[str, str],

@@ -14,7 +14,11 @@ from fastapi import FastAPI, WebSocket
 from fastapi.routing import APIWebSocketRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from serving_helpers import make_test_settings
-from simplepose.serving.access import WS_KEY_PROTOCOL_PREFIX, WS_SUBPROTOCOL
+from simplepose.serving.access import (
+    WS_KEY_PROTOCOL_PREFIX,
+    WS_SUBPROTOCOL,
+    accepted_subprotocol,
+)
 from simplepose.serving.keyfile import create_key, revoke_key
 from simplepose.serving.ratelimit import PERSONS, REQUESTS, BucketSpec
 from starlette.routing import Mount, WebSocketRoute
@@ -52,7 +56,7 @@ def keyed(tiny_model, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keye
 
     @app.websocket(TEST_WS_PATH)  # stands for the video stream: added after create_app
     async def echo_caller(websocket: WebSocket) -> None:
-        await websocket.accept(subprotocol=WS_SUBPROTOCOL)
+        await websocket.accept(subprotocol=accepted_subprotocol(websocket.scope))
         await websocket.send_text(websocket.scope["simplepose.caller"].name)
         await websocket.close()
 
