@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 PROBE_PATHS = ("/healthz", "/readyz")  # liveness/readiness probes carry no key
 PAGE_PATHS = ("/",)  # the web page: static files, no data; it asks for a key on 401
-PAGE_PREFIXES = ("/static/",)
+PAGE_PREFIXES = ("/web/",)  # its files (PAGE_PREFIX of the page's module)
 METRICS_PATH = "/metrics"
 REALM = "simplepose"
 # WebSocket clients in browsers cannot set headers: they offer two subprotocols,

@@ -144,11 +144,16 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _bursts_hold_one_request(self) -> Settings:
-        if self.rate_limit_persons_per_s > 0 and self.rate_limit_persons_burst < self.max_boxes:
-            raise ValueError(
-                f"rate_limit_persons_burst ({self.rate_limit_persons_burst}) must be at least "
-                f"max_boxes ({self.max_boxes}), or a full request could never pass"
-            )
+        for kind, per_s, burst, most in (
+            ("persons", self.rate_limit_persons_per_s, self.rate_limit_persons_burst, "max_boxes"),
+            ("frames", self.rate_limit_frames_per_s, self.rate_limit_frames_burst,
+             "video_max_frames"),
+        ):  # fmt: skip
+            if per_s > 0 and burst < getattr(self, most):
+                raise ValueError(
+                    f"rate_limit_{kind}_burst ({burst}) must be at least {most} "
+                    f"({getattr(self, most)}), or a full request could never pass"
+                )
         return self
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from simplepose.serving.errors import ServiceError
@@ -15,7 +16,7 @@ from simplepose.serving.settings import Settings
 from simplepose.geometry import BoxError
 from simplepose.track_pipeline import TrackingPipeline
 from simplepose.tracking import TrackedFrame
-from simplepose.video import COMMON_CODECS, VideoError, VideoLimits, open_frames
+from simplepose.video import COMMON_CODECS, Frame, VideoError, VideoLimits, open_frames
 
 # VideoError code -> HTTP status: limits are 413 (size) / 422 (length), unusable input 400/415.
 VIDEO_ERROR_STATUS = {
@@ -87,14 +88,26 @@ def frame_json(tracked: TrackedFrame, min_score: float = 0.0) -> dict[str, Any]:
     }
 
 
+def _metered(frames: Iterable[Frame], spend_frames: Callable[[int], None]) -> Iterator[Frame]:
+    for frame in frames:
+        spend_frames(1)  # raises the caller's 429 when their frame budget runs out
+        yield frame
+
+
 def track_video(
-    tracker: TrackingPipeline, data: bytes, limits: VideoLimits, min_score: float
+    tracker: TrackingPipeline,
+    data: bytes,
+    limits: VideoLimits,
+    min_score: float,
+    spend_frames: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Decode and track a whole clip (blocking: run it in a worker thread)."""
+    """Decode and track a whole clip (blocking: run it in a worker thread). ``spend_frames``
+    is called with 1 for each decoded frame, before it is tracked (the caller's quota)."""
     start = time.perf_counter()
     try:
         source = open_frames(data, limits)
-        frames = [frame_json(t, min_score) for t in tracker.run(source)]
+        metered = source if spend_frames is None else _metered(source, spend_frames)
+        frames = [frame_json(t, min_score) for t in tracker.run(metered)]
     except VideoError as exc:
         raise video_error(exc) from exc
     except BoxError as exc:  # a detector box outside the frame: a detector bug, said plainly

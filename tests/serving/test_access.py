@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
@@ -9,27 +10,30 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi import FastAPI, WebSocket
 from fastapi.routing import APIWebSocketRoute, iter_route_contexts
 from fastapi.testclient import TestClient
-from serving_helpers import make_test_settings
+from serving_helpers import make_test_settings, synthetic_bgr
 from simplepose.serving.access import (
     WS_KEY_PROTOCOL_PREFIX,
     WS_SUBPROTOCOL,
     accepted_subprotocol,
 )
 from simplepose.serving.keyfile import create_key, revoke_key
-from simplepose.serving.ratelimit import PERSONS, REQUESTS, BucketSpec
+from simplepose.serving.ratelimit import FRAMES, PERSONS, REQUESTS, BucketSpec
 from starlette.routing import Mount, WebSocketRoute
 from starlette.testclient import WebSocketDenialResponse
+
+from simplepose.video import VideoWriter
 
 # Every route reachable without a key, on purpose: probes, the web page, the API docs
 # (SIMPLEPOSE_DOCS_PUBLIC, default on). /metrics needs a key unless SIMPLEPOSE_METRICS_PUBLIC.
 OPEN_ROUTES = {
     "/healthz", "/readyz", "/", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
 }  # fmt: skip
-OPEN_PREFIXES = ("/static",)  # the web page's files
+OPEN_PREFIXES = ("/web/",)  # the web page's files
 TEST_WS_PATH = "/test-only/ws"
 
 
@@ -118,7 +122,8 @@ def call(client: TestClient, method: str, path: str, headers: dict[str, str]) ->
 def test_the_walk_sees_the_api_and_the_routes_added_later(keyed: Keyed) -> None:
     seen = set(protected(keyed.app))
     expected = {("POST", "/keypoints"), ("POST", "/keypoints/render"), ("GET", "/v1/model"),
-                ("GET", "/metrics"), ("WS", TEST_WS_PATH), ("GET", "/test-only/added-later")}  # fmt: skip
+                ("GET", "/metrics"), ("WS", TEST_WS_PATH), ("GET", "/test-only/added-later"),
+                ("POST", "/keypoints/video"), ("WS", "/keypoints/stream")}  # fmt: skip
     assert expected <= seen
     assert {p for _, p in walk(keyed.app)} & OPEN_ROUTES >= {"/healthz", "/readyz", "/docs"}
 
@@ -153,7 +158,8 @@ def test_a_revoked_key_is_refused_everywhere_and_a_valid_one_is_not(keyed: Keyed
 def test_open_routes_need_no_key(keyed: Keyed) -> None:
     for method, path in walk(keyed.app):
         if is_open(path) and method == "GET":
-            assert keyed.client.get(path).status_code == 200, path
+            expected = (200,) if path in OPEN_ROUTES else (200, 404)  # /web/x: no such file
+            assert keyed.client.get(path).status_code in expected, path
 
 
 def test_right_key_gets_200_on_the_api(keyed: Keyed, png_bytes: bytes) -> None:
@@ -248,6 +254,50 @@ def test_persons_bucket_limits_crops_per_second(
     assert r.headers["Retry-After"] == "1"  # 1 token left, 3 needed at 2/s
     clock.now += 1.0
     assert keyed.client.post("/keypoints", files=image, data=form, headers=dave).status_code == 200
+
+
+def tiny_video(frames: int) -> bytes:
+    buf = io.BytesIO()
+    with VideoWriter(buf, 10, "mpeg4", "mp4", "yuv420p") as writer:
+        for i in range(frames):
+            writer.write(np.roll(synthetic_bgr(), 3 * i, axis=1))
+    return buf.getvalue()
+
+
+def test_frames_bucket_limits_video_and_stream(
+    keyed: Keyed, monkeypatch: pytest.MonkeyPatch, png_bytes: bytes
+) -> None:
+    limiter = keyed.app.state.access.limiter
+    clock = FakeClock()
+    monkeypatch.setattr(limiter, "clock", clock)
+    monkeypatch.setitem(limiter.specs, FRAMES, BucketSpec(rate=1.0, burst=3))
+    carol = bearer(keyed.keys["carol"])
+
+    def post(frames: int):
+        files = {"video": ("clip.mp4", tiny_video(frames), "video/mp4")}
+        return keyed.client.post("/keypoints/video", files=files, headers=carol)
+
+    r = post(4)  # the 4th frame finds the bucket empty
+    assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited", r.text
+    assert r.headers["Retry-After"] == "1"
+    clock.now += 10
+    assert post(3).status_code == 200
+    clock.now += 10
+    protocols = [WS_SUBPROTOCOL, WS_KEY_PROTOCOL_PREFIX + keyed.keys["carol"]]
+    with keyed.client.websocket_connect("/keypoints/stream", subprotocols=protocols) as ws:
+        assert ws.accepted_subprotocol == WS_SUBPROTOCOL
+        assert ws.receive_json()["type"] == "hello"
+        answers = []
+        for _ in range(4):
+            ws.send_bytes(png_bytes)
+            answers.append(ws.receive_json())
+            clock.now += 0.01
+            time.sleep(0.1)  # the stream's own per-connection frame rate (15/s)
+        assert [a["type"] for a in answers] == ["frame"] * 3 + ["error"]
+        assert answers[3]["code"] == "rate_limited" and "frames/s" in answers[3]["message"]
+        clock.now += 1.0
+        ws.send_bytes(png_bytes)
+        assert ws.receive_json()["type"] == "frame"
 
 
 def test_metrics_count_by_key_name_never_by_key(keyed: Keyed) -> None:

@@ -14,11 +14,14 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from simplepose.serving.access import accepted_subprotocol
+from simplepose.serving.api.deps import QuotaDep
 from simplepose.serving.api.routes.keypoints import DecodeQuery, ScoreQuery
 from simplepose.serving.api.routes.video import DetectEveryQuery, SmoothQuery
 from simplepose.serving.errors import ServiceError
 from simplepose.serving.images import decode_image
 from simplepose.serving.predictor import KeypointPredictor
+from simplepose.serving.quota import Quota
 from simplepose.serving.tracking import frame_json, make_tracker
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketState
@@ -41,9 +44,12 @@ def _error(frame: int | None, code: str, message: str) -> dict[str, Any]:
 class _Session:
     """One connection's tracker, frame counter and rate limit."""
 
-    def __init__(self, ws: WebSocket, predictor: KeypointPredictor, options: dict[str, Any]):
+    def __init__(
+        self, ws: WebSocket, predictor: KeypointPredictor, quota: Quota, options: dict[str, Any]
+    ):
         self.ws = ws
         self.predictor = predictor
+        self.quota = quota  # the caller's frames/s across all their connections
         self.options = options
         self.tracker = self._new_tracker()
         self.frames = 0  # binary messages received
@@ -84,6 +90,7 @@ class _Session:
             )  # fmt: skip
         start = time.perf_counter()
         try:
+            self.quota.spend_frames(1)
             image = await run_in_threadpool(
                 decode_image, data, None, s.stream_max_frame_bytes, s.video_max_pixels
             )
@@ -123,13 +130,14 @@ class _Session:
 @router.websocket("/stream")
 async def stream(
     ws: WebSocket,
+    quota: QuotaDep,
     decode: DecodeQuery = None,
     score_threshold: ScoreQuery = 0.0,
     detect_every: DetectEveryQuery = None,
     smooth: SmoothQuery = None,
 ) -> None:
     """Live tracking: JPEG/PNG/WebP/BMP frames in, tracked persons out (docs/video.md)."""
-    await ws.accept()
+    await ws.accept(subprotocol=accepted_subprotocol(ws.scope))  # key: docs/access.md
     predictor = getattr(ws.app.state, "predictor", None)
     if predictor is None or not predictor.ready:
         await ws.send_json(_error(None, "not_ready", "the model is still loading"))
@@ -142,7 +150,7 @@ async def stream(
         await ws.close(CLOSE_TRY_LATER, "too many connections")
         return
     options = {"decode": decode, "detect_every": detect_every, "smooth": smooth}
-    session = _Session(ws, predictor, {**options, "score_threshold": score_threshold})
+    session = _Session(ws, predictor, quota, {**options, "score_threshold": score_threshold})
     try:
         await ws.send_json(session.hello())
         await _serve(session, predictor.settings.stream_idle_timeout_s)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
-from simplepose.serving.api.deps import PredictorDep
+from simplepose.serving.api.deps import PredictorDep, QuotaDep
 from simplepose.serving.api.routes.keypoints import DecodeQuery, ScoreQuery
 from simplepose.serving.errors import ServiceError
 from simplepose.serving.schemas import VIDEO_ERROR_RESPONSES, VideoResponse
@@ -42,6 +42,7 @@ SmoothQuery = Annotated[
 async def video(
     request: Request,
     predictor: PredictorDep,
+    quota: QuotaDep,
     video: VideoFile,
     decode: DecodeQuery = None,
     score_threshold: ScoreQuery = 0.0,
@@ -58,7 +59,9 @@ async def video(
         data = await video.read()
         tracker = make_tracker(predictor, decode, detect_every, smooth)
         limits = video_limits(predictor.settings)
-        result = await run_in_threadpool(track_video, tracker, data, limits, score_threshold)
+        result = await run_in_threadpool(
+            track_video, tracker, data, limits, score_threshold, quota.spend_frames
+        )
     finally:
         slots.release()
     return VideoResponse.model_validate(
