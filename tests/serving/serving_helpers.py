@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
+import subprocess
 import threading
+import time
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
 from PIL import Image
 from simplepose.serving.settings import Settings
@@ -76,3 +79,17 @@ class GatedModel:
         if not self.gate.wait(timeout=30):
             raise TimeoutError("gate never opened")
         return self.model(batch)
+
+
+def wait_ready(base: str, proc: subprocess.Popen, log: Path, timeout_s: float) -> None:
+    """Poll ``base``/readyz until 200; fail with the server's log if it exits or times out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()[-2000:]
+        time.sleep(0.2)

@@ -215,13 +215,23 @@ class FakeClock:
         return self.now
 
 
-def test_requests_bucket_empties_then_refills(
-    keyed: Keyed, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def limit(keyed: Keyed, monkeypatch: pytest.MonkeyPatch):
+    """``limit(kind, rate, burst)`` sets one bucket of the app for this test; returns the
+    limiter's clock, which only moves when the test moves it."""
     limiter = keyed.app.state.access.limiter
     clock = FakeClock()
     monkeypatch.setattr(limiter, "clock", clock)
-    monkeypatch.setitem(limiter.specs, REQUESTS, BucketSpec(rate=2.0, burst=3))
+
+    def set_limit(kind: str, rate: float, burst: int) -> FakeClock:
+        monkeypatch.setitem(limiter.specs, kind, BucketSpec(rate=rate, burst=burst))
+        return clock
+
+    return set_limit
+
+
+def test_requests_bucket_empties_then_refills(keyed: Keyed, limit) -> None:
+    clock = limit(REQUESTS, rate=2.0, burst=3)
     carol = bearer(keyed.keys["carol"])
     assert [keyed.client.get("/v1/model", headers=carol).status_code for _ in range(3)] == [200] * 3
     r = keyed.client.get("/v1/model", headers=carol)
@@ -238,13 +248,8 @@ def test_requests_bucket_empties_then_refills(
     assert keyed.client.get("/healthz").status_code == 200  # probes are never limited
 
 
-def test_persons_bucket_limits_crops_per_second(
-    keyed: Keyed, monkeypatch: pytest.MonkeyPatch, png_bytes: bytes
-) -> None:
-    limiter = keyed.app.state.access.limiter
-    clock = FakeClock()
-    monkeypatch.setattr(limiter, "clock", clock)
-    monkeypatch.setitem(limiter.specs, PERSONS, BucketSpec(rate=2.0, burst=4))
+def test_persons_bucket_limits_crops_per_second(keyed: Keyed, limit, png_bytes: bytes) -> None:
+    clock = limit(PERSONS, rate=2.0, burst=4)
     dave = bearer(keyed.keys["dave"])
     form = {"boxes": json.dumps([[10, 5, 60, 100]] * 3)}
     image = {"image": ("a.png", png_bytes, "image/png")}
@@ -264,13 +269,8 @@ def tiny_video(frames: int) -> bytes:
     return buf.getvalue()
 
 
-def test_frames_bucket_limits_video_and_stream(
-    keyed: Keyed, monkeypatch: pytest.MonkeyPatch, png_bytes: bytes
-) -> None:
-    limiter = keyed.app.state.access.limiter
-    clock = FakeClock()
-    monkeypatch.setattr(limiter, "clock", clock)
-    monkeypatch.setitem(limiter.specs, FRAMES, BucketSpec(rate=1.0, burst=3))
+def test_frames_bucket_limits_video_and_stream(keyed: Keyed, limit, png_bytes: bytes) -> None:
+    clock = limit(FRAMES, rate=1.0, burst=3)
     carol = bearer(keyed.keys["carol"])
 
     def post(frames: int):
