@@ -69,18 +69,17 @@ def ensure_default_model(
     """An exported model directory of the default public weights (downloaded, converted and
     exported on first use, then served from ``cache_dir``).
 
-    Raises ``WeightsUnavailable`` when the weights are not cached and cannot be downloaded, or
-    the download fails verification (e.g. a proxy answered with an error page): either way the
+    Raises ``WeightsUnavailable`` when the weights are not cached and cannot be downloaded, the
+    download fails verification (e.g. a proxy answered with an error page) or the file does not
+    convert (an unverified download that is not the published checkpoint): either way the
     caller has no default model and can fall back.
     """
-    from simplepose.export.layouts import LayoutError
-    from simplepose.export.pth_reader import CheckpointFormatError, UnsafeCheckpointError
-
+    entry = lookup(name, registry)
     try:
-        fetched = fetch(lookup(name, registry), cache_dir, offline=offline, progress=False)
+        fetched = fetch(entry, cache_dir, offline=offline, progress=False)
     except WeightsError as exc:
         raise WeightsUnavailable(f"default weights {name} failed verification: {exc}") from exc
-    except (CheckpointFormatError, UnsafeCheckpointError, LayoutError) as exc:
+    except ValueError as exc:  # CheckpointFormatError, LayoutError, CheckpointError: bad file
         raise WeightsUnavailable(f"default weights {name} cannot be converted: {exc}") from exc
     if fetched.model_dir is None:
         raise ValueError(f"{name} is a backbone-only checkpoint, not a pose model")
