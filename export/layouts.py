@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from simplepose.export.pth_reader import InertRecord, UnsafeCheckpointError, refusal
+from simplepose.export.pth_reader import UnsafeCheckpointError, is_inert, refusal
 
 LAYOUTS = ("msra", "mmpose0", "mmpose1", "torchvision")
 LAYOUT_CHOICES = ("auto", *LAYOUTS)
@@ -74,7 +74,7 @@ def unwrap_state_dict(obj: Any) -> dict[str, np.ndarray]:
             obj = obj[key]
             break
     for value in obj.values():
-        if isinstance(value, InertRecord):  # an object where a tensor belongs: never weights
+        if is_inert(value):  # an object (or a bare global) where a tensor belongs: never weights
             raise UnsafeCheckpointError(f"{refusal(value)} (found in the state dict)")
     arrays = {str(k): v for k, v in obj.items() if isinstance(v, np.ndarray)}
     if not arrays:

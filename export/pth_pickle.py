@@ -193,6 +193,13 @@ class InertRecord(_Frozen):
         return f"<inert {self.global_name}>"
 
 
+def is_inert(value: Any) -> bool:
+    """An inert record, or the record class a bare global reference resolved to."""
+    return isinstance(value, InertRecord) or (
+        isinstance(value, type) and issubclass(value, InertRecord)
+    )
+
+
 def check_dims(values: Any, what: str) -> tuple[int, ...]:
     """A tuple of small non-negative ints (sizes, strides), checked before any arithmetic."""
     if not isinstance(values, tuple) or len(values) > MAX_NDIM:

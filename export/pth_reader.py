@@ -39,10 +39,11 @@ from simplepose.export.pth_pickle import (
     Tensor,
     UnsafeCheckpointError,
     check_dims,
+    is_inert,
 )
 from simplepose.export.pth_prescan import MAX_DEPTH, MAX_PICKLE_BYTES
 
-__all__ = ["CheckpointFormatError", "InertRecord", "UnsafeCheckpointError", "load_pth"]
+__all__ = ["CheckpointFormatError", "InertRecord", "UnsafeCheckpointError", "is_inert", "load_pth"]
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -282,12 +283,12 @@ def load_pth(path: str | Path) -> Any:
         raise CheckpointFormatError(
             f"{path}: not a readable PyTorch checkpoint ({reason})"
         ) from None
-    if isinstance(obj, InertRecord):
+    if is_inert(obj):
         raise UnsafeCheckpointError(f"{path}: {refusal(obj)}")
     return obj
 
 
-def refusal(record: InertRecord) -> str:
+def refusal(record: InertRecord | type[InertRecord]) -> str:
     return (
         f"refusing to load global '{record.global_name}': a weights file needs only tensors "
         "and plain containers, and unpickling anything else could run code"

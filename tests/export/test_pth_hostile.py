@@ -190,9 +190,14 @@ def test_objects_where_weights_belong_are_refused(tmp_path: Path):
     with pytest.raises(UnsafeCheckpointError, match="refusing to load global 'posix.system'"):
         unwrap_state_dict(load_pth(path))
     top = tmp_path / "top.pth"
-    top.write_bytes(zip_pth(pickle_of(evil), {}))
-    with pytest.raises(UnsafeCheckpointError, match=f"{top}: refusing to load global"):
-        load_pth(top)
+    for obj in (evil, glob("builtins", "print")):  # an object, or a bare global at the top
+        top.write_bytes(zip_pth(pickle_of(obj), {}))
+        with pytest.raises(UnsafeCheckpointError, match=f"{top}: refusing to load global"):
+            load_pth(top)
+    bare = dict_([(uni("state_dict"), state_dict({"w": W, "x": glob("posix", "system")}))])
+    path.write_bytes(zip_pth(pickle_of(bare), W_DATA))
+    with pytest.raises(UnsafeCheckpointError, match="refusing to load global 'posix.system'"):
+        unwrap_state_dict(load_pth(path))
 
 
 @pytest.mark.parametrize("error", [MemoryError, OverflowError, RecursionError, KeyError])
