@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from simplepose.codec import DECODE_METHODS
@@ -19,6 +20,7 @@ from simplepose.errors import CLIError
 log = logging.getLogger(__name__)
 DEFAULT_PRESET = "res50_256x192"
 DEFAULT_MASTER_PORT = 8118
+LOCAL_MASTER = "127.0.0.1"
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 EXIT_STOPPED = 130
 
@@ -94,7 +96,28 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--print-command", action="store_true", help="with --devices: print the msrun command only"
     )
+    p.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        help="hosts taking part; each runs this command with its --node-rank (default 1)",
+    )
+    p.add_argument(
+        "--node-rank", type=int, default=0, help="this host's index, 0..nodes-1 (default 0)"
+    )
+    p.add_argument(
+        "--master-addr",
+        default=None,
+        help=f"address or DNS name of node 0, where msrun's scheduler runs (default "
+        f"{LOCAL_MASTER} with one node; required with --nodes > 1)",
+    )
     p.add_argument("--master-port", type=int, default=DEFAULT_MASTER_PORT, help="msrun port")
+    p.add_argument(
+        "--auto-resume",
+        action="store_true",
+        help="with --output: continue the run there if it already holds one (for schedulers "
+        "that restart pods), else start it",
+    )
     p.add_argument(
         "--pretrained",
         type=Path,
@@ -194,17 +217,49 @@ def _worker_argv(args: argparse.Namespace) -> list[str]:
 
 
 def msrun_command(args: argparse.Namespace, run_dir: Path) -> list[str]:
+    """msrun for this host: ``devices`` workers here, ``devices * nodes`` in the whole job."""
     msrun = Path(sys.executable).with_name("msrun")
+    logs = run_dir / "msrun_logs"
+    multi_node: list[str] = []
+    if args.nodes > 1:
+        logs = logs / f"node{args.node_rank}"  # the run directory is shared by the hosts
+        multi_node = [f"--node_rank={args.node_rank}", f"--master_addr={args.master_addr}"]
     return [
         str(msrun),
-        f"--worker_num={args.devices}",
+        f"--worker_num={args.devices * args.nodes}",
         f"--local_worker_num={args.devices}",
+        *multi_node,
         f"--master_port={args.master_port}",
-        f"--log_dir={run_dir / 'msrun_logs'}",
+        f"--log_dir={logs}",
         "--join=True",
         str(WORKER_SCRIPT),
         *_worker_argv(args),
     ]
+
+
+def _stopped_on_request(run_dir: Path, since: float) -> bool:
+    """Did the workers of this launch stop on a signal (a ``stop`` record in the metrics)?"""
+    from simplepose.training.run_dir import METRICS_FILE, read_metrics
+
+    for path in run_dir.glob(f"{Path(METRICS_FILE).stem}*.jsonl"):
+        if any(r["kind"] == "stop" and r["time"] >= since for r in read_metrics(path)):
+            return True
+    return False
+
+
+def _check_cluster(args: argparse.Namespace) -> None:
+    if args.devices < 1:
+        raise CLIError(f"--devices must be >= 1, got {args.devices}")
+    if args.nodes < 1:
+        raise CLIError(f"--nodes must be >= 1, got {args.nodes}")
+    if not 0 <= args.node_rank < args.nodes:
+        raise CLIError(f"--node-rank must be in 0..{args.nodes - 1}, got {args.node_rank}")
+    if args.nodes > 1 and not args.master_addr:
+        raise CLIError("--nodes > 1 needs --master-addr: the address or DNS name of node 0")
+    if args.master_addr is None:
+        args.master_addr = LOCAL_MASTER
+    if not 1024 <= args.master_port <= 65535:
+        raise CLIError(f"--master-port must be in 1024..65535, got {args.master_port}")
 
 
 def _launch(args: argparse.Namespace, run_dir: Path) -> int:
@@ -214,8 +269,31 @@ def _launch(args: argparse.Namespace, run_dir: Path) -> int:
     if args.print_command:
         print(f"PATH={Path(sys.executable).parent}:$PATH " + " ".join(cmd))
         return 0
-    print(f"launching {args.devices} workers: {' '.join(cmd)}", file=sys.stderr)
-    return subprocess.run(cmd, env=env, check=False).returncode
+    where = f" on node {args.node_rank} of {args.nodes}" if args.nodes > 1 else ""
+    print(f"launching {args.devices} workers{where}: {' '.join(cmd)}", file=sys.stderr)
+    started = time.time()
+    code = subprocess.run(cmd, env=env, check=False).returncode
+    if code != 0 and _stopped_on_request(run_dir, started):
+        return EXIT_STOPPED  # msrun reports the workers' stop status 130 as a failure
+    if code != 0:
+        log_dir = next(a.split("=", 1)[1] for a in cmd if a.startswith("--log_dir="))
+        raise CLIError(
+            f"the distributed job failed (msrun exit code {code}): a worker or another node "
+            f"stopped or could not be reached; logs: {log_dir}. Checkpoints written so far are "
+            f"kept: relaunch every node with --auto-resume (or --resume {run_dir})"
+        )
+    return code
+
+
+def _auto_resume(args: argparse.Namespace) -> None:
+    """--auto-resume: turn ``--output RUN`` into ``--resume RUN`` when RUN holds a resumable run."""
+    from simplepose.training.run_dir import CONFIG_FILE, STATE_CKPT
+
+    if args.output is None or args.resume is not None:
+        raise CLIError("--auto-resume goes with --output RUN_DIR (and without --resume)")
+    if (args.output / CONFIG_FILE).is_file() and (args.output / STATE_CKPT).is_file():
+        log.info("%s holds a run: resuming it (--auto-resume)", args.output)
+        args.resume, args.config = args.output, None
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -223,8 +301,9 @@ def run_train(args: argparse.Namespace) -> int:
 
     from simplepose.config import load_config
 
-    if args.devices < 1:
-        raise CLIError(f"--devices must be >= 1, got {args.devices}")
+    _check_cluster(args)
+    if args.auto_resume:
+        _auto_resume(args)
     if args.save_every < 1 or args.val_every < 1:
         raise CLIError("--save-every and --val-every must be >= 1")
     if args.max_steps is not None and args.max_steps < 1:
@@ -253,7 +332,7 @@ def run_train(args: argparse.Namespace) -> int:
     data = _check_data(args.data, args.train_split)
     if args.val_split:
         _check_data(args.data, args.val_split)
-    if args.devices > 1:
+    if args.devices > 1 or args.nodes > 1:
         return _launch(args, run_dir)
 
     from simplepose.training.trainer import TrainOptions, train

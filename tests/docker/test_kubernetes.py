@@ -13,7 +13,6 @@ import kubernetes_validate
 import pytest
 import yaml
 from deploy_files import DRIVER_MOUNTS, ENV_NAME, REPO, settings_env_names
-
 from simplepose.serving.settings import Settings
 
 KUBE_DIR = REPO / "deploy" / "kubernetes"
@@ -136,7 +135,7 @@ def test_every_setting_name_is_a_settings_field(variant: str) -> None:
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_commands_parse_and_the_model_is_where_the_service_reads_it(variant: str) -> None:
-    from simplepose.weights import model_dir_for
+    from simplepose.weights import lookup, model_path
 
     objects = _kustomize(KUBE_DIR / variant)
     spec = _one(objects, "Deployment")["spec"]["template"]["spec"]
@@ -145,7 +144,8 @@ def test_commands_parse_and_the_model_is_where_the_service_reads_it(variant: str
     fetch = _parse_cli(init["args"])
     assert (fetch.command, fetch.weights_command) == ("weights", "get")
     env = _env(service, objects)
-    written = model_dir_for(fetch.name, Path(fetch.cache_dir))
+    written = model_path(lookup(fetch.name), fetch.cache_dir, flip=not fetch.no_flip,
+                         fmt=fetch.format)
     assert Path(env["SIMPLEPOSE_MODEL"]) == written
     assert env["SIMPLEPOSE_OFFLINE"] == "true"  # the init step fetched it; never download again
     # both containers see the same volume at the cache path
