@@ -167,7 +167,8 @@ def test_shutdown_outlasts_the_drain_and_keys_come_from_the_secret(variant: str)
     keys = Path(env["SIMPLEPOSE_API_KEYS_FILE"])
     mount = next(m for m in container["volumeMounts"] if m["mountPath"] == str(keys.parent))
     volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
-    assert mount["readOnly"] and keys.name and "secretName" in volume["secret"]
+    assert mount["readOnly"] and "subPath" not in mount  # rotations reach the running pod
+    assert volume["secret"]["items"] if "items" in volume["secret"] else keys.name == "api_keys"
     security = spec["securityContext"]
     assert security["runAsNonRoot"] and security["runAsUser"] != 0
 
