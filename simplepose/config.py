@@ -132,7 +132,7 @@ class TrackConfig:
     """Video tracking (``simplepose.tracking``; SimpleBaselines' flow-based pose tracking)."""
 
     detect_every: int = 1  # run the person detector on every N-th frame; flow boxes in between
-    oks_weight: float = 0.5  # similarity = w * OKS + (1 - w) * IoU of the keypoint boxes
+    oks_weight: float = 0.5  # similarity = w * OKS + (1 - w) * IoU of the person boxes
     match_threshold: float = 0.3  # a person joins a track only above this similarity
     max_missed: int = 10  # frames a track survives unmatched in view (occlusion, detector miss)
     max_offscreen: int = 300  # frames it waits while camera motion has moved it out of view
@@ -140,7 +140,7 @@ class TrackConfig:
     box_margin: float = 0.2  # a box from keypoints grows by this fraction of its width/height
     box_nms_iou: float = 0.5  # a flow box overlapping a detection by more is dropped
     propagated_min_score: float = 0.1  # persons found only from a flow box need this score
-    min_keypoints: int = 2  # keypoints above test.in_vis_thre needed to make a flow box
+    min_keypoints: int = 4  # joints above in_vis_thre for a keypoint flow box (else: moved box)
     smoothing: bool = False  # one-euro filter on each track's keypoints (output only)
     smooth_min_cutoff: float = 1.0  # Hz when still: lower = smoother, more lag
     smooth_beta: float = 0.02  # cutoff rise per px/s of joint speed: higher = less lag

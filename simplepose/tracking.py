@@ -20,7 +20,7 @@ Track ids are positive integers, never reused within one tracker.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -36,6 +36,9 @@ LK_LEVELS = 3  # pyramid levels: followed motions reach ~60 px per frame
 LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
 FB_MAX_ERROR = 2.0  # px: a point whose forward-backward flow misses by more is not trusted
 GLOBAL_MOTION_SIZE = 256  # px: frames are downscaled to this longer side to find the pan
+OUT_OF_VIEW_FRACTION = 0.5  # a track with fewer of its joints in the frame is out of view,
+MIN_BOX_FRACTION = 0.5  # a keypoint flow box under this x the last box area is not used
+MIN_JOINTS_IN_VIEW = 3  # as is one with fewer joints than this in the frame (undetectable)
 CAMERA_GRID = (12, 8)  # background points followed to fit the camera motion
 CAMERA_MIN_POINTS = 6  # fewer followed points: the camera motion is the phase-correlation shift
 FLOW_MAX_DEVIATION = 0.25  # x person size: a joint moving further from the median is an outlier
@@ -183,6 +186,7 @@ class Track:
     missed: int = 0  # frames since last matched, while in view
     offscreen: int = 0  # frames spent moved out of view by the camera
     smoother: OneEuroFilter | None = None
+    motion: np.ndarray = field(default_factory=lambda: np.zeros(2))  # last frame's (dx, dy)
 
 
 @dataclass(frozen=True)
@@ -228,8 +232,20 @@ class PoseTracker:
         boxes = keypoint_boxes(
             np.stack([t.predicted for t in seen]), self.in_vis_thre, c.min_keypoints, c.box_margin
         )
+        # Too few confident joints for a keypoint box, or joints bunched into a box smaller than
+        # half the person's last one (a weak model): the last box, moved as the person moved.
+        moved_boxes = self._moved_boxes(seen)
+        small = ~(
+            boxes[:, 2] * boxes[:, 3] >= MIN_BOX_FRACTION * moved_boxes[:, 2] * moved_boxes[:, 3]
+        )
+        boxes = np.where(small[:, None], moved_boxes, boxes)
         boxes, keep = clip_to_image(boxes, gray.shape[1], gray.shape[0])
         return boxes[keep], np.array([t.box_score for t in seen])[keep]
+
+    @staticmethod
+    def _moved_boxes(tracks: list[Track]) -> np.ndarray:
+        """``(T, 4)`` each track's last person box shifted by its last motion."""
+        return np.stack([np.concatenate([t.box[:2] + t.motion, t.box[2:]]) for t in tracks])
 
     def _move(self, prev: np.ndarray, gray: np.ndarray) -> None:
         poses = np.stack([t.predicted for t in self.tracks])  # (T, K, 3)
@@ -259,16 +275,19 @@ class PoseTracker:
                 fallback = cam
             track.predicted = track.predicted.copy()
             track.predicted[:, :2] += np.where(good[:, None], d, fallback)
+            track.motion = np.median(np.where(good[:, None], d, fallback), axis=0)
 
     def _out_of_view(self, pose: np.ndarray) -> bool:
-        """True when every joint of ``pose`` seen before lies outside the frame: the camera
-        moved away from the person, who may come back into view when it turns."""
+        """True when most joints of ``pose`` seen before lie outside the frame: the camera moved
+        away from the person (who may come back into view when it turns), and no detector can
+        be expected to find the rest."""
         if self._size is None:
             return False
         xy = pose[pose[:, 2] > self.in_vis_thre, :2]
         w, h = self._size
         inside = (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
-        return bool(len(xy)) and not inside.any()
+        needed = max(OUT_OF_VIEW_FRACTION * len(xy), MIN_JOINTS_IN_VIEW)
+        return bool(len(xy)) and inside.sum() < needed
 
     def similarity(self, persons: Persons) -> np.ndarray:
         """``(T, N)`` similarity of the tracks' moved poses and the new persons."""
@@ -277,15 +296,14 @@ class PoseTracker:
         c = self.config
         predicted = np.stack([t.predicted for t in self.tracks])
         new = np.asarray(persons.keypoints, dtype=np.float64)
-        new_boxes = keypoint_boxes(new, self.in_vis_thre, 2, 0.0)
-        new_boxes = np.where(np.isnan(new_boxes), persons.boxes, new_boxes)
-        old_boxes = keypoint_boxes(predicted, self.in_vis_thre, 2, 0.0)
-        old_boxes = np.where(np.isnan(old_boxes), np.stack([t.box for t in self.tracks]), old_boxes)
+        # Person boxes (as cropped), the tracks' moved along: steadier than keypoint boxes.
+        new_boxes = np.asarray(persons.boxes, dtype=np.float64)
+        old_boxes = self._moved_boxes(self.tracks)
         visible = (predicted[:, None, :, 2] > self.in_vis_thre) & (
             new[None, :, :, 2] > self.in_vis_thre
         )
-        # OKS scale: the larger of the two poses' boxes, so a person half in view (few joints)
-        # is compared at the size the track remembers.
+        # OKS scale: the larger of the two boxes, so a person half in view is compared at the
+        # size the track remembers.
         areas = np.maximum(
             (old_boxes[:, 2] * old_boxes[:, 3])[:, None], (new_boxes[:, 2] * new_boxes[:, 3])[None]
         )

@@ -118,14 +118,18 @@ def test_stream_tracks_frames_and_survives_bad_ones(vclient) -> None:
         assert [p["track_id"] for p in ws.receive_json()["persons"]] == [1]
 
 
-def test_stream_limits_rate_size_pixels_and_connections(vclient) -> None:
+def test_stream_limits_rate_size_pixels_and_connections(vclient, monkeypatch) -> None:
     frame = encode(moving_frames(1)[0], ".jpg")
+    # 1 frame per 10 s: the second frame is too early however slow the machine is
+    monkeypatch.setattr(vclient.app.state.predictor.settings, "stream_max_fps", 0.1)
     with vclient.websocket_connect("/keypoints/stream") as ws:
         ws.receive_json()
         ws.send_bytes(frame)
-        ws.send_bytes(frame)  # at once: over STREAM_FPS
+        ws.send_bytes(frame)
         assert ws.receive_json()["type"] == "frame"
-        assert ws.receive_json()["code"] == "rate_limited"
+        limited = ws.receive_json()
+        assert limited["code"] == "rate_limited" and "0.1 per second" in limited["message"]
+        monkeypatch.undo()
         time.sleep(GAP_S)
         ws.send_bytes(encode(flat_frames(1, W * 2, H)[0], ".png"))
         assert ws.receive_json()["code"] == "too_many_pixels"
