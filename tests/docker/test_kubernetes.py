@@ -168,7 +168,7 @@ def test_shutdown_outlasts_the_drain_and_keys_come_from_the_secret(variant: str)
     mount = next(m for m in container["volumeMounts"] if m["mountPath"] == str(keys.parent))
     volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
     assert mount["readOnly"] and "subPath" not in mount  # rotations reach the running pod
-    assert volume["secret"]["items"] if "items" in volume["secret"] else keys.name == "api_keys"
+    assert "items" not in volume["secret"] and keys.name == "api_keys"  # the secret's data key
     security = spec["securityContext"]
     assert security["runAsNonRoot"] and security["runAsUser"] != 0
 
