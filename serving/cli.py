@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 
     from simplepose.detection import PersonDetector
 
+log = logging.getLogger(__name__)
+EXIT_FAILED = 1  # the model did not load, or queued inference did not finish at shutdown
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 SERVE_EPILOG = """\
 model resolution: --model / SIMPLEPOSE_MODEL; else the cached default pretrained model
@@ -119,9 +123,15 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args, SERVE_OPTIONS)
     access_policy(settings)  # refuse an unprotected public bind before loading anything
-    choice = _resolve(settings)
-    settings = settings.model_copy(update={"model": choice.path})
-    app = create_app(settings, detector=load_settings_detector(settings))
+    if settings.model is not None and not settings.model.exists():
+        raise FileNotFoundError(f"model not found: {settings.model}")  # fail before listening
+    server: uvicorn.Server | None = None
+
+    def stop(_: BaseException) -> None:  # the model failed to load: nothing to serve
+        if server is not None:
+            server.should_exit = True
+
+    app = create_app(settings, detector=load_settings_detector(settings), on_load_error=stop)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -130,10 +140,32 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=int(settings.graceful_timeout_s),
         workers=1,  # one process = one copy of the model and one executor per device
     )
+    server = uvicorn.Server(config)
     page = " (web page at /)" if settings.web_page else ""
-    print(f"serving {choice.path} on http://{settings.host}:{settings.port}{page}", file=sys.stderr)
-    uvicorn.Server(config).run()
-    return 0
+    where = settings.model or "the default model (resolved in the background)"
+    print(f"serving {where} on http://{settings.host}:{settings.port}{page}", file=sys.stderr)
+    _run_until_signal(server)
+    loader = app.state.loader
+    if not server.started or (loader is not None and loader.error is not None):
+        return EXIT_FAILED
+    return 0 if app.state.drained else EXIT_FAILED
+
+
+def _run_until_signal(server: Any) -> None:
+    """Run uvicorn; a SIGTERM it handled with a clean shutdown is not an error.
+
+    uvicorn re-raises the signal it caught once it has shut down, which would end the process
+    with -15 after a clean drain; a handler installed here receives that re-raise instead.
+    (Ctrl-C keeps its usual meaning: exit 130.)
+    """
+    received: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: received.append(signum))
+    try:
+        server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if received:
+        log.info("stopped by SIGTERM")
 
 
 def _image_paths(items: list[str]) -> list[Path]:

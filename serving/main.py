@@ -1,11 +1,12 @@
-"""The FastAPI app: ``create_app(settings)`` builds it; its lifespan loads the model once,
-warms it up, and on shutdown lets queued inference finish."""
+"""The FastAPI app: ``create_app(settings)`` builds it; its lifespan loads the model once (in
+the background unless given), warms it up, and on shutdown lets queued inference finish."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
@@ -55,50 +56,115 @@ def api_router() -> APIRouter:
     return router
 
 
-def create_app(
-    settings: Settings | None = None,
-    model: HeatmapModel | None = None,
-    device: str | None = None,
-    detector: PersonDetector | None = None,
-) -> FastAPI:
-    """Build the service. ``model`` (already loaded, with ``device`` its device name) skips
-    model resolution and loading, e.g. in tests; otherwise the lifespan resolves and loads it.
-    ``detector`` likewise replaces the one ``settings.detector`` names."""
-    settings = settings or get_settings()
-    metrics = ServiceMetrics()
+class ModelLoader:
+    """Brings the model up: resolve, load, warm up, then publish the predictor on ``app.state``.
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loaded, device_name = model, device or settings.device or "CPU"
-        if loaded is None:
-            from simplepose.serving.model_source import load_on_device, resolve_model
+    With a model given (tests, embedding) this runs before the server accepts requests. Without
+    one, ``simplepose serve`` runs it in a background thread, so ``/healthz`` answers (liveness)
+    while a default model downloads or the demo trains; ``/readyz`` turns 200 only after it.
+    A failure is logged, kept in ``error`` (``/readyz`` reports it) and passed to ``on_error``.
+    """
 
-            choice = resolve_model(settings, progress=lambda text: log.info("%s", text))
-            loaded, device_name = load_on_device(choice.path, settings.device, settings.device_id)
+    def __init__(
+        self,
+        app: FastAPI,
+        settings: Settings,
+        metrics: ServiceMetrics,
+        detector: PersonDetector | None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ):
+        self.app, self.settings, self.metrics = app, settings, metrics
+        self.detector = detector
+        self.on_error = on_error
+        self.error: str | None = None
+        self.closing = threading.Event()
+        self._published = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self, model: HeatmapModel | None, device: str | None) -> None:
+        if model is not None:
+            self.bring_up(model, device or self.settings.device or "CPU")
+            return
+        self._thread = threading.Thread(target=self._resolve_and_bring_up, name="model-loader",
+                                        daemon=True)  # fmt: skip
+        self._thread.start()
+
+    def _resolve_and_bring_up(self) -> None:
+        from simplepose.serving.model_source import load_on_device, resolve_model
+
+        s = self.settings
+        try:
+            choice = resolve_model(s, progress=lambda text: log.info("%s", text))
+            loaded, device_name = load_on_device(choice.path, s.device, s.device_id)
             log.info("model %s from %s", loaded.info.config.name, choice.path)
-        person_detector = detector or build_detector(settings)
-        predictor = KeypointPredictor(loaded, settings, metrics, device_name, person_detector)
+            self.bring_up(loaded, device_name)
+        except Exception as exc:  # any failure must reach /readyz and the process exit code
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.error("the model could not be loaded: %s", self.error)
+            if self.on_error is not None:
+                self.on_error(exc)
+
+    def bring_up(self, loaded: HeatmapModel, device_name: str) -> None:
+        s = self.settings
+        person_detector = self.detector or build_detector(s)
+        predictor = KeypointPredictor(loaded, s, self.metrics, device_name, person_detector)
         seconds = predictor.warm_up()
         if loaded.info.demo:
             log.warning("%s", DEMO_BANNER)
         log.info("person detector: %s", person_detector.info.label)
         if person_detector.info.fallback:
             log.warning("%s", DETECTOR_BANNER.format(label=person_detector.info.label))
+        with self._published:
+            if self.closing.is_set():  # shut down while loading: nothing to serve
+                predictor.close(0)
+                return
+            self.app.state.predictor = predictor
         log.info(
             "ready: %s on %s, warm-up %.1f s, max batch %d, max wait %.1f ms",
             loaded.info.config.name, device_name, seconds,
-            predictor.executor.max_batch, settings.max_wait_ms,
+            predictor.executor.max_batch, s.max_wait_ms,
         )  # fmt: skip
-        app.state.predictor = predictor
+
+    def close(self) -> bool:
+        """Stop accepting work and let queued inference finish; True when it all finished."""
+        with self._published:
+            self.closing.set()
+            predictor = self.app.state.predictor
+        if predictor is None:
+            return True
+        start = time.perf_counter()
+        finished = predictor.close(self.settings.graceful_timeout_s)
+        log.info(
+            "inference executor %s in %.1f s",
+            "drained" if finished else "did not finish", time.perf_counter() - start,
+        )  # fmt: skip
+        return finished
+
+
+def create_app(
+    settings: Settings | None = None,
+    model: HeatmapModel | None = None,
+    device: str | None = None,
+    detector: PersonDetector | None = None,
+    on_load_error: Callable[[BaseException], None] | None = None,
+) -> FastAPI:
+    """Build the service. ``model`` (already loaded, with ``device`` its device name) skips
+    model resolution and loading, e.g. in tests; otherwise the model is resolved and loaded in
+    the background (see ``ModelLoader``). ``detector`` likewise replaces the one
+    ``settings.detector`` names. ``app.state.drained`` says after shutdown whether queued
+    inference finished."""
+    settings = settings or get_settings()
+    metrics = ServiceMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loader = ModelLoader(app, settings, metrics, detector, on_load_error)
+        app.state.loader = loader
+        loader.start(model, device)
         try:
             yield
         finally:
-            start = time.perf_counter()
-            finished = predictor.close(settings.graceful_timeout_s)
-            log.info(
-                "inference executor %s in %.1f s",
-                "drained" if finished else "did not finish", time.perf_counter() - start,
-            )  # fmt: skip
+            app.state.drained = loader.close()
 
     app = FastAPI(
         title="simplepose keypoint service",
@@ -112,6 +178,8 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.predictor = None
+    app.state.loader = None
+    app.state.drained = True
     app.state.video_slots = Slots(settings.video_max_requests)
     app.state.stream_slots = Slots(settings.stream_max_connections)
     install_error_handlers(app)

@@ -54,36 +54,22 @@ def resolve_model(settings: Settings, progress: Callable[[str], None] | None = N
         "Pass --model DIR or set SIMPLEPOSE_MODEL for real use."
     )
     log.warning("%s", note)
-    device = ensure_device(settings.device, settings.device_id)  # train where it will run
+    from simplepose.network.device import select_device
+
+    device = select_device(settings.device, settings.device_id)  # train where it will run
     demo = ensure_demo_model(
         settings.cache_dir, settings.demo_train_steps, device, settings.device_id, progress
     )
     return ModelChoice(demo, "demo", note)
 
 
-_selected: dict[tuple[str | None, int], str] = {}
-
-
-def ensure_device(device: str | None, device_id: int) -> str:
-    """Select the MindSpore device once per process (MindSpore refuses to change it after the
-    first kernel ran, e.g. after building the demo model); returns the device name."""
-    from simplepose.network.device import default_device, select_device
-
-    key = (device or default_device(), device_id)
-    if key not in _selected:
-        if _selected:
-            have = next(iter(_selected))
-            raise ValueError(
-                f"this process already runs MindSpore on {have[0]}:{have[1]}; "
-                f"cannot switch to {key[0]}:{key[1]}"
-            )
-        _selected[key] = select_device(*key)
-    return _selected[key]
-
-
 def load_on_device(path: Path, device: str | None, device_id: int):
-    """Select the MindSpore device, then load ``path``; returns ``(model, device_name)``."""
+    """Select the MindSpore device, then load ``path``; returns ``(model, device_name)``.
+
+    ``network.device.select_device`` owns the choice: asking again for the device already in
+    use (e.g. after the demo model trained on it) is fine; a switch raises ``RuntimeError``."""
+    from simplepose.network.device import select_device
     from simplepose.network.runtime import load_model
 
-    name = ensure_device(device, device_id)
+    name = select_device(device, device_id)
     return load_model(path), name

@@ -12,11 +12,10 @@ from serving_helpers import encode, make_test_settings, synthetic_bgr
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_checkpoint: Path):
-    from simplepose.serving.model_source import ensure_device
-
+    from simplepose.network.device import select_device
     from simplepose.network.runtime import load_model
 
-    ensure_device("CPU", 0)
+    select_device("CPU", 0)
     return load_model(tiny_checkpoint)
 
 

@@ -81,15 +81,29 @@ class GatedModel:
         return self.model(batch)
 
 
-def wait_ready(base: str, proc: subprocess.Popen, log: Path, timeout_s: float) -> None:
-    """Poll ``base``/readyz until 200; fail with the server's log if it exits or times out."""
+def wait_ready(base: str, proc: subprocess.Popen, log: Path, timeout_s: float) -> bool:
+    """Poll ``base``/readyz until 200; fail with the server's log if it exits or times out.
+    Returns whether ``/healthz`` answered 200 while ``/readyz`` still said 503 (loading)."""
     deadline = time.monotonic() + timeout_s
+    alive_while_loading = False
     while True:
         try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
+            ready = httpx.get(f"{base}/readyz", timeout=1).status_code
+            if ready == 200:
+                return alive_while_loading
+            alive = httpx.get(f"{base}/healthz", timeout=1).status_code
+            alive_while_loading |= ready == 503 and alive == 200
         except httpx.TransportError:
             pass
         assert proc.poll() is None, log.read_text()
         assert time.monotonic() < deadline, log.read_text()[-2000:]
         time.sleep(0.2)
+
+
+def wait_until_ready(client, timeout_s: float = 60.0) -> None:
+    """Poll ``/readyz`` of a TestClient until 200 (the model loads in the background)."""
+    deadline = time.monotonic() + timeout_s
+    while (r := client.get("/readyz")).status_code != 200:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not ready after {timeout_s} s: {r.text}")
+        time.sleep(0.05)

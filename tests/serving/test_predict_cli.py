@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from serving_helpers import encode, make_test_settings, synthetic_bgr
+from serving_helpers import encode, make_test_settings, synthetic_bgr, wait_until_ready
 from simplepose.cli import main
 
 from simplepose.pipeline import PosePipeline, read_image
@@ -98,6 +98,7 @@ def test_demo_model_is_built_labelled_and_served(tmp_path, monkeypatch) -> None:
     assert model_source.resolve_model(settings).path == choice.path  # cached, not rebuilt
     app = create_app(settings.model_copy(update={"model": choice.path}))
     with TestClient(app) as client:
+        wait_until_ready(client)
         assert client.get("/v1/model").json()["demo"] is True
         r = client.post(
             "/keypoints", files={"image": ("a.png", encode(synthetic_bgr(), ".png"), "image/png")}
