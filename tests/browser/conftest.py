@@ -13,13 +13,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from localhost import free_port
+from localhost import free_port, wait_ready
 from page_helpers import MAX_UPLOAD_BYTES, PageLog, launch
 
 CHROMIUM = "/usr/bin/chromium"
@@ -97,16 +95,7 @@ def service(served_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     with logs.open("w") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + STARTUP_TIMEOUT_S
-            while True:
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, logs.read_text()
-                assert time.monotonic() < deadline, f"service not ready: {logs.read_text()}"
-                time.sleep(0.3)
+            wait_ready(base, proc, logs, STARTUP_TIMEOUT_S)
             yield base
         finally:
             proc.terminate()

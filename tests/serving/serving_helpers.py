@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import io
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 import cv2
-import httpx
 import numpy as np
+from localhost import wait_ready  # noqa: F401 - the serving tests import it from here
 from PIL import Image
 from simplepose.serving.settings import Settings
 
@@ -79,25 +78,6 @@ class GatedModel:
         if not self.gate.wait(timeout=30):
             raise TimeoutError("gate never opened")
         return self.model(batch)
-
-
-def wait_ready(base: str, proc: subprocess.Popen, log: Path, timeout_s: float) -> bool:
-    """Poll ``base``/readyz until 200; fail with the server's log if it exits or times out.
-    Returns whether ``/healthz`` answered 200 while ``/readyz`` still said 503 (loading)."""
-    deadline = time.monotonic() + timeout_s
-    alive_while_loading = False
-    while True:
-        try:
-            ready = httpx.get(f"{base}/readyz", timeout=1).status_code
-            if ready == 200:
-                return alive_while_loading
-            alive = httpx.get(f"{base}/healthz", timeout=1).status_code
-            alive_while_loading |= ready == 503 and alive == 200
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, log.read_text()[-2000:]
-        time.sleep(0.2)
 
 
 def wait_until_ready(client, timeout_s: float = 60.0) -> None:
