@@ -87,6 +87,7 @@ function showResult(result, elapsedMs) {
 
 function handleError(err, retry) {
   if (err instanceof ApiError && err.status === 401) {
+    setApiKey(""); // missing, wrong or revoked: ask again
     state.retry = retry;
     $("auth-reason").textContent = err.message;
     $("auth").hidden = false;
