@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-dev
 # MindSpore on AVX-512 CPUs is ~70x slower without this cap (see README, "CPU speed trap").
 export ONEDNN_MAX_CPU_ISA ?= AVX2
 
-.PHONY: venv test lint serve bench clean
+.PHONY: venv test lint serve bench clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,14 @@ serve: venv
 
 bench: venv
 	$(BIN)/python bench/codec_fidelity.py --data ../shared/data/coco-mini
+
+# The images install requirements.lock (docker/install.sh), so `docker build` next month gets what
+# CI tested today. Re-run after changing [project] dependencies; tests/core/test_lock.py checks.
+# Universal: one lock for linux/amd64 and linux/arm64 (markers where they differ); wheels only.
+LOCK_PYTHON := 3.11
+lock: venv
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version $(LOCK_PYTHON) \
+		--only-binary :all: --custom-compile-command "make lock" --quiet --output-file requirements.lock
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

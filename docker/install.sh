@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install simplepose into a Python environment, in two steps so Docker can cache the first:
 #
-#   install.sh deps PYPROJECT   third-party dependencies listed in pyproject.toml ([project]
-#                               dependencies), nothing of the project itself
+#   install.sh deps LOCKFILE    the third-party dependencies pinned in requirements.lock (made by
+#                               `make lock` from pyproject.toml's [project] dependencies), exactly
+#                               those versions and nothing of the project itself
 #   install.sh project SRC      the project from its source tree, without touching the deps
 #
 # Both Dockerfiles run exactly these two steps (deps before the code is copied, so editing the
@@ -10,7 +11,8 @@
 #
 # Environment:
 #   PYTHON             interpreter whose environment receives the packages (default: python3)
-#   MINDSPORE_VERSION  exact MindSpore release to install (default: newest allowed by pyproject)
+#   MINDSPORE_VERSION  MindSpore release the image expects; must be the locked one (a check that
+#                      the Dockerfile's ARG and the lock agree)
 #   PIP_NO_CACHE_DIR   set to 1 in images to keep pip's cache out of the layer
 #
 # Everything installed is a pure-Python or manylinux wheel published for both x86_64 and
@@ -26,31 +28,17 @@ usage() {
     exit 2
 }
 
-# Print [project].dependencies of a pyproject.toml, one requirement a line.
-list_dependencies() {
-    "$PYTHON" - "$1" <<'PY'
-import sys
-import tomllib
-
-with open(sys.argv[1], "rb") as f:
-    deps = tomllib.load(f)["project"]["dependencies"]
-sys.stdout.write("".join(f"{d}\n" for d in deps))
-PY
-}
-
 install_deps() {
-    local pyproject="$1"
-    [[ -f "$pyproject" ]] || { echo "install.sh: $pyproject not found" >&2; exit 2; }
-    local requirements
-    requirements="$(mktemp)"
-    # shellcheck disable=SC2064  # expand now: the path is fixed
-    trap "rm -f '$requirements'" EXIT
-    list_dependencies "$pyproject" >"$requirements"
-    if [[ -n "${MINDSPORE_VERSION:-}" ]]; then
-        echo "mindspore==${MINDSPORE_VERSION}" >>"$requirements"
+    local lock="$1"
+    [[ -f "$lock" ]] || { echo "install.sh: $lock not found" >&2; exit 2; }
+    if [[ -n "${MINDSPORE_VERSION:-}" ]] && ! grep -qx "mindspore==${MINDSPORE_VERSION}" "$lock"; then
+        echo "install.sh: $lock does not pin mindspore==${MINDSPORE_VERSION}; change the pin in" \
+            "pyproject.toml and run 'make lock', or change MINDSPORE_VERSION" >&2
+        exit 2
     fi
     # Wheels only: no compiler in the images, and no package silently built for one arch only.
-    "$PYTHON" -m pip install --only-binary=:all: -r "$requirements"
+    # --no-deps: the lock already lists every transitive dependency, at the tested version.
+    "$PYTHON" -m pip install --only-binary=:all: --no-deps -r "$lock"
 }
 
 install_project() {

@@ -129,7 +129,7 @@ def test_entrypoint_explains_a_missing_npu(fake_bin: Path) -> None:
 
 @pytest.mark.parametrize(
     ("argv", "message"),
-    [([], "usage"), (["deps", "/nonexistent/pyproject.toml"], "not found"),
+    [([], "usage"), (["deps", "/nonexistent/requirements.lock"], "not found"),
      (["project", "/nonexistent"], "has no pyproject.toml"), (["wheel", "."], "usage")],
 )  # fmt: skip
 def test_install_sh_rejects_bad_arguments(argv: list[str], message: str) -> None:
@@ -139,8 +139,8 @@ def test_install_sh_rejects_bad_arguments(argv: list[str], message: str) -> None
     assert result.returncode == 2 and message in result.stderr
 
 
-def test_install_sh_installs_exactly_the_pyproject_dependencies(tmp_path: Path) -> None:
-    """The deps step hands pip the [project] dependencies (+ the MindSpore pin), nothing else."""
+def _fake_pip(tmp_path: Path) -> tuple[Path, Path]:
+    """A python that logs ``-m pip ...`` calls (and the files they name) instead of running."""
     fake_python = tmp_path / "python"
     log = tmp_path / "pip.log"
     fake_python.write_text(
@@ -150,8 +150,14 @@ def test_install_sh_installs_exactly_the_pyproject_dependencies(tmp_path: Path) 
         f'exec {sys.executable} "$@"\n'
     )
     fake_python.chmod(0o755)
+    return fake_python, log
+
+
+def test_install_sh_installs_exactly_the_lock(tmp_path: Path) -> None:
+    """The deps step hands pip requirements.lock with --no-deps: the tested versions, no more."""
+    fake_python, log = _fake_pip(tmp_path)
     result = subprocess.run(
-        ["bash", str(INSTALL_SH), "deps", str(REPO / "pyproject.toml")],
+        ["bash", str(INSTALL_SH), "deps", str(REPO / "requirements.lock")],
         env={**os.environ, "PYTHON": str(fake_python), "MINDSPORE_VERSION": "2.10.0"},
         capture_output=True,
         text=True,
@@ -159,11 +165,24 @@ def test_install_sh_installs_exactly_the_pyproject_dependencies(tmp_path: Path) 
     )
     assert result.returncode == 0, result.stderr
     lines = log.read_text().splitlines()
-    assert lines[0].startswith("-m pip install --only-binary=:all: -r ")
-    requirements = lines[1:]
+    assert lines[0].startswith("-m pip install --only-binary=:all: --no-deps -r ")
+    requirements = [line for line in lines[1:] if not line.lstrip().startswith("#")]
     assert "mindspore==2.10.0" in requirements
-    assert any(r.startswith("numpy") and "<2" in r for r in requirements)
+    assert any(r.startswith("numpy==1.") for r in requirements)
     assert not any(r.startswith(("simplepose", "pytest", "torch")) for r in requirements)
+
+
+def test_install_sh_refuses_a_mindspore_version_the_lock_does_not_pin(tmp_path: Path) -> None:
+    fake_python, log = _fake_pip(tmp_path)
+    result = subprocess.run(
+        ["bash", str(INSTALL_SH), "deps", str(REPO / "requirements.lock")],
+        env={**os.environ, "PYTHON": str(fake_python), "MINDSPORE_VERSION": "2.9.0"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "make lock" in result.stderr
+    assert not log.exists()  # nothing installed
 
 
 # ---------------------------------------------------------------- healthcheck.py
