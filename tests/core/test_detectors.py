@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import onnxruntime  # noqa: F401  (dev extra: missing is an error, not a skip)
 import pytest
 
 from simplepose.detection import DetectorLoadError, load_detector
@@ -16,7 +17,6 @@ from simplepose.detection.onnx_end2end import OnnxEnd2EndDetector
 from simplepose.detection.zoo import extract_graph
 from tests.detection_graph import build_end2end_graph, graph_finding
 
-pytest.importorskip("onnxruntime")
 BRIGHT = np.full((120, 160, 3), 255, np.uint8)  # 160 wide, 120 high
 
 

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+import torch_reference
 from simplepose.export.convert import convert_checkpoint
 from simplepose.export.layouts import LayoutError, infer_model_fields, map_layout, unwrap_state_dict
 
 from simplepose.config import get_preset
 from simplepose.network.checkpoint import CheckpointError
-
-torch = pytest.importorskip("torch")
-torch_reference = pytest.importorskip("torch_reference")
 
 PARITY_ATOL = 1e-4
 PRESET = "res18_128x96"  # R18 with the full 256-channel head, small input for CPU speed

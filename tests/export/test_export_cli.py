@@ -7,10 +7,9 @@ import pickle
 import zipfile
 
 import pytest
+import torch
+import torch_reference
 from simplepose.cli import main
-
-torch = pytest.importorskip("torch")
-torch_reference = pytest.importorskip("torch_reference")
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from simplepose.export.layouts import unwrap_state_dict
 from simplepose.export.pth_reader import (
     CheckpointFormatError,
@@ -18,8 +19,6 @@ from simplepose.export.pth_reader import (
     load_pth,
     state_dict_arrays,
 )
-
-torch = pytest.importorskip("torch")
 
 
 def sample_state_dict():

@@ -8,13 +8,12 @@ import http.server
 import threading
 
 import pytest
+import torch
+import torch_reference
 from simplepose.cli import main
 from simplepose.export.weights import ensure_default_model, fetch
 
 from simplepose.weights import KnownWeights, WeightsError, WeightsUnavailable
-
-torch = pytest.importorskip("torch")
-torch_reference = pytest.importorskip("torch_reference")
 
 PRESET = "res18_128x96"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -26,6 +27,17 @@ class Recorder:
         return batch * 2
 
 
+WAIT_TIMEOUT_S = 10.0
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = WAIT_TIMEOUT_S) -> None:
+    """Poll ``condition`` until true; fail (not hang) after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"condition not met within {timeout_s} s"
+        time.sleep(0.001)
+
+
 def crops(n: int, start: float) -> np.ndarray:
     return (start + np.arange(n, dtype=np.float32)).reshape(n, 1, 1, 1)
 
@@ -35,8 +47,7 @@ def test_crops_of_several_requests_share_a_call_and_come_back_in_order() -> None
     model = Recorder(gate)
     ex = BatchingExecutor(model, max_batch=8, max_wait_s=0.5, max_queue=100)
     first = ex.submit(crops(1, 0))
-    while ex.queue_depth:  # the worker took it and waits at the gate
-        time.sleep(0.001)
+    wait_for(lambda: ex.queue_depth == 0)  # the worker took it and waits at the gate
     futures = [ex.submit(crops(5, 100 * (i + 1))) for i in range(3)]  # 15 crops queue up
     gate.set()
     for i, f in enumerate(futures):
@@ -66,8 +77,7 @@ def test_queue_full_is_refused_and_recovers() -> None:
     model = Recorder(gate)
     ex = BatchingExecutor(model, max_batch=2, max_wait_s=0.0, max_queue=3)
     running = ex.submit(crops(2, 0))
-    while ex.queue_depth:  # wait until the worker took it (and blocks on the gate)
-        time.sleep(0.001)
+    wait_for(lambda: ex.queue_depth == 0)  # the worker took it (and blocks on the gate)
     queued = ex.submit(crops(3, 10))
     with pytest.raises(QueueFull):
         ex.submit(crops(1, 20))

@@ -8,12 +8,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import onnxruntime  # noqa: F401  (dev extra: missing is an error, not a skip)
 import pytest
 from simplepose.cli import main
 
 from tests.detection_graph import graph_finding
 
-pytest.importorskip("onnxruntime")
 IMAGE, IMAGE_ID = "000000217285.jpg", 217285  # coco-mini val2017, 640x427
 
 

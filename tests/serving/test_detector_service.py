@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+import onnxruntime  # noqa: F401  (dev extra: missing is an error, not a skip)
 import pytest
 from serving_helpers import encode, make_test_settings, synthetic_bgr
 
@@ -17,7 +18,6 @@ from simplepose.detection.hog import HOG_LABEL
 from simplepose.detection.onnx_end2end import OnnxEnd2EndDetector
 from tests.detection_graph import graph_finding
 
-pytest.importorskip("onnxruntime")
 MULTI_PERSON = "000000217285.jpg"  # coco-mini val2017: 13 people
 
 
