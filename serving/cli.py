@@ -207,15 +207,14 @@ def _predict(args: argparse.Namespace) -> int:
     if detector.info.fallback:
         print(f"note: person detector {detector.info.label}", file=sys.stderr)
     if args.track:
-        from simplepose.serving.predict_video import predict_video, render_path
+        from simplepose.serving.predict_video import open_source, predict_video
 
-        render_path(args.render)  # fail before the model loads
+        source = open_source(args)  # bad input fails before the model loads
         choice = _resolve(settings)
         model, device = load_on_device(choice.path, settings.device, settings.device_id)
         pipeline = PosePipeline(model, decode=args.decode or settings.decode)
-        print(
-            predict_video(args, pipeline, detector, model_summary(model, device)), file=sys.stderr
-        )
+        summary = model_summary(model, device)
+        print(predict_video(args, source, pipeline, detector, summary), file=sys.stderr)
         return 0
     paths = _image_paths(args.images)
     boxes_by_image = _load_boxes_file(args.boxes)

@@ -17,11 +17,12 @@ from simplepose.serving.render import draw_persons
 from simplepose.serving.tracking import frame_json
 from tqdm import tqdm
 
+from simplepose.config import TrackConfig
 from simplepose.detection import PersonDetector
 from simplepose.errors import CLIError
 from simplepose.pipeline import PosePipeline
 from simplepose.track_pipeline import TrackingPipeline
-from simplepose.video import Frame, VideoWriter, open_frames
+from simplepose.video import Frame, FrameSource, VideoWriter, open_frames
 
 # Rendered video container (by --render suffix) -> encoder.
 RENDER_CODECS = {".mp4": "libx264", ".mkv": "libx264", ".mov": "libx264", ".webm": "libvpx-vp9"}
@@ -36,25 +37,32 @@ def render_path(value: Path | None) -> Path | None:
     return value
 
 
+def open_source(args: argparse.Namespace) -> FrameSource:
+    """The one video file or image folder of ``args.images``, checked before the model loads
+    (a corrupt video is one error line, not a wait for the model)."""
+    if len(args.images) != 1:
+        raise CLIError(f"--track takes one video file or image folder, got {len(args.images)}")
+    render_path(args.render)
+    return open_frames(args.images[0], fps=args.fps or TrackConfig().fps)
+
+
 def predict_video(
     args: argparse.Namespace,
+    source: FrameSource,
     pipeline: PosePipeline,
     detector: PersonDetector,
     summary: dict[str, Any],
 ) -> str:
-    """Track the one video/folder in ``args.images``; write ``args.output`` (+ ``args.render``).
+    """Track ``source`` (from ``open_source``); write ``args.output`` (+ ``args.render``).
     Returns a one-line summary."""
-    if len(args.images) != 1:
-        raise CLIError(f"--track takes one video file or image folder, got {len(args.images)}")
     render = render_path(args.render)
     base = pipeline.info.config.track
     config = dataclasses.replace(
         base,
         detect_every=args.detect_every or base.detect_every,
         smoothing=args.smooth or base.smoothing,
-        fps=args.fps or base.fps,
+        fps=source.info.fps,
     )
-    source = open_frames(args.images[0], fps=config.fps)
 
     def detect(image):  # noqa: ANN001, ANN202 - the TrackingPipeline's DetectFn
         found = detector.detect(image)

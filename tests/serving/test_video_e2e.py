@@ -92,3 +92,14 @@ def test_service_tracks_the_clip_like_predict(hog_client, posetrack_clip, cli_tr
     for got, want in zip(frames, expected, strict=True):
         for p, q in zip(got["persons"], want["persons"], strict=True):
             np.testing.assert_allclose(p["keypoints"], q["keypoints"], atol=1e-3)
+
+
+def test_predict_track_refuses_bad_input_before_loading_a_model(tmp_path, capsys) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x01" * 300)
+    missing_model = tmp_path / "no-model"  # never reached: the video is checked first
+    args = ["predict", str(broken), "--track", "--model", str(missing_model)]
+    assert main([*args, "--output", str(tmp_path / "t.json")]) == 2
+    assert "not a readable video" in capsys.readouterr().err
+    assert main([*args[:3], "--render", str(tmp_path / "out.png")]) == 2
+    assert "--render with --track writes a video" in capsys.readouterr().err
