@@ -9,6 +9,8 @@ import { markBelow, renderTables } from "./table.js";
 import { HttpFrames, StreamFrames, WebcamSession } from "./webcam.js";
 
 const $ = (id) => document.getElementById(id);
+const MAX_RETRY_S = 10; // longest wait between two looks at a loading service
+const NARROW = window.matchMedia("(max-width: 899px)"); // one column: the result is below the inputs
 const state = {
   meta: { skeleton: [], keypoint_names: [], visibility_threshold: 0.2 },
   model: null,
@@ -108,7 +110,12 @@ async function runPhoto() {
   const number = ++state.sent;
   try {
     const result = await postKeypoints(image.blob, image.name, options);
-    if (number === state.sent) showResult(result, performance.now() - started);
+    if (number !== state.sent) return;
+    showResult(result, performance.now() - started);
+    const top = $("result").getBoundingClientRect().top;
+    if (NARROW.matches && (top < -1 || top > window.innerHeight * 0.6)) {
+      $("result").scrollIntoView({ block: "start" }); // on a phone the answer is far below
+    }
   } catch (err) {
     if (number === state.sent) handleError(err, runPhoto);
   }
@@ -151,11 +158,20 @@ function renderDemoBanner(model) {
 async function loadModel() {
   try {
     state.model = await requestJson("/v1/model");
+    clearError();
+    if (!state.image) setStatus("Choose an image to start.");
     renderDemoBanner(state.model);
     const own = state.model.config && state.model.config.test && state.model.config.test.in_vis_thre;
     if (typeof own === "number" && !state.result) setThreshold(own); // this model's visibility cut
   } catch (err) {
     $("model-card").replaceChildren();
+    if (err instanceof ApiError && err.status === 503) {
+      // the service answers while its model still loads: say so and ask again
+      const seconds = Math.min(MAX_RETRY_S, Math.max(1, Number(err.retryAfter) || 1));
+      setStatus(`The service is still loading its model; trying again in ${seconds} s.`);
+      setTimeout(loadModel, seconds * 1000);
+      return;
+    }
     handleError(err, loadModel);
   }
 }

@@ -256,6 +256,7 @@ def test_phone_width_has_no_sideways_scroll(browser_context, service, photo, art
     log = PageLog(tab)
     tab.set_viewport_size({"width": 375, "height": 740})
     tab.goto(service + "/")
+    tab.locator("#model-card dt", has_text="name").wait_for(timeout=30_000)
     tab.set_input_files("#file", str(photo))
     wait_for_result(tab)
     widths = tab.evaluate(
@@ -263,6 +264,42 @@ def test_phone_width_has_no_sideways_scroll(browser_context, service, photo, art
         " document.getElementById('canvas').getBoundingClientRect().right]"
     )
     assert widths[0] <= widths[1] and widths[2] <= widths[1], widths
+    # one column: the page brought the answer, far below the inputs, into view
+    top = tab.evaluate("async () => document.getElementById('result').getBoundingClientRect().top")
+    assert -1 <= top < 740 * 0.6, top
+    screenshot(tab, artefacts, "phone-result", full_page=False)
     screenshot(tab, artefacts, "phone-width")
     tab.close()
     assert log.errors == []
+
+
+DROP_AND_PASTE = """async ([b64, name, how]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const data = new DataTransfer();
+  data.items.add(new File([bytes], name, { type: "image/jpeg" }));
+  if (how === "drop") {
+    document.getElementById("drop").dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true }));
+  } else {
+    document.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true }));
+  }
+}"""
+
+
+@pytest.mark.parametrize("how", ["drop", "paste"])
+def test_dropped_and_pasted_images_are_sent(page, service, photo, how: str) -> None:
+    import base64
+
+    with page.expect_response(is_keypoints_post):
+        page.evaluate(
+            DROP_AND_PASTE, [base64.b64encode(photo.read_bytes()).decode(), photo.name, how]
+        )
+    result = wait_for_result(page)
+    assert (
+        table_person_count(page)
+        == len(result["persons"])
+        == len(api_answer(service, photo)["persons"])
+    )
+    assert (result["image"]["width"], result["image"]["height"]) == (
+        drawing(page)["width"],
+        drawing(page)["height"],
+    )
