@@ -19,6 +19,7 @@ from simplepose.serving.cli import (
     load_settings_detector,
 )
 
+from simplepose.config import DEVICES
 from simplepose.errors import CLIError
 from simplepose.jsonfile import read_json
 
@@ -92,7 +93,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_detector_option(p)
     p.add_argument("--output", type=Path, default=Path("dets.json"), help="(default dets.json)")
     p.add_argument("--annotations", type=Path, help="COCO annotation file giving the image ids")
-    p.add_argument("--device", choices=("CPU", "Ascend"), help="default: Ascend if usable")
+    p.add_argument("--device", choices=DEVICES, help="default: Ascend (CANN) if usable, else CPU")
     p.add_argument("--cache-dir", type=Path, help="where fetched detectors are cached")
     p.add_argument("--offline", action="store_const", const=True, help="never download")
     p.set_defaults(func=_detect)

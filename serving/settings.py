@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from simplepose.codec import DECODE_METHODS
 from simplepose.config import DEVICES
 from simplepose.detection import DEFAULT_DETECTOR
+from simplepose.detection.coco import DETECT_BATCH
 from simplepose.paths import DEFAULT_CACHE_DIR
 
 ENV_PREFIX = "SIMPLEPOSE_"
@@ -51,7 +52,7 @@ class Settings(BaseSettings):
         "fallback), none (whole image is one person), a detector from 'simplepose weights list' "
         "or the path of an mmdeploy end2end.onnx",
     )
-    detector_max_batch: int = Field(4, ge=1, description="most images per detector call")
+    detector_max_batch: int = Field(DETECT_BATCH, ge=1, description="most images per detector call")
     decode: str | None = Field(
         None,
         description=f"default decode, one of {DECODE_METHODS}; default: the model's test.decode",

@@ -90,3 +90,18 @@ def test_evaluate_boxes_detector_uses_the_same_detections(coco_mini, found) -> N
         np.array(sorted(items[IMAGE_ID].boxes.tolist())), sorted(found[1].tolist()), atol=0.02
     )
     assert all(len(it.scores) == len(it.boxes) for it in items.values())
+
+
+def test_cli_evaluate_boxes_detector(coco_mini, tiny_checkpoint, tmp_path, capsys) -> None:
+    """The command line wiring (the detections themselves: the test above); ``none`` keeps it
+    to one crop per image."""
+    out = tmp_path / "res.json"
+    base = ["evaluate", "--checkpoint", str(tiny_checkpoint), "--data", str(coco_mini),
+            "--device", "CPU", "--boxes", "detector"]  # fmt: skip
+    assert main([*base, "--detector", "none", "--output", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "boxes: person detector none (whole image is one person)" in text
+    assert "79 images, 79 person boxes" in text
+    assert {r["image_id"] for r in json.loads(out.read_text())} >= {IMAGE_ID}
+    assert main([*base[:-2], "--detector", "hog"]) == 2  # --detector needs --boxes detector
+    assert "only used with --boxes detector" in capsys.readouterr().err
