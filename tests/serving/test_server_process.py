@@ -24,6 +24,7 @@ def test_sigterm_finishes_in_flight_requests(tiny_checkpoint: Path, tmp_path: Pa
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLEPOSE_")}
     env["SIMPLEPOSE_MAX_WAIT_MS"] = str(HOLD_MS)  # settings come from the environment too
+    env["SIMPLEPOSE_DETECTOR"] = "none"  # whole-image boxes: every request reaches the queue
     log = (tmp_path / "serve.log").open("w")
     cmd = [sys.executable, "-m", "simplepose.cli", "serve", "--model", str(tiny_checkpoint),
            "--port", str(port), "--max-batch", "4"]  # fmt: skip
