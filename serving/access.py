@@ -13,6 +13,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from simplepose.serving.errors import error_body, error_response
@@ -173,6 +174,7 @@ class AccessMiddleware:
         self.limiter = limiter
         self.metrics = metrics
         self.public = public
+        self._counted: dict[str, Any] = {}  # key name -> its counter (labels() costs ~us)
 
     def is_public(self, scope: Scope) -> bool:
         path = scope["path"]
@@ -212,7 +214,10 @@ class AccessMiddleware:
             headers = {"Retry-After": retry_after(wait)}
             await deny(scope, receive, send, 429, "rate_limited", message, headers)
             return
-        self.metrics.key_requests.labels(caller.name).inc()
+        counter = self._counted.get(caller.name)
+        if counter is None:
+            counter = self._counted[caller.name] = self.metrics.key_requests.labels(caller.name)
+        counter.inc()
         scope[CALLER_SCOPE_KEY] = caller
         await self.app(scope, receive, send)
 
