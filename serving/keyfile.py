@@ -167,8 +167,11 @@ def read_keyfile(path: Path) -> KeyRing:
 
 def write_keyfile(path: Path, ring: KeyRing) -> None:
     """Atomically replace ``path`` (owner read/write only)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:  # e.g. a read-only secret mount
+        raise KeyFileError(f"cannot write API key file {path}: {exc}") from exc
     try:
         with os.fdopen(fd, "w") as f:
             os.fchmod(f.fileno(), FILE_MODE)
@@ -176,6 +179,9 @@ def write_keyfile(path: Path, ring: KeyRing) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise KeyFileError(f"cannot write API key file {path}: {exc}") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -68,6 +68,12 @@ def test_keys_cli_refuses_clearly(tmp_path: Path, capsys, argv: list[str], messa
     assert code == 2 and message in err
 
 
+def test_keys_cli_reports_an_unwritable_place(tmp_path: Path, capsys) -> None:
+    (tmp_path / "a_file").write_text("")
+    code, out, err = run_keys(capsys, "create", "alice", "--file", str(tmp_path / "a_file" / "k"))
+    assert code == 2 and "cannot write API key file" in err and out == ""
+
+
 def test_keys_cli_needs_a_file(capsys, monkeypatch) -> None:
     monkeypatch.delenv("SIMPLEPOSE_API_KEYS_FILE", raising=False)
     code, _, err = run_keys(capsys, "list")
