@@ -12,17 +12,14 @@ import dataclasses
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from localhost import free_port, wait_ready
-from page_helpers import MAX_UPLOAD_BYTES, PageLog, launch
+from page_helpers import MAX_UPLOAD_BYTES, PageLog, launch, running_service
 
 CHROMIUM = "/usr/bin/chromium"
 APT_TIMEOUT_S = 600
-STARTUP_TIMEOUT_S = 120
 REPO = Path(__file__).resolve().parents[2]
 ARTEFACTS = Path(os.environ.get("SIMPLEPOSE_ARTEFACTS_DIR", REPO / "artefacts")) / "browser"
 
@@ -50,6 +47,7 @@ def _install_chromium() -> str:
 def chromium() -> str:
     """Path of Debian's Chromium; installed with apt-get when missing, else the tests skip."""
     import playwright.sync_api  # noqa: F401  (dev extra: missing is an error, not a skip)
+
     if not Path(CHROMIUM).is_file():
         reason = _install_chromium()
         if reason or not Path(CHROMIUM).is_file():
@@ -80,30 +78,13 @@ def served_model(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture(scope="session")
 def service(served_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``simplepose serve`` on 127.0.0.1 (a real process); yields its base URL."""
-    port = free_port()
-    logs = tmp_path_factory.mktemp("service") / "serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLEPOSE_")}
-    env.update(
-        SIMPLEPOSE_MAX_UPLOAD_BYTES=str(MAX_UPLOAD_BYTES),
-        SIMPLEPOSE_CACHE_DIR=str(logs.parent / "cache"),
+    """``simplepose serve`` on 127.0.0.1 (a real process, no API keys); yields its base URL."""
+    directory = tmp_path_factory.mktemp("service")
+    with running_service(
+        served_model, directory, SIMPLEPOSE_MAX_UPLOAD_BYTES=str(MAX_UPLOAD_BYTES),
         SIMPLEPOSE_OFFLINE="true",
-    )
-    cmd = [sys.executable, "-m", "simplepose.cli", "serve", "--model", str(served_model),
-           "--port", str(port), "--max-batch", "4"]  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    with logs.open("w") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_ready(base, proc, logs, STARTUP_TIMEOUT_S)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    ) as base:  # fmt: skip
+        yield base
 
 
 @pytest.fixture(scope="session")

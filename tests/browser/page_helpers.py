@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from localhost import free_port, wait_ready
 
 # Headless, no network of its own, nothing kept between runs (a fresh --user-data-dir each).
 CHROMIUM_FLAGS = [
@@ -24,6 +31,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 RESULT_TIMEOUT_MS = 30_000
+STARTUP_TIMEOUT_S = 180  # model load + warm-up on a shared machine
 MAX_UPLOAD_BYTES = 300_000  # the service's limit in these tests; the 413 test sends more
 
 PIXELS_AT = """async ([points]) => {
@@ -155,3 +163,28 @@ def launch(playwright, chromium: str, extra_flags: list[str] = (), **context):
     )
     ctx.on("close", lambda _: shutil.rmtree(profile, ignore_errors=True))
     return ctx
+
+
+@contextmanager
+def running_service(model: Path, directory: Path, **settings: str) -> Iterator[str]:
+    """``simplepose serve --model MODEL`` as a real process on 127.0.0.1 with ``SIMPLEPOSE_*``
+    ``settings`` (nothing else from this environment); yields its base URL, stops it after."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLEPOSE_")}
+    env.update({"SIMPLEPOSE_CACHE_DIR": str(directory / "cache"), **settings})
+    port = free_port()
+    log_path = directory / "serve.log"
+    cmd = [sys.executable, "-m", "simplepose.cli", "serve", "--model", str(model),
+           "--port", str(port), "--max-batch", "4"]  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_ready(base, proc, log_path, STARTUP_TIMEOUT_S)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -12,12 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from localhost import free_port, wait_ready
-from page_helpers import PageLog, screenshot, wait_for_result
+from page_helpers import PageLog, running_service, screenshot, wait_for_result
 
 pytestmark = pytest.mark.slow
 
-STARTUP_TIMEOUT_S = 180
 OPEN_STREAM = """async ([key]) => {
   const { StreamFrames } = await import("/web/webcam.js");
   try {
@@ -46,24 +44,8 @@ def keyed_service(
     )  # fmt: skip
     key = created.stdout.strip()
     assert key and key not in keys.read_text()
-    env.update(SIMPLEPOSE_API_KEYS_FILE=str(keys), SIMPLEPOSE_CACHE_DIR=str(directory / "cache"))
-    port = free_port()
-    log_path = directory / "serve.log"
-    cmd = [sys.executable, "-m", "simplepose.cli", "serve", "--model", str(served_model),
-           "--port", str(port), "--max-batch", "4"]  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_ready(base, proc, log_path, STARTUP_TIMEOUT_S)
-            yield base, key
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with running_service(served_model, directory, SIMPLEPOSE_API_KEYS_FILE=str(keys)) as base:
+        yield base, key
 
 
 def test_the_page_asks_for_a_key_and_keeps_it_for_the_tab(
