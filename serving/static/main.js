@@ -52,6 +52,11 @@ function requestOptions() {
   return options;
 }
 
+/** Camera frames get no hand-drawn boxes: those belong to the photo they were drawn on. */
+function webcamOptions() {
+  return { ...requestOptions(), boxes: [] };
+}
+
 function redraw() {
   const source = state.image && state.image.bitmap;
   if (!source) return;
@@ -59,7 +64,7 @@ function redraw() {
     skeleton: state.meta.skeleton,
     threshold: threshold(),
     showBoxes: $("show-boxes").checked,
-    handBoxes: state.preview ? [...state.handBoxes, state.preview] : state.handBoxes,
+    handBoxes: state.webcam ? [] : [...state.handBoxes, ...(state.preview ? [state.preview] : [])],
   });
 }
 
@@ -189,7 +194,7 @@ async function openTransport(options) {
     return await StreamFrames.open(keypointsQuery({ decode: options.decode }), apiKey());
   } catch (err) {
     $("status").textContent = `${err.message}; sending frames to POST /keypoints instead.`;
-    return new HttpFrames((blob, name) => postKeypoints(blob, name, requestOptions()));
+    return new HttpFrames((blob, name) => postKeypoints(blob, name, webcamOptions()));
   }
 }
 
@@ -204,7 +209,7 @@ async function startWebcam() {
     handleError(err, startWebcam);
     return;
   }
-  const transport = await openTransport(requestOptions());
+  const transport = await openTransport(webcamOptions());
   const session = new WebcamSession({
     video: $("cam-video"),
     transport,
@@ -229,7 +234,7 @@ async function startWebcam() {
   state.webcam = session;
   $("cam-transport").value = transport.name;
   $("cam-stop").disabled = false;
-  $("curl").textContent = curlCommand("frame.jpg", "image/jpeg", requestOptions());
+  $("curl").textContent = curlCommand("frame.jpg", "image/jpeg", webcamOptions());
   try {
     await session.start();
     setStatus("Webcam on.");
