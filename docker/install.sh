@@ -7,7 +7,7 @@
 #   install.sh project SRC      the project from its source tree, without touching the deps
 #
 # Both Dockerfiles run exactly these two steps (deps before the code is copied, so editing the
-# code does not reinstall MindSpore), and tests/docker/test_install.py runs them in a fresh venv.
+# code does not reinstall MindSpore), and tests/docker/test_docker_install.py runs them in a fresh venv.
 #
 # Environment:
 #   PYTHON             interpreter whose environment receives the packages (default: python3)

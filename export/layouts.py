@@ -1,6 +1,6 @@
 """Map the key layouts of public SimpleBaselines/ResNet state dicts onto ``PoseResNet`` names.
 
-Layouts (REFERENCE.md): ``msra`` (the original code: ``conv1.*``, ``deconv_layers.*``,
+Layouts (tests/export/torch_reference.py builds a state dict of each): ``msra`` (the original code: ``conv1.*``, ``deconv_layers.*``,
 ``final_layer.*``; BGR input), ``mmpose0`` (``backbone.*`` + ``keypoint_head.*``; RGB),
 ``mmpose1`` (``backbone.*`` + ``head.*``, usually inside ``{"state_dict": ...}``; RGB) and
 ``torchvision`` (an ImageNet ResNet: backbone only, ``fc.*`` dropped; RGB).

@@ -278,7 +278,7 @@ def load_pth(path: str | Path) -> Any:
         obj = _finalize(obj)
     except CheckpointFormatError as exc:
         raise type(exc)(f"{path}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 (MemoryError, RecursionError, zip/struct errors...)
+    except Exception as exc:  # MemoryError, RecursionError, zip/struct errors...
         reason = f"{type(exc).__name__}: {str(exc)[:200]}"
         raise CheckpointFormatError(
             f"{path}: not a readable PyTorch checkpoint ({reason})"

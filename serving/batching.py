@@ -183,7 +183,7 @@ class BatchingExecutor:
             start = time.perf_counter()
             try:
                 out = self._run(batch)
-            except Exception as exc:  # noqa: BLE001 - routed to every waiting request
+            except Exception as exc:  # routed to every waiting request
                 failed = {job for job, _, _ in pieces}
                 self._drop(failed)
                 for job in failed:

@@ -88,7 +88,7 @@ def read_header(data: bytes, max_pixels: int) -> tuple[str, int, int]:
                 fmt, (width, height) = str(img.format), img.size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ServiceError(413, "too_many_pixels", f"decompression bomb refused: {exc}") from exc
-    except Exception as exc:  # noqa: BLE001 (any parser error on hostile bytes is a bad image)
+    except Exception as exc:  # any parser error on hostile bytes is a bad image
         raise ServiceError(
             400, "invalid_image", "the upload is not a readable image (JPEG, PNG, WebP or BMP)"
         ) from exc

@@ -33,6 +33,8 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS_S,
             registry=self.registry,
         )
+        for stage in STAGES:  # every stage is exported (at 0) before the first request
+            self.stage_seconds.labels(stage)
         self.persons = Histogram(
             "request_persons",
             "Person boxes per keypoint request",

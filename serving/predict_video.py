@@ -64,7 +64,7 @@ def predict_video(
         fps=source.info.fps,
     )
 
-    def detect(image):  # noqa: ANN001, ANN202 - the TrackingPipeline's DetectFn
+    def detect(image):  # the TrackingPipeline's DetectFn
         found = detector.detect(image)
         return found.boxes, found.scores
 

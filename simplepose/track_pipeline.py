@@ -39,7 +39,7 @@ def run_now(infer: Callable[[np.ndarray], np.ndarray]) -> SubmitFn:
         future: Future[np.ndarray] = Future()
         try:
             future.set_result(infer(batch))
-        except Exception as exc:  # noqa: BLE001 - re-raised by future.result()
+        except Exception as exc:  # re-raised by future.result()
             future.set_exception(exc)
         return future
 

@@ -1,4 +1,4 @@
-"""Subcommands of the training stage: ``train`` and ``evaluate``.
+"""Subcommands of the training stage: ``train`` here, ``evaluate`` in ``evaluate_cli``.
 
 MindSpore is imported inside the handlers only, so ``simplepose --help`` stays fast.
 """
@@ -6,7 +6,6 @@ MindSpore is imported inside the handlers only, so ``simplepose --help`` stays f
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import subprocess
@@ -14,7 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-from simplepose.codec import DECODE_METHODS
+from simplepose.training import evaluate_cli
+from simplepose.training.cli_args import add_device_args, check_data
+
 from simplepose.errors import CLIError
 
 log = logging.getLogger(__name__)
@@ -40,25 +41,8 @@ The run directory gets config.yaml (resolved config), last.ckpt (every epoch), b
 val AP, with --val-split), last_state.ckpt (optimiser state for --resume) and metrics.jsonl.
 """
 
-EVAL_EPILOG = """\
-examples:
-  simplepose evaluate --checkpoint runs/r50/best.ckpt --data /data/coco --split val2017
-  simplepose evaluate --model models/r50 --data /data/coco \\
-      --boxes COCO_val2017_detections_AP_H_56_person.json --output results.json
-"""
-
-
-def _add_device_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--device",
-        choices=("CPU", "Ascend"),
-        default=None,
-        help="MindSpore device (default: Ascend when an NPU is visible, else CPU)",
-    )
-    p.add_argument("--device-id", type=int, default=0, help="device index (default 0)")
-
-
 def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """``train`` and ``evaluate`` (see ``evaluate_cli``)."""
     text = "train SimpleBaselines on COCO keypoints and write checkpoints"
     p = sub.add_parser(
         "train",
@@ -67,6 +51,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         epilog=TRAIN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_run_args(p)
+    add_device_args(p)
+    _add_cluster_args(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.lr=5e-4"
+    )
+    p.set_defaults(func=run_train)
+    evaluate_cli.add_parser(sub)
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    """What to train on, where the run lives, and when it saves, validates and stops."""
     p.add_argument(
         "--config",
         default=None,
@@ -75,6 +72,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, help="COCO root: annotations/ and <split>/ image folders")
     p.add_argument("--output", type=Path, help="run directory to create")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run")
+    p.add_argument(
+        "--auto-resume",
+        action="store_true",
+        help="with --output: continue the run there if it already holds one (for schedulers "
+        "that restart pods), else start it",
+    )
     p.add_argument("--train-split", default="train2017", help="training split (default train2017)")
     p.add_argument(
         "--val-split", default=None, help="evaluate on this split after each epoch; keeps best.ckpt"
@@ -86,7 +89,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--save-every", type=int, default=1, help="epochs between last.ckpt writes (default 1)"
     )
-    _add_device_args(p)
+    p.add_argument(
+        "--pretrained",
+        type=Path,
+        default=None,
+        help="MindSpore checkpoint with backbone weights (e.g. converted torchvision ResNet)",
+    )
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="stop after this many steps, writing a resumable checkpoint",
+    )
+
+
+def _add_cluster_args(p: argparse.ArgumentParser) -> None:
+    """Data parallel with msrun: devices on this host, hosts in the job (``msrun_command``)."""
     p.add_argument(
         "--devices",
         type=int,
@@ -112,86 +130,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         f"{LOCAL_MASTER} with one node; required with --nodes > 1)",
     )
     p.add_argument("--master-port", type=int, default=DEFAULT_MASTER_PORT, help="msrun port")
-    p.add_argument(
-        "--auto-resume",
-        action="store_true",
-        help="with --output: continue the run there if it already holds one (for schedulers "
-        "that restart pods), else start it",
-    )
-    p.add_argument(
-        "--pretrained",
-        type=Path,
-        default=None,
-        help="MindSpore checkpoint with backbone weights (e.g. converted torchvision ResNet)",
-    )
-    p.add_argument(
-        "--max-steps",
-        type=int,
-        default=None,
-        help="stop after this many steps, writing a resumable checkpoint",
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument(
-        "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.lr=5e-4"
-    )
-    p.set_defaults(func=run_train)
-
-    text = "compute COCO keypoint AP of a checkpoint or exported model"
-    e = sub.add_parser(
-        "evaluate",
-        help=text,
-        description=text + " (pycocotools COCOeval, OKS NMS, rescoring as in the reference).",
-        epilog=EVAL_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    src = e.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", type=Path, help="pose checkpoint (.ckpt) to evaluate")
-    src.add_argument("--model", type=Path, help="exported model directory (model.json + graph)")
-    e.add_argument("--data", type=Path, required=True, help="COCO root")
-    e.add_argument("--split", default="val2017", help="split to evaluate (default val2017)")
-    e.add_argument(
-        "--boxes",
-        default="gt",
-        help="'gt' (ground-truth person boxes), 'detector' (run --detector on the images) or "
-        "a COCO detection-results JSON file",
-    )
-    e.add_argument(
-        "--detector",
-        default=None,
-        help="person detector for --boxes detector: hog (default, low accuracy), a name from "
-        "'simplepose weights list' or an end2end.onnx path",
-    )
-    e.add_argument(
-        "--score-thre",
-        type=float,
-        default=None,
-        help="drop detections below this score (default: the config's test.image_thre)",
-    )
-    e.add_argument(
-        "--flip",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="flip test (default: the config's test.flip_test; always on for flip-fused models)",
-    )
-    e.add_argument(
-        "--decode",
-        choices=DECODE_METHODS,
-        default=None,
-        help="heatmap decoding (default: the config's test.decode)",
-    )
-    e.add_argument("--batch-size", type=int, default=None, help="crops per model call")
-    e.add_argument("--output", type=Path, default=None, help="write COCO keypoint results here")
-    _add_device_args(e)
-    e.set_defaults(func=run_evaluate)
-
-
-def _check_data(root: Path | None, split: str) -> Path:
-    from simplepose.training.coco import check_root
-
-    if root is None:
-        raise CLIError("--data ROOT is required (a COCO root with annotations/ and images)")
-    check_root(root, split)
-    return root
 
 
 def _worker_argv(args: argparse.Namespace) -> list[str]:
@@ -297,7 +235,7 @@ def _auto_resume(args: argparse.Namespace) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from simplepose.training.run_dir import CONFIG_FILE
+    from simplepose.training.run_dir import load_run_config
 
     from simplepose.config import load_config
 
@@ -313,12 +251,7 @@ def run_train(args: argparse.Namespace) -> int:
             raise CLIError("--config cannot be combined with --resume (the run's config is used)")
         if args.output is not None and args.output != args.resume:
             raise CLIError("--output and --resume name different run directories")
-        saved = args.resume / CONFIG_FILE
-        if not saved.is_file():
-            raise FileNotFoundError(
-                f"{saved} not found: is {args.resume} a training run directory?"
-            )
-        config = load_config(saved, args.overrides)  # the saved config is complete
+        config = load_run_config(args.resume, args.overrides)
         if args.overrides:
             log.warning("resuming with overrides: %s", " ".join(args.overrides))
         run_dir = args.resume
@@ -329,9 +262,9 @@ def run_train(args: argparse.Namespace) -> int:
         run_dir = args.output
     if args.data is None and args.resume is not None:
         raise CLIError("--data ROOT is required (the run directory does not store it)")
-    data = _check_data(args.data, args.train_split)
+    data = check_data(args.data, args.train_split)
     if args.val_split:
-        _check_data(args.data, args.val_split)
+        check_data(args.data, args.val_split)
     if args.devices > 1 or args.nodes > 1:
         return _launch(args, run_dir)
 
@@ -368,51 +301,3 @@ def run_train(args: argparse.Namespace) -> int:
     return EXIT_STOPPED if summary.signal else 0
 
 
-def run_evaluate(args: argparse.Namespace) -> int:
-    _check_data(args.data, args.split)
-    if args.boxes not in ("gt", "detector") and not Path(args.boxes).is_file():
-        raise FileNotFoundError(f"--boxes: detection results file not found: {args.boxes}")
-    source = args.checkpoint or args.model
-    if not source.exists():
-        raise FileNotFoundError(
-            f"{'checkpoint' if args.checkpoint else 'model'} not found: {source}"
-        )
-    if args.batch_size is not None and args.batch_size < 1:
-        raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
-
-    from simplepose.training.evaluate import evaluate
-
-    from simplepose.network.device import select_device
-    from simplepose.network.runtime import load_model
-
-    detector = None
-    if args.boxes == "detector":
-        from simplepose.detection import DEFAULT_DETECTOR, load_detector
-
-        detector = load_detector(args.detector or DEFAULT_DETECTOR, args.device or "auto")
-    elif args.detector:
-        raise CLIError("--detector is only used with --boxes detector")
-    select_device(args.device, args.device_id)
-    model = load_model(source, flip=args.flip)
-    result = evaluate(
-        model,
-        args.data,
-        args.split,
-        boxes=args.boxes,
-        decode=args.decode,
-        flip=args.flip,
-        score_thre=args.score_thre,
-        batch_size=args.batch_size,
-        output=args.output,
-        detector=detector,
-    )
-    flip = model.info.flip_fused or (
-        model.info.config.test.flip_test if args.flip is None else args.flip
-    )
-    print(f"model: {source} | split: {args.split} | flip test: {'on' if flip else 'off'}")
-    print(result.describe())
-    print(result.summary)
-    print(json.dumps({k: round(v, 4) for k, v in result.stats.items()}))
-    if args.output:
-        print(f"results written to {args.output}")
-    return 0

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from simplepose.config import Config, config_from_dict
+from simplepose.config import Config, load_config
 
 CONFIG_FILE = "config.yaml"
 LAST_CKPT = "last.ckpt"
@@ -45,14 +46,12 @@ def metrics_name(rank: int) -> str:
     return METRICS_FILE if rank == 0 else f"metrics_rank{rank}.jsonl"
 
 
-def load_run_config(run_dir: str | Path) -> Config:
-    """The resolved config a run directory was started with."""
-    import yaml
-
+def load_run_config(run_dir: str | Path, overrides: Iterable[str] = ()) -> Config:
+    """The resolved config a run directory was started with (``--resume``), plus overrides."""
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: is {run_dir} a training run directory?")
-    return config_from_dict(yaml.safe_load(path.read_text()))
+    return load_config(path, overrides)  # the saved config is complete
 
 
 class MetricsWriter:

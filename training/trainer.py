@@ -3,42 +3,32 @@ on SIGINT/SIGTERM, optional validation AP, data parallel under ``msrun``."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from simplepose.training.coco import SkipCounter, person_samples
-from simplepose.training.dataset import (
-    PoseSource,
-    Shard,
-    build_dataset,
-    epoch_indices,
-    steps_per_epoch,
-)
+from simplepose.training.dataset import PoseSource, build_dataset, epoch_indices, steps_per_epoch
+from simplepose.training.distributed import init_distributed, trainable_digest
+from simplepose.training.resume import restore, save_last, save_state
 from simplepose.training.run_dir import (
     BEST_CKPT,
     CONFIG_FILE,
     LAST_CKPT,
-    STATE_CKPT,
-    STATE_KEY,
     MetricsWriter,
     RunState,
     metrics_name,
 )
 from simplepose.training.schedule import multistep_lr
+from simplepose.training.steps import check_amp, load_backbone, make_train_step
+from simplepose.training.stop import StopRequest, agreed_reason
 
 from simplepose.config import Config
 
 log = logging.getLogger(__name__)
-LAUNCHER_ENV = ("MS_ROLE", "RANK_SIZE")  # set by msrun for every worker
-HEAD_PREFIXES = ("deconv_layers.", "final_layer.")
 
 
 @dataclass(frozen=True)
@@ -72,111 +62,6 @@ class TrainSummary:
     steps: int  # optimiser steps run by this process
     rank: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
-
-
-class StopRequest:
-    """SIGINT/SIGTERM set a flag; the loop checkpoints after the current step and returns.
-
-    MindSpore's runtime installs a C++ SIGINT handler of its own; here it was seen to pass
-    Ctrl-C on as SIGTERM. Both end up in this handler.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.requested: str | None = None
-        self._old: dict[int, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self._old[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, _frame: Any) -> None:
-        if self.requested is not None:  # a second signal: stop now, without a checkpoint
-            self.restore()
-            raise KeyboardInterrupt
-        self.requested = signal.Signals(signum).name
-        log.warning("%s: stopping after this step (again to abort without a checkpoint)",
-                    self.requested)  # fmt: skip
-
-    def restore(self) -> None:
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
-
-
-def launched_by_msrun() -> bool:
-    return any(os.environ.get(name) for name in LAUNCHER_ENV)
-
-
-def init_distributed() -> Shard:
-    """Join the msrun job (data parallel, gradients averaged); a single process otherwise."""
-    if not launched_by_msrun():
-        return Shard()
-    import mindspore as ms
-    from mindspore.communication import get_group_size, get_rank, init
-
-    init()
-    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True)
-    return Shard(get_rank(), get_group_size())
-
-
-def trainable_digest(net: Any) -> str:
-    """SHA-256 of all trainable parameters (name order): equal on every data-parallel rank.
-    BatchNorm running statistics are per rank and not included."""
-    digest = hashlib.sha256()
-    for p in sorted(net.trainable_params(), key=lambda p: p.name):
-        digest.update(p.name.encode())
-        digest.update(np.ascontiguousarray(p.asnumpy()).tobytes())
-    return digest.hexdigest()
-
-
-def load_backbone(net: Any, path: Path) -> None:
-    """Initialise the backbone from a MindSpore checkpoint with this network's parameter names
-    (e.g. ``simplepose convert`` output of a torchvision ResNet); other names are dropped."""
-    from simplepose.network.checkpoint import CheckpointError, load_into, read_checkpoint
-
-    params, _ = read_checkpoint(path)
-    own = {p.name for p in net.get_parameters()}
-    usable = {k: v for k, v in params.items() if k in own and not k.startswith(HEAD_PREFIXES)}
-    if not usable:
-        raise CheckpointError(f"{path} has no backbone parameters (conv1.*, bn1.*, layer1.* ...)")
-    dropped = sorted(set(params) - set(usable))
-    if dropped:
-        log.info("backbone init: %d parameters of %s not used: %s", len(dropped), path, dropped[:5])
-    load_into(net, usable, allow_missing=True, source=str(path))
-
-
-def check_amp(config: Config, device: str) -> None:
-    """Mixed precision (O1-O3) only on Ascend; CPU runs O0 (``TrainConfig.validate`` checks
-    the level is known)."""
-    level = config.train.amp_level
-    if level != "O0" and device != "Ascend":
-        raise ValueError(
-            f"train.amp_level={level} is for Ascend; use train.amp_level=O0 on {device}"
-        )
-
-
-def make_train_step(net: Any, optimizer: Any, config: Config, device: str) -> Any:
-    """``TrainOneStepCell`` (O0) or, on Ascend, mixed precision with a fixed loss scale."""
-    import mindspore as ms
-    from mindspore import nn
-
-    from simplepose.network.pose_net import PoseNetWithLoss
-
-    check_amp(config, device)
-    level = config.train.amp_level
-    if level == "O0":
-        step = nn.TrainOneStepCell(PoseNetWithLoss(net), optimizer)
-    else:
-        with_loss = ms.amp.auto_mixed_precision(PoseNetWithLoss(net), level)
-        scale = ms.Tensor(config.train.loss_scale, ms.float32)
-        step = nn.TrainOneStepWithLossScaleCell(with_loss, optimizer, scale_sense=scale)
-    step.set_train()
-    return step
-
-
-def _optimizer_state(optimizer: Any, net: Any) -> list[dict[str, Any]]:
-    own = {p.name for p in net.get_parameters()}
-    return [{"name": p.name, "data": p} for p in optimizer.get_parameters() if p.name not in own]
 
 
 class Trainer:
@@ -235,80 +120,28 @@ class Trainer:
             self._all_reduce = ops.AllReduce()
 
     def _restore(self) -> None:
-        from simplepose.network.checkpoint import CheckpointError, load_into, read_checkpoint
-
-        params, meta = read_checkpoint(self.run_dir / LAST_CKPT)
-        load_into(self.net, params, source=str(self.run_dir / LAST_CKPT))
-        state_params, _ = read_checkpoint(self.run_dir / STATE_CKPT)
-        raw = state_params.pop(STATE_KEY, None)
-        if not isinstance(raw, str):
-            raise CheckpointError(f"{self.run_dir / STATE_CKPT} has no training state record")
-        self.state = RunState.from_json(raw)
-        if meta.get("global_step") != self.state.global_step:
-            raise CheckpointError(
-                f"{LAST_CKPT} (step {meta.get('global_step')}) and {STATE_CKPT} (step "
-                f"{self.state.global_step}) in {self.run_dir} are from different moments"
-            )
-        own = {p.name: p for p in self.optimizer.get_parameters()}
-        missing = [d["name"] for d in _optimizer_state(self.optimizer, self.net)]
-        missing = [n for n in missing if n not in state_params]
-        if missing:
-            raise CheckpointError(f"{STATE_CKPT} lacks optimiser state {missing[:5]}")
-        import mindspore as ms
-
-        ms.load_param_into_net(
-            self.optimizer, {k: v for k, v in state_params.items() if k in own}, strict_load=True
-        )
-        restored = int(self.optimizer.global_step.asnumpy().reshape(-1)[0])
-        if restored != self.state.global_step:
-            raise CheckpointError(f"optimiser step {restored} != state {self.state.global_step}")
+        self.state = restore(self.run_dir, self.net, self.optimizer)
         log.info(
             "resuming %s at epoch %d, step %d of it (global step %d)",
-            self.run_dir,
-            self.state.epoch + 1,
-            self.state.step_in_epoch,
-            self.state.global_step,
-        )
+            self.run_dir, self.state.epoch + 1, self.state.step_in_epoch, self.state.global_step,
+        )  # fmt: skip
 
     def save(self, state: RunState, loss: float) -> Path:
         """Write ``last.ckpt`` (network) and ``last_state.ckpt`` (optimiser + position)."""
-        from simplepose.network.checkpoint import save_pose_checkpoint
-
         self.state = state
         if not self.is_main:
             return self.run_dir / LAST_CKPT
-        meta = {"epoch": state.epoch, "global_step": state.global_step, "loss": loss}
-        path = save_pose_checkpoint(self.net, self.run_dir / LAST_CKPT, self.config, meta)
+        path = save_last(self.run_dir, self.net, self.config, state, loss)
         self.save_state(state)
         return path
 
     def save_state(self, state: RunState) -> None:
-        import mindspore as ms
-
-        if not self.is_main:
-            return
-        tmp = self.run_dir / "last_state.partial.ckpt"
-        ms.save_checkpoint(
-            _optimizer_state(self.optimizer, self.net),
-            str(tmp),
-            append_dict={STATE_KEY: state.to_json()},
-        )
-        tmp.replace(self.run_dir / STATE_CKPT)
+        if self.is_main:
+            save_state(self.run_dir, self.net, self.optimizer, state)
 
     def stop_reason(self, stop: StopRequest, steps_run: int) -> str | None:
-        """Why to stop after this step, agreed by all ranks (a signal may reach one rank only,
-        and a rank that stops alone would leave the others waiting in the gradient all-reduce)."""
-        reason = stop.requested
-        if self.shard.size > 1:
-            import mindspore as ms
-
-            flag = ms.Tensor([1.0 if reason else 0.0], ms.float32)  # CPU: float only
-            if self._all_reduce(flag).asnumpy()[0] > 0 and not reason:
-                reason = "stop requested on another rank"
-        max_steps = self.options.max_steps
-        if not reason and max_steps is not None and steps_run >= max_steps:
-            reason = f"max_steps={max_steps}"
-        return reason
+        all_reduce = getattr(self, "_all_reduce", None)
+        return agreed_reason(stop, self.shard.size, all_reduce, steps_run, self.options.max_steps)
 
     def validate(self, state: RunState) -> float | None:
         """Val AP of ``last.ckpt``; keeps ``best.ckpt`` up to date. Main rank only."""

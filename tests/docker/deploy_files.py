@@ -24,7 +24,8 @@ ENTRYPOINT = DOCKER_DIR / "entrypoint.sh"
 INSTALL_SH = DOCKER_DIR / "install.sh"
 HEALTHCHECK = DOCKER_DIR / "healthcheck.py"
 
-# What a container needs to reach an NPU without the Ascend Docker Runtime (REFERENCE.md).
+# What a container needs to reach an NPU without the Ascend Docker Runtime (the device nodes
+# and driver paths the Ascend container guide lists).
 NPU_CONTROL_DEVICES = ("/dev/davinci_manager", "/dev/devmm_svm", "/dev/hisi_hdc")
 NPU_DEVICE = re.compile(r"^/dev/davinci\d+$")
 DRIVER_MOUNTS = (

@@ -34,7 +34,7 @@ CODE_DIRS = ("simplepose", "training", "export", "serving")
 CANN_TAG = re.compile(
     r"^(?P<version>\d+\.\d+)\.[0-9a-z.-]+-(?P<chip>910b|910)-ubuntu\d+\.\d+-py3\.11$"
 )
-# MindSpore 2.10 runs on CANN 8.2 to 9.1 (REFERENCE.md, "Ascend containers").
+# MindSpore 2.10 runs on CANN 8.2 to 9.1 (the version table of MindSpore's install guide).
 CANN_SUPPORTED = (Version("8.2"), Version("9.1"))
 HADOLINT = Path(sys.executable).with_name("hadolint")
 # Wheel platforms a linux/arm64 image accepts (glibc 2.35 on the CANN Ubuntu 22.04 base, 2.36 on

@@ -106,7 +106,7 @@ def test_amp_is_refused_on_cpu(small_root: Path, tmp_path: Path, train_config) -
 
 def test_pretrained_backbone_init(tiny_checkpoint: Path, tiny_config) -> None:
     import mindspore as ms
-    from simplepose.training.trainer import load_backbone
+    from simplepose.training.steps import load_backbone
 
     from simplepose.network.pose_net import PoseResNet
 

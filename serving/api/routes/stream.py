@@ -156,7 +156,7 @@ async def stream(
         await _serve(session, predictor.settings.stream_idle_timeout_s)
     except WebSocketDisconnect:
         pass
-    except Exception:  # noqa: BLE001 - logged; the client gets 1011, the service stays up
+    except Exception:  # logged; the client gets 1011, the service stays up
         log.exception("stream failed")
         if ws.client_state == WebSocketState.CONNECTED:
             await ws.close(CLOSE_INTERNAL, "internal error")

@@ -1,0 +1,119 @@
+"""``simplepose evaluate``: COCO keypoint AP of a checkpoint or an exported model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from simplepose.training.cli_args import add_device_args, check_data
+
+from simplepose.codec import DECODE_METHODS
+from simplepose.errors import CLIError
+
+EVAL_EPILOG = """\
+examples:
+  simplepose evaluate --checkpoint runs/r50/best.ckpt --data /data/coco --split val2017
+  simplepose evaluate --model models/r50 --data /data/coco \\
+      --boxes COCO_val2017_detections_AP_H_56_person.json --output results.json
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    text = "compute COCO keypoint AP of a checkpoint or exported model"
+    e = sub.add_parser(
+        "evaluate",
+        help=text,
+        description=text + " (pycocotools COCOeval, OKS NMS, rescoring as in the reference).",
+        epilog=EVAL_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path, help="pose checkpoint (.ckpt) to evaluate")
+    src.add_argument("--model", type=Path, help="exported model directory (model.json + graph)")
+    e.add_argument("--data", type=Path, required=True, help="COCO root")
+    e.add_argument("--split", default="val2017", help="split to evaluate (default val2017)")
+    e.add_argument(
+        "--boxes",
+        default="gt",
+        help="'gt' (ground-truth person boxes), 'detector' (run --detector on the images) or "
+        "a COCO detection-results JSON file",
+    )
+    e.add_argument(
+        "--detector",
+        default=None,
+        help="person detector for --boxes detector: hog (default, low accuracy), a name from "
+        "'simplepose weights list' or an end2end.onnx path",
+    )
+    e.add_argument(
+        "--score-thre",
+        type=float,
+        default=None,
+        help="drop detections below this score (default: the config's test.image_thre)",
+    )
+    e.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="flip test (default: the config's test.flip_test; always on for flip-fused models)",
+    )
+    e.add_argument(
+        "--decode",
+        choices=DECODE_METHODS,
+        default=None,
+        help="heatmap decoding (default: the config's test.decode)",
+    )
+    e.add_argument("--batch-size", type=int, default=None, help="crops per model call")
+    e.add_argument("--output", type=Path, default=None, help="write COCO keypoint results here")
+    add_device_args(e)
+    e.set_defaults(func=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    check_data(args.data, args.split)
+    if args.boxes not in ("gt", "detector") and not Path(args.boxes).is_file():
+        raise FileNotFoundError(f"--boxes: detection results file not found: {args.boxes}")
+    source = args.checkpoint or args.model
+    if not source.exists():
+        raise FileNotFoundError(
+            f"{'checkpoint' if args.checkpoint else 'model'} not found: {source}"
+        )
+    if args.batch_size is not None and args.batch_size < 1:
+        raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
+
+    from simplepose.training.evaluate import evaluate
+
+    from simplepose.network.device import select_device
+    from simplepose.network.runtime import load_model
+
+    detector = None
+    if args.boxes == "detector":
+        from simplepose.detection import DEFAULT_DETECTOR, load_detector
+
+        detector = load_detector(args.detector or DEFAULT_DETECTOR, args.device or "auto")
+    elif args.detector:
+        raise CLIError("--detector is only used with --boxes detector")
+    select_device(args.device, args.device_id)
+    model = load_model(source, flip=args.flip)
+    result = evaluate(
+        model,
+        args.data,
+        args.split,
+        boxes=args.boxes,
+        decode=args.decode,
+        flip=args.flip,
+        score_thre=args.score_thre,
+        batch_size=args.batch_size,
+        output=args.output,
+        detector=detector,
+    )
+    flip = model.info.flip_fused or (
+        model.info.config.test.flip_test if args.flip is None else args.flip
+    )
+    print(f"model: {source} | split: {args.split} | flip test: {'on' if flip else 'off'}")
+    print(result.describe())
+    print(result.summary)
+    print(json.dumps({k: round(v, 4) for k, v in result.stats.items()}))
+    if args.output:
+        print(f"results written to {args.output}")
+    return 0
