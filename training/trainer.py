@@ -163,15 +163,29 @@ class Trainer:
         return ap
 
     def run(self) -> TrainSummary:
-        cfg, opts = self.config, self.options
+        cfg = self.config
+        self._begin()
+        start, stop = self.state, StopRequest()
+        self._started, self._steps_run, self._loss = time.perf_counter(), 0, float("nan")
+        try:
+            for epoch in range(start.epoch, cfg.train.epochs):
+                skip = start.step_in_epoch if epoch == start.epoch else 0
+                result = self._train_epoch(epoch, skip, start.global_step, stop)
+                if result.stopped_inside:
+                    return self._summary(stop.requested)
+                self._end_epoch(epoch, start.global_step, result)
+                if result.reason is not None:
+                    return self._summary(stop.requested)
+            return self._summary(None, stopped=False)
+        finally:
+            stop.restore()
+            if self.skipped.total:
+                log.warning("skipped during training: %s", self.skipped.summary())
+
+    def _begin(self) -> None:
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            cfg.save_yaml(self.run_dir / CONFIG_FILE)
-        bs = cfg.train.batch_size
-        state = self.state
-        stop = StopRequest()
-        started = time.perf_counter()
-        steps_run, loss_value = 0, float("nan")
+            self.config.save_yaml(self.run_dir / CONFIG_FILE)
         self.metrics.write(
             "start",
             rank=self.shard.rank,
@@ -179,99 +193,102 @@ class Trainer:
             pid=os.getpid(),
             samples=len(self.samples),
             steps_per_epoch=self.steps_per_epoch,
-            resume=opts.resume,
-            state=state.to_json(),
+            resume=self.options.resume,
+            state=self.state.to_json(),
         )
-        try:
-            for epoch in range(state.epoch, cfg.train.epochs):
-                skip = state.step_in_epoch if epoch == state.epoch else 0
-                source = PoseSource(self.samples, cfg, True, epoch, self.skipped)
-                indices = epoch_indices(len(self.samples), epoch, cfg.train.seed, self.shard, bs)
-                dataset = build_dataset(source, indices[skip * bs :], bs, cfg.data.num_workers)
-                bar = _progress(opts.progress and self.is_main, epoch, cfg, self.steps_per_epoch)
-                bar.update(skip)
-                epoch_loss, epoch_steps, t_epoch = 0.0, 0, time.perf_counter()
-                step_in_epoch, reason = skip, None
-                for image, target, weight, _ in dataset.create_tuple_iterator(num_epochs=1):
-                    t_step = time.perf_counter()
-                    lr = float(
-                        self.lr_table[min(state.global_step + steps_run, len(self.lr_table) - 1)]
-                    )
-                    out = self.step_cell(image, target, weight)
-                    loss_value = float((out[0] if isinstance(out, tuple) else out).asnumpy())
-                    steps_run += 1
-                    step_in_epoch += 1
-                    epoch_loss += loss_value
-                    epoch_steps += 1
-                    gs = state.global_step + steps_run
-                    img_s = bs * self.shard.size / max(time.perf_counter() - t_step, 1e-9)
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss_value:.6f}", img_s=f"{img_s:.1f}")
-                    if gs % cfg.train.log_every == 0 or gs == 1:
-                        self.metrics.write(
-                            "step",
-                            epoch=epoch + 1,
-                            step=step_in_epoch,
-                            global_step=gs,
-                            loss=loss_value,
-                            lr=lr,
-                            img_s=round(img_s, 2),
-                        )
-                    reason = self.stop_reason(stop, steps_run)
-                    if reason and step_in_epoch < self.steps_per_epoch:
-                        bar.close()
-                        mid = RunState(epoch, step_in_epoch, gs, self.state.best_ap)
-                        path = self.save(mid, loss_value)
-                        self.metrics.write("stop", reason=reason, state=mid.to_json())
-                        log.warning("stopped (%s) at epoch %d step %d; wrote %s", reason,
-                                    epoch + 1, step_in_epoch, path)  # fmt: skip
-                        return self._summary(started, steps_run, loss_value, stop.requested)
-                bar.close()
-                done = RunState(epoch + 1, 0, state.global_step + steps_run, self.state.best_ap)
-                finishing = reason is not None
-                ap = None
-                if done.epoch % opts.save_every == 0 or done.epoch == cfg.train.epochs or finishing:
-                    self.save(done, loss_value)
-                    ap = self.validate(done)
-                    if self.state.best_ap != done.best_ap:
-                        self.save_state(self.state)  # record the new best for a later resume
-                else:
-                    self.state = done
-                seconds = time.perf_counter() - t_epoch
-                self.metrics.write(
-                    "epoch",
-                    epoch=epoch + 1,
-                    global_step=done.global_step,
-                    loss=epoch_loss / max(epoch_steps, 1),
-                    img_s=round(epoch_steps * bs * self.shard.size / seconds, 2),
-                    seconds=round(seconds, 2),
-                    samples=epoch_steps * bs,
-                    val_ap=ap,
-                    params_sha256=trainable_digest(self.net),
-                    skipped=dict(self.skipped.counts),
-                )
-                if finishing:
-                    return self._summary(started, steps_run, loss_value, stop.requested, True)
-            return self._summary(started, steps_run, loss_value, None, False)
-        finally:
-            stop.restore()
-            if self.skipped.total:
-                log.warning("skipped during training: %s", self.skipped.summary())
 
-    def _summary(
-        self, started: float, steps: int, loss: float, sig: str | None, stopped: bool = True
-    ) -> TrainSummary:
+    def _train_epoch(self, epoch: int, skip: int, base_step: int, stop: StopRequest) -> _Epoch:
+        """The steps of one epoch (from step ``skip``); a stop inside it writes a checkpoint."""
+        cfg, bs = self.config, self.config.train.batch_size
+        source = PoseSource(self.samples, cfg, True, epoch, self.skipped)
+        indices = epoch_indices(len(self.samples), epoch, cfg.train.seed, self.shard, bs)
+        dataset = build_dataset(source, indices[skip * bs :], bs, cfg.data.num_workers)
+        bar = _progress(self.options.progress and self.is_main, epoch, cfg, self.steps_per_epoch)
+        bar.update(skip)
+        result = _Epoch(started=time.perf_counter())
+        step_in_epoch = skip
+        for image, target, weight, _ in dataset.create_tuple_iterator(num_epochs=1):
+            t_step = time.perf_counter()
+            lr = float(self.lr_table[min(base_step + self._steps_run, len(self.lr_table) - 1)])
+            out = self.step_cell(image, target, weight)
+            self._loss = float((out[0] if isinstance(out, tuple) else out).asnumpy())
+            self._steps_run += 1
+            step_in_epoch += 1
+            result.loss_sum += self._loss
+            result.steps += 1
+            gs = base_step + self._steps_run
+            img_s = bs * self.shard.size / max(time.perf_counter() - t_step, 1e-9)
+            bar.update(1)
+            bar.set_postfix(loss=f"{self._loss:.6f}", img_s=f"{img_s:.1f}")
+            if gs % cfg.train.log_every == 0 or gs == 1:
+                self.metrics.write(
+                    "step", epoch=epoch + 1, step=step_in_epoch, global_step=gs,
+                    loss=self._loss, lr=lr, img_s=round(img_s, 2),
+                )  # fmt: skip
+            result.reason = self.stop_reason(stop, self._steps_run)
+            if result.reason and step_in_epoch < self.steps_per_epoch:
+                bar.close()
+                mid = RunState(epoch, step_in_epoch, gs, self.state.best_ap)
+                path = self.save(mid, self._loss)
+                self.metrics.write("stop", reason=result.reason, state=mid.to_json())
+                log.warning("stopped (%s) at epoch %d step %d; wrote %s", result.reason,
+                            epoch + 1, step_in_epoch, path)  # fmt: skip
+                result.stopped_inside = True
+                return result
+        bar.close()
+        return result
+
+    def _end_epoch(self, epoch: int, base_step: int, result: _Epoch) -> None:
+        """Checkpoint (every ``save_every`` epochs, the last one, or when stopping), validate,
+        and write the epoch's metrics record."""
+        cfg, bs = self.config, self.config.train.batch_size
+        done = RunState(epoch + 1, 0, base_step + self._steps_run, self.state.best_ap)
+        ap = None
+        due = done.epoch % self.options.save_every == 0 or done.epoch == cfg.train.epochs
+        if due or result.reason is not None:
+            self.save(done, self._loss)
+            ap = self.validate(done)
+            if self.state.best_ap != done.best_ap:
+                self.save_state(self.state)  # record the new best for a later resume
+        else:
+            self.state = done
+        seconds = time.perf_counter() - result.started
+        self.metrics.write(
+            "epoch",
+            epoch=epoch + 1,
+            global_step=done.global_step,
+            loss=result.loss_sum / max(result.steps, 1),
+            img_s=round(result.steps * bs * self.shard.size / seconds, 2),
+            seconds=round(seconds, 2),
+            samples=result.steps * bs,
+            val_ap=ap,
+            params_sha256=trainable_digest(self.net),
+            skipped=dict(self.skipped.counts),
+        )
+
+    def _summary(self, sig: str | None, stopped: bool = True) -> TrainSummary:
         return TrainSummary(
             run_dir=self.run_dir,
             state=self.state,
-            last_loss=loss,
+            last_loss=self._loss,
             stopped=stopped,
             signal=sig,
-            seconds=time.perf_counter() - started,
-            steps=steps,
+            seconds=time.perf_counter() - self._started,
+            steps=self._steps_run,
             rank=self.shard.rank,
             skipped=dict(self.skipped.counts),
         )
+
+
+@dataclass
+class _Epoch:
+    """How one epoch went: why it stops the run (if it does), and its loss/step counts."""
+
+    started: float
+    reason: str | None = None
+    stopped_inside: bool = False  # stopped before its last step (checkpoint already written)
+    loss_sum: float = 0.0
+    steps: int = 0
 
 
 def _progress(enabled: bool, epoch: int, config: Config, total: int) -> Any:
