@@ -35,7 +35,7 @@ def make_batch(cfg: Config, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndar
 def mindspore_step(cfg: Config, batch: int):
     import mindspore as ms
     from mindspore import nn
-    from simplepose.training.trainer import make_train_step
+    from simplepose.training.steps import make_train_step
 
     from simplepose.network.device import select_device
     from simplepose.network.pose_net import PoseResNet
