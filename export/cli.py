@@ -8,11 +8,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from simplepose.export.layouts import LAYOUTS
+from simplepose.export.mindir import EXPORT_FORMATS
+
 from simplepose.errors import CLIError
 from simplepose.weights import KnownWeights
 
-FORMATS = ("mindir", "onnx")
-LAYOUT_CHOICES = ("auto", "msra", "mmpose0", "mmpose1", "torchvision")  # export.layouts
+# the export stage's own lists (both modules import no MindSpore at module level)
+FORMATS = EXPORT_FORMATS
+LAYOUT_CHOICES = ("auto", *LAYOUTS)
 
 
 def _config(name: str | None):
