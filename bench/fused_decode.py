@@ -29,7 +29,7 @@ def main() -> None:
 
     import mindspore as ms
     import numpy as np
-    from simplepose.export.mindir import export_model
+    from simplepose.export.exporter import export_model
 
     from simplepose.codec import HeatmapCodec
     from simplepose.config import load_config

@@ -44,7 +44,7 @@ P99_MIN_SAMPLES = 100
 def build_models(workdir: Path, onnx_batch: int) -> tuple[Path, Path]:
     """Random-weight R50 checkpoint -> flip-fused MindIR (dynamic) and ONNX (fixed batch)."""
     import mindspore as ms
-    from simplepose.export.mindir import export_model
+    from simplepose.export.exporter import export_model
 
     from simplepose.config import get_preset
     from simplepose.network.checkpoint import save_pose_checkpoint

@@ -1,22 +1,119 @@
 """Subcommands of the export stage: ``export``, ``convert`` and ``weights list|get``.
 
-MindSpore is imported inside the handlers only, so ``simplepose --help`` stays fast.
+Options are tables (flags, argparse keywords) so each command reads at a glance; choices come
+from the modules that define them. MindSpore is imported inside the handlers only, so
+``simplepose --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-from simplepose.export.layouts import LAYOUTS
+from simplepose.export.exporter import EXPORT_FORMATS
+from simplepose.export.layouts import LAYOUT_CHOICES
 from simplepose.export.mindir import EXPORT_FORMATS
 
 from simplepose.errors import CLIError
+from simplepose.model_info import MODEL_FILES
 from simplepose.weights import KnownWeights
 
-# the export stage's own lists (both modules import no MindSpore at module level)
-FORMATS = EXPORT_FORMATS
-LAYOUT_CHOICES = ("auto", *LAYOUTS)
+Option = tuple[tuple[str, ...], dict[str, Any]]
+
+NO_FLIP: Option = (("--no-flip",), {"action": "store_true", "help": "export without the fused flip test"})  # fmt: skip
+EXPORT_OPTIONS: tuple[Option, ...] = (
+    (("--checkpoint",), {"required": True, "help": "pose checkpoint (.ckpt) to export"}),
+    (("--output",), {"required": True, "help": "model directory to write"}),
+    (("--config",), {"help": "preset or YAML; only for checkpoints without simplepose metadata"}),
+    NO_FLIP,
+    (("--format",), {"choices": EXPORT_FORMATS, "default": "mindir", "help": "default: mindir"}),
+    (
+        ("--batch-size",),
+        {"type": int, "help": "fix the main graph's batch size (MindIR default: dynamic; ONNX: 1)"},
+    ),  # fmt: skip
+    (
+        ("--batch-sizes",),
+        {
+            "metavar": "N,N,...",
+            "help": "also write one static-shape graph per batch size, e.g. 1,2,4,8,16 (added to an export of the same checkpoint in --output)",
+        },
+    ),  # fmt: skip
+    (
+        ("--quantize",),
+        {
+            "choices": ("int8",),
+            "help": "ONNX only: also write static INT8 buckets (default sizes 1,2,4,8,16)",
+        },
+    ),  # fmt: skip
+    (
+        ("--calibration",),
+        {
+            "type": Path,
+            "metavar": "DATA_ROOT",
+            "help": "COCO root whose train2017 persons calibrate --quantize",
+        },
+    ),  # fmt: skip
+    (
+        ("--calibration-persons",),
+        {"type": int, "metavar": "N", "help": "person crops used for calibration (64)"},
+    ),  # fmt: skip
+    (
+        ("--fuse-decode",),
+        {
+            "action": "store_true",
+            "help": "graph returns (N, 17, 3) keypoints (argmax + quarter-pixel) instead of heatmaps",
+        },
+    ),  # fmt: skip
+)
+CONVERT_OPTIONS: tuple[Option, ...] = (
+    (("source",), {"help": "PyTorch checkpoint (.pth / .pt, zip or legacy format)"}),
+    (("--output",), {"required": True, "help": "MindSpore checkpoint (.ckpt) to write"}),
+    (
+        ("--layout",),
+        {"choices": LAYOUT_CHOICES, "default": "auto", "help": "key layout (default: detect)"},
+    ),  # fmt: skip
+    (
+        ("--config",),
+        {
+            "help": "preset or YAML giving the input size (default: res<depth>_256x192 from the weights)"
+        },
+    ),  # fmt: skip
+)
+WEIGHTS_GET_OPTIONS: tuple[Option, ...] = (
+    (("name",), {"help": "a name from 'simplepose weights list'"}),
+    (("--cache-dir",), {"help": "default: $SIMPLEPOSE_CACHE_DIR or ~/.cache/simplepose"}),
+    (("--format",), {"choices": EXPORT_FORMATS, "default": "mindir", "help": "default: mindir"}),
+    NO_FLIP,
+    (("--offline",), {"action": "store_true", "help": "use the cache only, never download"}),
+)
+EXPORT_DESCRIPTION = """\
+Turn a pose checkpoint into a model directory the service loads: model.mindir (or
+model.onnx) plus model.json (preset, sizes, channel order, mean/std, flip pairs,
+source sha256, MindSpore version, bucket graphs, quantization). Each graph takes N
+normalised crops and returns N heatmap stacks with the flip test inside (one 2N
+batch, flip back, 1-px shift)."""
+EXPORT_EPILOG = """\
+examples:
+  simplepose export --checkpoint r50.ckpt --output models/r50 --batch-sizes 1,2,4,8,16
+  simplepose export --checkpoint r50.ckpt --output models/r50 --format onnx --batch-sizes 1,2,4,8,16
+  simplepose export --checkpoint r50.ckpt --output models/r50-int8 --format onnx \\
+      --quantize int8 --calibration data/coco
+(the second command adds ONNX buckets next to the MindIR ones; see docs/fast-paths.md)"""
+CONVERT_DESCRIPTION = """\
+Read a PyTorch .pth/.pt (without torch; only tensors and plain containers are
+unpickled, anything else is refused), map its layout to simplepose's names, check
+every shape and save a .ckpt whose metadata records the config and the channel
+order the weights expect (MSRA: BGR, mmpose/torchvision: RGB)."""
+CONVERT_EPILOG = (
+    "example: simplepose convert td-hm_res50_8xb64-210e_coco-256x192-04af38ce_20220923.pth"
+    " --output r50.ckpt"
+)
+
+
+def _add_options(parser: argparse.ArgumentParser, options: tuple[Option, ...]) -> None:
+    for flags, kwargs in options:
+        parser.add_argument(*flags, **kwargs)
 
 
 def _config(name: str | None):
@@ -27,11 +124,35 @@ def _config(name: str | None):
     return load_config(name)
 
 
-def _export(args: argparse.Namespace) -> int:
-    from simplepose.export.mindir import MissingDependencyError, export_model
+def _batch_sizes(text: str | None) -> tuple[int, ...] | None:
+    from simplepose.buckets import parse_batch_sizes
 
+    if text is None:
+        return None
+    try:
+        return parse_batch_sizes(text)
+    except ValueError as exc:
+        raise CLIError(f"--batch-sizes: {exc}") from exc
+
+
+def _check_export_args(args: argparse.Namespace) -> None:
     if args.batch_size is not None and args.batch_size < 1:
         raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.quantize and args.format != "onnx":
+        raise CLIError("--quantize int8 runs on ONNX Runtime: add --format onnx")
+    if args.quantize and args.calibration is None:
+        raise CLIError("--quantize int8 needs --calibration DATA_ROOT (a COCO root)")
+    if args.calibration is not None and not args.quantize:
+        raise CLIError("--calibration is only used with --quantize int8")
+    if args.calibration_persons is not None and args.calibration_persons < 1:
+        raise CLIError(f"--calibration-persons must be >= 1, got {args.calibration_persons}")
+
+
+def _export(args: argparse.Namespace) -> int:
+    from simplepose.export.exporter import export_model
+    from simplepose.export.onnx_graph import MissingDependencyError
+
+    _check_export_args(args)
     try:
         info = export_model(
             Path(args.checkpoint),
@@ -41,15 +162,23 @@ def _export(args: argparse.Namespace) -> int:
             fmt=args.format,
             fuse_decode=args.fuse_decode,
             batch_size=args.batch_size,
+            batch_sizes=_batch_sizes(args.batch_sizes),
+            quantize=args.quantize,
+            calibration=args.calibration,
+            calibration_persons=args.calibration_persons,
         )
     except MissingDependencyError as exc:
         raise CLIError(str(exc)) from exc
     m = info.model
+    buckets = ", ".join(
+        f"{b.format}/{b.precision} b{b.batch_size}" for b in info.buckets
+    )  # fmt: skip
     print(
-        f"wrote {Path(args.output) / ('model.' + info.format)} and model.json: "
+        f"wrote {Path(args.output) / MODEL_FILES[info.format]} and model.json: "
         f"{info.config.name}, input {m.input_size[1]}x{m.input_size[0]} (HxW) {m.channel_order}, "
         f"flip {'fused' if info.flip_fused else 'off'}, outputs {info.outputs}, "
         f"batch {'dynamic' if info.batch_size is None else info.batch_size}"
+        + (f"; buckets: {buckets}" if buckets else "")
     )
     return 0
 
@@ -98,7 +227,7 @@ def _detector_get(args: argparse.Namespace, entry: KnownWeights) -> int:
 
 
 def _weights_get(args: argparse.Namespace) -> int:
-    from simplepose.export.mindir import MissingDependencyError
+    from simplepose.export.onnx_graph import MissingDependencyError
     from simplepose.export.weights import fetch
 
     from simplepose.weights import WeightsUnavailable, lookup
@@ -134,62 +263,25 @@ def _weights_help(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    fmt = argparse.RawDescriptionHelpFormatter
+    raw = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser(
         "export",
         help="write model.mindir (flip test fused) + model.json for the service",
-        formatter_class=fmt,
-        description=(
-            "Turn a pose checkpoint into a model directory the service loads: model.mindir (or\n"
-            "model.onnx) plus model.json (preset, sizes, channel order, mean/std, flip pairs,\n"
-            "source sha256, MindSpore version). The graph takes N normalised crops and returns\n"
-            "N heatmap stacks with the flip test inside (one 2N batch, flip back, 1-px shift)."
-        ),
-        epilog="example: simplepose export --checkpoint r50.ckpt --output models/r50",
+        formatter_class=raw,
+        description=EXPORT_DESCRIPTION,
+        epilog=EXPORT_EPILOG,
     )
-    p.add_argument("--checkpoint", required=True, help="pose checkpoint (.ckpt) to export")
-    p.add_argument("--output", required=True, help="model directory to write")
-    p.add_argument(
-        "--config", help="preset or YAML; only for checkpoints without simplepose metadata"
-    )
-    p.add_argument("--no-flip", action="store_true", help="export without the fused flip test")
-    p.add_argument("--format", choices=FORMATS, default="mindir", help="default: mindir")
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        help="fix the batch size (MindIR default: dynamic; ONNX default: 1, always fixed)",
-    )
-    p.add_argument(
-        "--fuse-decode",
-        action="store_true",
-        help="graph returns (N, 17, 3) keypoints (argmax + quarter-pixel) instead of heatmaps",
-    )
+    _add_options(p, EXPORT_OPTIONS)
     p.set_defaults(func=_export)
 
     p = sub.add_parser(
         "convert",
         help="convert a public PyTorch checkpoint to a MindSpore pose checkpoint",
-        formatter_class=fmt,
-        description=(
-            "Read a PyTorch .pth/.pt (without torch; only tensors and plain containers are\n"
-            "unpickled, anything else is refused), map its layout to simplepose's names, check\n"
-            "every shape and save a .ckpt whose metadata records the config and the channel\n"
-            "order the weights expect (MSRA: BGR, mmpose/torchvision: RGB)."
-        ),
-        epilog=(
-            "example: simplepose convert td-hm_res50_8xb64-210e_coco-256x192-04af38ce_20220923.pth"
-            " --output r50.ckpt"
-        ),
+        formatter_class=raw,
+        description=CONVERT_DESCRIPTION,
+        epilog=CONVERT_EPILOG,
     )
-    p.add_argument("source", help="PyTorch checkpoint (.pth / .pt, zip or legacy format)")
-    p.add_argument("--output", required=True, help="MindSpore checkpoint (.ckpt) to write")
-    p.add_argument(
-        "--layout", choices=LAYOUT_CHOICES, default="auto", help="key layout (default: detect)"
-    )
-    p.add_argument(
-        "--config",
-        help="preset or YAML giving the input size (default: res<depth>_256x192 from the weights)",
-    )
+    _add_options(p, CONVERT_OPTIONS)
     p.set_defaults(func=_convert)
 
     p = sub.add_parser(
@@ -211,9 +303,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             "a model directory. Results are cached; a second call does no work."
         ),
     )
-    g.add_argument("name", help="a name from 'simplepose weights list'")
-    g.add_argument("--cache-dir", help="default: $SIMPLEPOSE_CACHE_DIR or ~/.cache/simplepose")
-    g.add_argument("--format", choices=FORMATS, default="mindir", help="default: mindir")
-    g.add_argument("--no-flip", action="store_true", help="export without the fused flip test")
-    g.add_argument("--offline", action="store_true", help="use the cache only, never download")
+    _add_options(g, WEIGHTS_GET_OPTIONS)
     g.set_defaults(func=_weights_get)

@@ -41,7 +41,7 @@ def fetch(
     """Download (unless cached), check, convert and export one pose or backbone entry.
     Existing results in the cache are reused (layout: ``simplepose.weights``)."""
     from simplepose.export.convert import convert_checkpoint
-    from simplepose.export.mindir import export_model
+    from simplepose.export.exporter import export_model
 
     from simplepose.config import get_preset
     from simplepose.model_info import MODEL_JSON

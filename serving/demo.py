@@ -51,7 +51,7 @@ def ensure_demo_model(
 ) -> Path:
     """The cached demo model directory (MindIR + model.json), trained and exported first if
     missing. ``steps`` bounds the training."""
-    from simplepose.export.mindir import export_model
+    from simplepose.export.exporter import export_model
     from simplepose.training.run_dir import LAST_CKPT
     from simplepose.training.trainer import TrainOptions, train
 

@@ -18,6 +18,29 @@ from simplepose.keypoints import FLIP_PAIRS, KEYPOINT_NAMES
 MODEL_JSON = "model.json"
 MODEL_FORMATS = ("mindir", "onnx", "checkpoint")
 MODEL_FILES = {"mindir": "model.mindir", "onnx": "model.onnx"}
+PRECISIONS = ("fp32", "int8")
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One static-shape graph of a model directory: ``file`` takes exactly ``batch_size`` crops."""
+
+    file: str
+    format: str
+    batch_size: int
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.format not in MODEL_FILES:
+            raise ValueError(f"bucket format must be one of {tuple(MODEL_FILES)}: {self.format!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"bucket precision must be one of {PRECISIONS}: {self.precision!r}")
+        if self.batch_size < 1 or Path(self.file).name != self.file:
+            raise ValueError(f"bad bucket {self.file!r} (batch {self.batch_size})")
+
+    @staticmethod
+    def file_name(fmt: str, batch_size: int, precision: str = "fp32") -> str:
+        return f"model_{precision}_b{batch_size}.{fmt}"
 
 
 @dataclass(frozen=True)
@@ -26,7 +49,9 @@ class ModelInfo:
 
     ``batch_size`` is ``None`` for a dynamic batch, else the only batch the graph accepts.
     ``outputs`` is ``"heatmaps"`` (N, K, H, W) or ``"keypoints"`` (N, K, 3) when decoding is
-    fused into the graph.
+    fused into the graph. ``buckets`` lists the static-shape graphs exported next to the main
+    one (``simplepose export --batch-sizes``); ``quantization`` records how the INT8 ones were
+    calibrated.
     """
 
     config: Config
@@ -40,6 +65,8 @@ class ModelInfo:
     demo: bool = False
     keypoint_names: tuple[str, ...] = KEYPOINT_NAMES
     flip_pairs: tuple[tuple[int, int], ...] = FLIP_PAIRS
+    buckets: tuple[Bucket, ...] = ()
+    quantization: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -51,6 +78,22 @@ class ModelInfo:
     @property
     def model(self) -> ModelConfig:
         return self.config.model
+
+    def bucket_sizes(self, fmt: str, precision: str = "fp32") -> tuple[int, ...]:
+        """Batch sizes of the ``fmt`` / ``precision`` bucket graphs, ascending (may be empty)."""
+        return tuple(
+            sorted(
+                b.batch_size for b in self.buckets if (b.format, b.precision) == (fmt, precision)
+            )
+        )
+
+    def bucket_files(self, fmt: str, precision: str = "fp32") -> dict[int, str]:
+        """Batch size -> file name of the ``fmt`` / ``precision`` buckets."""
+        return {
+            b.batch_size: b.file
+            for b in self.buckets
+            if (b.format, b.precision) == (fmt, precision)
+        }
 
     def to_dict(self) -> dict[str, Any]:
         m = self.model
@@ -78,6 +121,7 @@ class ModelInfo:
         args["config"] = config_from_dict(args["config"])
         args["keypoint_names"] = tuple(args.get("keypoint_names", KEYPOINT_NAMES))
         args["flip_pairs"] = tuple(tuple(p) for p in args.get("flip_pairs", FLIP_PAIRS))
+        args["buckets"] = tuple(Bucket(**b) for b in args.get("buckets", ()))
         return cls(**args)
 
     def save(self, directory: str | Path) -> Path:

@@ -9,6 +9,7 @@ from pathlib import Path
 import mindspore as ms
 
 from simplepose.config import DEVICES
+from simplepose.threads import ThreadSettings
 
 log = logging.getLogger(__name__)
 ASCEND_DEVICE_NODE = Path("/dev/davinci_manager")
@@ -17,6 +18,22 @@ ASCEND_DEVICE_NODE = Path("/dev/davinci_manager")
 def default_device() -> str:
     """``Ascend`` when an NPU is visible to this process, else ``CPU``."""
     return "Ascend" if ASCEND_DEVICE_NODE.exists() else "CPU"
+
+
+_cpu_threads: list[int] = []  # MindSpore accepts its CPU kernel thread count only once
+
+
+def configure_cpu_threads(threads: ThreadSettings) -> int:
+    """Size MindSpore's CPU kernel thread pool (default 25) from ``threads``; returns the count
+    in effect (the first one set in this process: MindSpore refuses to change it)."""
+    if not _cpu_threads:
+        try:
+            ms.device_context.cpu.op_tuning.threads_num(threads.intra_op)
+            _cpu_threads.append(threads.intra_op)
+        except RuntimeError:  # set before, outside this function: keep it
+            log.info("MindSpore CPU threads were already set; keeping them")
+            return threads.intra_op
+    return _cpu_threads[0]
 
 
 def select_device(device: str | None = None, device_id: int = 0, graph_mode: bool = True) -> str:

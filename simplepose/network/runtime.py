@@ -1,4 +1,5 @@
-"""Load a model (exported directory or checkpoint) and run batches of crops on MindSpore.
+"""Load a model (exported directory or checkpoint) and run batches of crops on MindSpore, or
+hand an exported directory to ONNX Runtime (``simplepose.network.onnx_runtime``).
 
 A MindSpore graph must not be called from two threads at once (it crashed the process when
 tried), so every model serialises its calls with a lock; the service batches requests instead.
@@ -6,111 +7,52 @@ tried), so every model serialises its calls with a lock; the service batches req
 
 from __future__ import annotations
 
-import threading
-from abc import ABC, abstractmethod
 from pathlib import Path
 
 import mindspore as ms
 import numpy as np
 from mindspore import nn
 
+from simplepose.backends import BACKEND_SPECS, choose_backend
 from simplepose.config import Config
-from simplepose.model_info import MODEL_FILES, MODEL_JSON, ModelInfo
+from simplepose.model_info import MODEL_JSON, ModelInfo
 from simplepose.network.checkpoint import build_network
+from simplepose.network.device import configure_cpu_threads
+from simplepose.network.locked_model import InputShapeError, LockedModel, graph_files
+from simplepose.network.onnx_runtime import OnnxModel, onnxruntime_installed
 from simplepose.network.pose_net import FlipTestNet
+from simplepose.threads import thread_settings
+
+__all__ = [
+    "CheckpointModel",
+    "InputShapeError",
+    "LockedModel",
+    "MindIRModel",
+    "OnnxModel",
+    "load_model",
+]
 
 
-class InputShapeError(ValueError):
-    """A batch whose shape or dtype the model does not accept."""
+class MindIRModel(LockedModel):
+    """Exported MindIR graph(s) run through ``nn.GraphCell``: the dynamic-batch ``model.mindir``
+    or one static-shape graph per bucket."""
 
-
-def check_batch(batch: np.ndarray, info: ModelInfo) -> None:
-    """Reject a batch that is not ``(N, 3, H, W)`` float32 with the model's H, W, before it
-    reaches the runtime (which fails deep inside with an unhelpful message)."""
-    w, h = info.model.input_size
-    if not isinstance(batch, np.ndarray) or batch.dtype != np.float32:
-        raise InputShapeError(
-            f"expected a float32 array, got {getattr(batch, 'dtype', type(batch))}"
-        )
-    if batch.ndim != 4 or batch.shape[1:] != (3, h, w) or batch.shape[0] < 1:
-        raise InputShapeError(f"expected input of shape (N>=1, 3, {h}, {w}), got {batch.shape}")
-
-
-class _LockedModel(ABC):
-    info: ModelInfo
-
-    def __init__(self, info: ModelInfo):
-        self.info = info
-        self._lock = threading.Lock()
-
-    @abstractmethod
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        """One device call on a batch the graph accepts."""
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        check_batch(batch, self.info)
-        fixed = self.info.batch_size
-        with self._lock:
-            if fixed is None:
-                return self._run(batch)
-            return self._run_fixed(batch, fixed)
-
-    def _run_fixed(self, batch: np.ndarray, fixed: int) -> np.ndarray:
-        """Pad or split to a graph that only accepts ``fixed`` crops per call."""
-        outputs = []
-        for start in range(0, len(batch), fixed):
-            chunk = batch[start : start + fixed]
-            real = len(chunk)
-            if real < fixed:
-                chunk = np.concatenate(
-                    [chunk, np.zeros((fixed - real, *chunk.shape[1:]), chunk.dtype)]
-                )
-            outputs.append(self._run(chunk)[:real])
-        return np.concatenate(outputs)
-
-
-def _exported(directory: str | Path, fmt: str) -> tuple[ModelInfo, Path]:
-    """``model.json`` of an export directory and the path of its ``fmt`` graph file."""
-    directory = Path(directory)
-    info = ModelInfo.load(directory)
-    path = directory / MODEL_FILES[fmt]
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found (model.json says format {info.format!r})")
-    return info, path
-
-
-class MindIRModel(_LockedModel):
-    """An exported ``model.mindir`` run through ``nn.GraphCell``."""
-
-    def __init__(self, directory: str | Path):
-        info, path = _exported(directory, "mindir")
-        super().__init__(info)
-        self.graph = nn.GraphCell(ms.load(str(path)))
+    def __init__(self, directory: str | Path, backend: str = "mindspore-dynamic"):
+        directory = Path(directory)
+        info = ModelInfo.load(directory)
+        spec = BACKEND_SPECS[backend]
+        files = graph_files(directory, info, spec)
+        sizes = [n for n in files if n is not None]
+        super().__init__(info, sizes or None)
+        self.backend = spec.name
+        self.graphs = {n: nn.GraphCell(ms.load(str(p))) for n, p in files.items()}
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        return self.graph(ms.Tensor(batch)).asnumpy()
+        graph = self.graphs[len(batch) if len(batch) in self.graphs else None]
+        return graph(ms.Tensor(batch)).asnumpy()
 
 
-class OnnxModel(_LockedModel):
-    """An exported ``model.onnx`` run by ONNX Runtime on CPU (fixed batch: padded/split)."""
-
-    def __init__(self, directory: str | Path):
-        info, path = _exported(directory, "onnx")
-        try:
-            import onnxruntime
-        except ImportError as exc:
-            raise RuntimeError(
-                "ONNX models need onnxruntime: pip install 'simplepose[onnx]'"
-            ) from exc
-        super().__init__(info)
-        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        self._input = self.session.get_inputs()[0].name
-
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self._input: batch})[0]
-
-
-class CheckpointModel(_LockedModel):
+class CheckpointModel(LockedModel):
     """A pose checkpoint run eagerly, with the flip test fused as in the exported graph."""
 
     def __init__(self, path: str | Path, flip: bool | None = None, config: Config | None = None):
@@ -133,25 +75,37 @@ class CheckpointModel(_LockedModel):
 
 
 def load_model(
-    path: str | Path, flip: bool | None = None, config: Config | None = None
-) -> _LockedModel:
-    """A model directory (``model.json`` + graph) or a ``.ckpt`` file -> a callable model.
+    path: str | Path,
+    flip: bool | None = None,
+    config: Config | None = None,
+    backend: str = "auto",
+    threads: int | None = None,
+) -> LockedModel:
+    """A model directory (``model.json`` + graphs) or a ``.ckpt`` file -> a callable model.
 
     ``flip`` and ``config`` apply to checkpoints only (``flip=None``: the config's
     ``test.flip_test``); an exported graph says in its ``model.json`` whether the flip test is
-    fused.
+    fused. ``backend`` (``simplepose.backends``) picks the runtime of a directory; ``auto``
+    chooses for the current MindSpore device. ``threads``: CPU intra-op threads (default:
+    ``simplepose.threads``).
     """
     path = Path(path)
     if path.is_dir():
         if not (path / MODEL_JSON).is_file():
             raise FileNotFoundError(f"{path} has no {MODEL_JSON}: not an exported model directory")
         info = ModelInfo.load(path)
-        if info.format == "mindir":
-            return MindIRModel(path)
-        if info.format == "onnx":
-            return OnnxModel(path)
-        raise ValueError(f"{path}: model format {info.format!r} is not loadable by MindSpore here")
+        if info.format == "checkpoint":
+            raise ValueError(f"{path}: model format 'checkpoint' is not an exported directory")
+        device = ms.get_context("device_target")
+        spec = choose_backend(info, device, backend, onnxruntime_installed())
+        if spec.runtime == "onnxruntime":
+            return OnnxModel(path, spec.name, threads)
+        if device == "CPU":
+            configure_cpu_threads(thread_settings(threads))
+        return MindIRModel(path, spec.name)
     if path.suffix == ".ckpt":
+        if ms.get_context("device_target") == "CPU":
+            configure_cpu_threads(thread_settings(threads))
         return CheckpointModel(path, flip=flip, config=config)
     if not path.exists():
         raise FileNotFoundError(f"model not found: {path}")

@@ -68,7 +68,7 @@ def served_model(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory
     given = os.environ.get("SIMPLEPOSE_BROWSER_MODEL")
     if given:
         return Path(given)
-    from simplepose.export.mindir import export_model
+    from simplepose.export.exporter import export_model
 
     directory = tmp_path_factory.mktemp("browser_model")
     info = export_model(tiny_checkpoint, directory, flip=True)

@@ -82,7 +82,7 @@ def test_torchvision_backbone_only(tmp_path, torch_net, batch):
 
 @pytest.mark.slow
 def test_msra_channel_order_reaches_model_json(tmp_path, torch_net):
-    from simplepose.export.mindir import export_model
+    from simplepose.export.exporter import export_model
 
     src = save_layout(torch_net, "msra", tmp_path / "pose_resnet_18.pth")
     convert_checkpoint(src, tmp_path / "msra.ckpt", config=get_preset(PRESET))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from simplepose.export.mindir import export_model
+from simplepose.export.exporter import export_model
 
 from simplepose.codec import HeatmapCodec, flip_back
 from simplepose.config import Config

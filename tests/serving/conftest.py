@@ -22,7 +22,7 @@ def tiny_model(tiny_checkpoint: Path):
 @pytest.fixture(scope="session")
 def tiny_mindir_model(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory, tiny_model):
     """The tiny checkpoint exported by the export stage (flip fused, dynamic batch), loaded."""
-    from simplepose.export.mindir import export_model
+    from simplepose.export.exporter import export_model
 
     from simplepose.network.runtime import load_model
 

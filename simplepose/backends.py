@@ -1,0 +1,92 @@
+"""Which runtime runs a model directory: MindSpore (dynamic batch or static buckets) or ONNX
+Runtime (FP32 or INT8 buckets), and which one ``auto`` picks on each device.
+
+Pure: the loaders live in ``simplepose.network.runtime``. ``auto`` follows the measurements in
+docs/fast-paths.md (bench/serve_throughput.py): on CPU, ONNX Runtime's FP32 buckets when the
+directory has them; on Ascend, MindSpore's static-shape buckets (GraphCell is built for the
+exported shape). INT8 is never picked by ``auto``: it must be asked for (its accuracy cost is
+measured by bench/quantization_quality.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simplepose.model_info import ModelInfo
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    runtime: str  # "mindspore" or "onnxruntime"
+    format: str  # graph files it runs: "mindir", "onnx" or "checkpoint"
+    precision: str
+    bucketed: bool  # one static-shape graph per batch size
+
+
+BACKEND_SPECS = {
+    b.name: b
+    for b in (
+        Backend("mindspore-dynamic", "mindspore", "mindir", "fp32", bucketed=False),
+        Backend("mindspore-buckets", "mindspore", "mindir", "fp32", bucketed=True),
+        Backend("onnxruntime", "onnxruntime", "onnx", "fp32", bucketed=True),
+        Backend("onnxruntime-int8", "onnxruntime", "onnx", "int8", bucketed=True),
+    )
+}
+BACKENDS = ("auto", *BACKEND_SPECS)
+AUTO_ORDER = {
+    "CPU": ("onnxruntime", "mindspore-dynamic", "mindspore-buckets"),
+    "Ascend": ("mindspore-buckets", "mindspore-dynamic"),
+}
+
+
+def backend_sizes(info: ModelInfo, backend: Backend) -> tuple[int, ...] | None:
+    """Batch sizes ``backend`` can run ``info``'s directory at (``None``: any); ``()`` when the
+    directory has no graph for it."""
+    if info.format == "checkpoint":
+        return None if backend.name == "mindspore-dynamic" else ()
+    sizes = info.bucket_sizes(backend.format, backend.precision)
+    if backend.bucketed and sizes:
+        return sizes
+    main = info.format == backend.format and backend.precision == "fp32"
+    if not main or (backend.bucketed and info.batch_size is None):
+        return ()
+    return None if info.batch_size is None else (info.batch_size,)
+
+
+def available_backends(info: ModelInfo, onnxruntime_installed: bool) -> list[str]:
+    return [
+        name
+        for name, spec in BACKEND_SPECS.items()
+        if backend_sizes(info, spec) != ()
+        and (spec.runtime != "onnxruntime" or onnxruntime_installed)
+    ]
+
+
+def choose_backend(
+    info: ModelInfo, device: str, requested: str = "auto", onnxruntime_installed: bool = True
+) -> Backend:
+    """The backend to run ``info``'s directory with; ``ValueError`` naming what is available
+    when ``requested`` cannot run it."""
+    if requested not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {requested!r}")
+    have = available_backends(info, onnxruntime_installed)
+    if requested == "auto":
+        order = AUTO_ORDER.get(device, AUTO_ORDER["CPU"])
+        for name in order:
+            if name in have:
+                return BACKEND_SPECS[name]
+        if info.format == "onnx" and not onnxruntime_installed:
+            raise ValueError("this ONNX model needs onnxruntime: pip install 'simplepose[onnx]'")
+        raise ValueError(f"no runtime for a {info.format} model on {device} (have {have})")
+    if requested not in have:
+        hint = {
+            "mindspore-buckets": "export with --batch-sizes",
+            "onnxruntime": "export with --format onnx --batch-sizes (needs onnxruntime)",
+            "onnxruntime-int8": "export with --format onnx --quantize int8 (needs onnxruntime)",
+        }.get(requested, "export a MindIR graph")
+        raise ValueError(
+            f"this model directory cannot run as {requested!r} ({hint}); it can run as: "
+            + (", ".join(have) or "nothing")
+        )
+    return BACKEND_SPECS[requested]

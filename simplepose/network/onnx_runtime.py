@@ -1,0 +1,72 @@
+"""Exported ONNX graphs run by ONNX Runtime on CPU: FP32 or INT8, one session per bucket.
+
+The sessions' thread pools come from ``simplepose.threads`` (intra-op = usable CPUs, inter-op =
+1, sequential execution): ONNX Runtime's own default also spins extra threads that only
+contend with the service's request threads. No MindSpore here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from simplepose.backends import BACKEND_SPECS
+from simplepose.model_info import ModelInfo
+from simplepose.network.locked_model import LockedModel, graph_files
+from simplepose.threads import ThreadSettings, thread_settings
+
+ORT_MISSING = "ONNX models need onnxruntime: pip install 'simplepose[onnx]'"
+
+
+def onnxruntime_installed() -> bool:
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def session_options(threads: ThreadSettings):
+    """ONNX Runtime session options for ``threads`` (full graph optimisation)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads.intra_op
+    options.inter_op_num_threads = threads.inter_op
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
+def cpu_session(path: str | Path, threads: ThreadSettings | None = None):
+    """An ONNX Runtime CPU session of ``path`` with the project's thread settings."""
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise RuntimeError(ORT_MISSING) from exc
+    options = session_options(threads or thread_settings())
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxModel(LockedModel):
+    """``backend`` ``onnxruntime`` (FP32) or ``onnxruntime-int8``: the directory's ONNX buckets,
+    or its fixed-batch ``model.onnx`` when it has none."""
+
+    runtime = "onnxruntime"
+
+    def __init__(
+        self, directory: str | Path, backend: str = "onnxruntime", threads: int | None = None
+    ):
+        directory = Path(directory)
+        info = ModelInfo.load(directory)
+        spec = BACKEND_SPECS[backend]
+        if spec.runtime != "onnxruntime":
+            raise ValueError(f"{backend!r} is not an ONNX Runtime backend")
+        files = graph_files(directory, info, spec)
+        super().__init__(info, [n for n in files if n is not None])
+        self.backend = spec.name
+        self.precision = spec.precision
+        self.threads = thread_settings(threads)
+        self.sessions = {n: cpu_session(p, self.threads) for n, p in files.items()}
+        self._input = next(iter(self.sessions.values())).get_inputs()[0].name
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        return self.sessions[len(batch)].run(None, {self._input: batch})[0]
