@@ -1,18 +1,22 @@
-"""Throughput and latency of the keypoint service vs the bare model, on the same crops.
+"""Throughput of the keypoint service per backend vs the bare runtime, on the same crops.
 
 R50 256x192 with the flip test fused (random weights: speed does not depend on them), exported
-by the export stage to MindIR (dynamic batch) and ONNX (fixed batch). One run measures:
+once by the export stage into one model directory: the dynamic-batch MindIR, MindIR buckets,
+ONNX FP32 buckets and ONNX INT8 buckets (calibrated on coco-mini train persons). For each
+backend (``simplepose.backends``: mindspore-dynamic, mindspore-buckets, onnxruntime,
+onnxruntime-int8) one run measures, in interleaved rounds so a load change on the shared
+machine hits all of them:
 
-1. the service: ``simplepose serve`` on 127.0.0.1, N concurrent clients posting real coco-mini
-   val images with their ground-truth person boxes (images with several persons), a bounded
-   number of requests;
-2. MindSpore directly: the same MindIR graph called on the same crops, batch = --max-batch;
-3. ONNX Runtime: the same fused graph on the same crops, batch = --max-batch.
+1. the service: ``simplepose serve --backend B`` on 127.0.0.1, N concurrent clients posting
+   real coco-mini val images with their ground-truth person boxes (images with several
+   persons), a bounded number of requests;
+2. the bare runtime: the same graphs called directly on the same crops, batch = --max-batch.
 
-Last line: JSON with persons_per_s, direct_mindspore_persons_per_s, ort_persons_per_s,
-overhead_fraction (1 - service / direct MindSpore), p50_ms, the tail latency and the settings.
-The tail is p99_ms only with at least P99_MIN_SAMPLES request latencies (a 99th percentile of
-fewer samples is just their maximum); otherwise it is reported as max_ms.
+Ratios (same run): service / bare per backend; the CPU default (``auto``) service over the
+MindSpore dynamic service (what the service ran before buckets and ONNX Runtime); INT8 / FP32.
+Last line: JSON with every rate, the ratios, latencies, thread settings and the CPU flags.
+The tail latency is p99_ms only with at least P99_MIN_SAMPLES request latencies per backend
+(a 99th percentile of fewer samples is just their maximum); otherwise it is max_ms.
 
     python bench/serve_throughput.py --data ../shared/data/coco-mini --clients 8
 """
@@ -39,28 +43,42 @@ from _service import ServiceProcess  # noqa: E402
 PRESET = "res50_256x192"
 # A 99th percentile needs at least 100 samples to be more than the maximum of what was seen.
 P99_MIN_SAMPLES = 100
+BACKEND_NAMES = ("mindspore-dynamic", "mindspore-buckets", "onnxruntime", "onnxruntime-int8")
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
 
 
-def build_models(workdir: Path, onnx_batch: int) -> tuple[Path, Path]:
-    """Random-weight R50 checkpoint -> flip-fused MindIR (dynamic) and ONNX (fixed batch)."""
+def cpu_flags() -> dict[str, bool]:
+    """The CPU features that decide INT8 speed (VNNI: int8 dot products)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    flags = set(next((ln for ln in text.splitlines() if ln.startswith("flags")), "").split())
+    return {f: f in flags for f in CPU_FLAGS}
+
+
+def build_model(workdir: Path, data: Path, sizes: tuple[int, ...]) -> Path:
+    """Random-weight R50 checkpoint -> one directory with every backend's graphs."""
     import mindspore as ms
     from simplepose.export.exporter import export_model
 
     from simplepose.config import get_preset
+    from simplepose.model_info import ModelInfo
     from simplepose.network.checkpoint import save_pose_checkpoint
     from simplepose.network.pose_net import PoseResNet
 
     ckpt = workdir / "r50_random.ckpt"
-    mindir, onnx = workdir / "r50_mindir", workdir / f"r50_onnx_b{onnx_batch}"
+    out = workdir / "r50_buckets"
     if not ckpt.is_file():
         ms.set_seed(0)
         config = get_preset(PRESET)
         save_pose_checkpoint(PoseResNet(config.model), ckpt, config, {"note": "random weights"})
-    if not (mindir / "model.json").is_file():
-        export_model(ckpt, mindir, flip=True)
-    if not (onnx / "model.json").is_file():
-        export_model(ckpt, onnx, flip=True, fmt="onnx", batch_size=onnx_batch)
-    return mindir, onnx
+    have = ModelInfo.load(out) if (out / "model.json").is_file() else None
+    if have is None or have.bucket_sizes("mindir") != sizes:
+        export_model(ckpt, out, batch_sizes=sizes)
+    if ModelInfo.load(out).bucket_sizes("onnx", "int8") != sizes:
+        export_model(ckpt, out, fmt="onnx", batch_sizes=sizes, quantize="int8", calibration=data)
+    return out
 
 
 def pick_requests(data: Path, min_persons: int, limit: int) -> list[tuple[Path, list]]:
@@ -147,6 +165,10 @@ def tail_latency(latencies: list[float]) -> tuple[str, float]:
     return "max", float(max(latencies))
 
 
+def rate(total: list[float]) -> float:
+    return total[0] / total[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -154,89 +176,108 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/coco-mini"))
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/simplepose-bench"))
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--requests", type=int, default=48, help="total requests to the service")
+    parser.add_argument("--requests", type=int, default=48, help="service requests per backend")
     parser.add_argument("--warmup-requests", type=int, default=8)
     parser.add_argument("--min-persons", type=int, default=3, help="persons per image, at least")
     parser.add_argument("--images", type=int, default=12)
     parser.add_argument("--max-batch", type=int, default=16)
+    parser.add_argument("--batch-sizes", default="1,2,4,8,16", help="exported buckets")
     parser.add_argument("--max-wait-ms", type=float, default=20.0)
-    parser.add_argument("--direct-seconds", type=float, default=10.0, help="per round")
+    parser.add_argument("--direct-seconds", type=float, default=8.0, help="per round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--backends", default=",".join(BACKEND_NAMES))
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
 
     import simplepose  # noqa: F401
+    from simplepose.backends import choose_backend
+    from simplepose.buckets import parse_batch_sizes
     from simplepose.network.device import select_device
     from simplepose.network.runtime import load_model
+    from simplepose.threads import thread_settings
 
     select_device("CPU")
-    mindir, onnx = build_models(args.workdir, args.max_batch)
+    backends = [b for b in args.backends.split(",") if b]
+    model_dir = build_model(args.workdir, args.data, parse_batch_sizes(args.batch_sizes))
     requests = pick_requests(args.data, args.min_persons, args.images)
     if not requests:
         raise SystemExit(f"no val image with >= {args.min_persons} persons in {args.data}")
     persons_per_request = statistics.mean(len(b) for _, b in requests)
     print(f"{len(requests)} images, {persons_per_request:.1f} persons each", file=sys.stderr)
 
-    ms_model, ort_model = load_model(mindir), load_model(onnx)
-    crops = crops_of(requests, ms_model)
-    warm = np.concatenate(crops)[: args.max_batch]
-    ms_model(warm)
-    ort_model(warm)
-    # The machine is shared: measure in interleaved rounds so a load change hits all three.
-    totals = {"direct": [0.0, 0.0], "ort": [0.0, 0.0], "service": [0.0, 0.0]}
-    lat: list[float] = []
+    models = {b: load_model(model_dir, backend=b) for b in backends}
+    default = choose_backend(models[backends[0]].info, "CPU").name
+    crops = crops_of(requests, models[backends[0]])
+    for model in models.values():  # warm every bucket
+        for n in model.batch_sizes or (args.max_batch,):
+            model(np.concatenate(crops)[:n])
+    bare = {b: [0.0, 0.0] for b in backends}
+    served = {b: [0.0, 0.0] for b in backends}
+    lat: dict[str, list[float]] = {b: [] for b in backends}
     service_args = ["--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms)]
     per_round = max(1, args.requests // args.rounds)
-    with ServiceProcess(mindir, args.workdir / "serve.log", service_args) as service:
-        run_clients(service.url, requests, args.clients, args.warmup_requests)
+    services = {}
+    try:
+        for b in backends:
+            log = args.workdir / f"serve-{b}.log"
+            services[b] = ServiceProcess(
+                model_dir, log, [*service_args, "--backend", b]
+            ).__enter__()
+            run_clients(services[b].url, requests, args.clients, args.warmup_requests)
         for r in range(args.rounds):
-            for name, model in (("direct", ms_model), ("ort", ort_model)):
-                done, secs = direct_rate(model, crops, args.max_batch, args.direct_seconds)
-                totals[name][0] += done
-                totals[name][1] += secs
-            seconds, round_lat, persons = run_clients(
-                service.url, requests, args.clients, per_round
+            for b in backends:
+                done, secs = direct_rate(models[b], crops, args.max_batch, args.direct_seconds)
+                bare[b][0] += done
+                bare[b][1] += secs
+                seconds, round_lat, persons = run_clients(
+                    services[b].url, requests, args.clients, per_round
+                )
+                served[b][0] += persons
+                served[b][1] += seconds
+                lat[b] += round_lat
+                print(f"round {r + 1}/{args.rounds} {b}: bare {rate(bare[b]):.2f}, service "
+                      f"{rate(served[b]):.2f} persons/s", file=sys.stderr)  # fmt: skip
+        cards = {b: httpx.get(f"{s.url}/readyz").json()["model"] for b, s in services.items()}
+    finally:
+        for s in services.values():
+            s.__exit__(None, None, None)
+    result: dict = {"backends": {}}
+    for b in backends:
+        ms_sorted = sorted(lat[b])
+        tail_name, tail = tail_latency(ms_sorted)
+        result["backends"][b] = {
+            "service_persons_per_s": round(rate(served[b]), 3),
+            "bare_persons_per_s": round(rate(bare[b]), 3),
+            "service_vs_bare": round(rate(served[b]) / rate(bare[b]), 4),
+            "p50_ms": round(ms_sorted[len(ms_sorted) // 2], 1),
+            f"{tail_name}_ms": round(tail, 1),
+            "runtime": cards[b]["runtime"],
+            "batch_sizes": cards[b]["batch_sizes"],
+        }
+    ratios = {}
+    if "mindspore-dynamic" in backends and default in backends:
+        ratios["default_service_vs_mindspore_dynamic_service"] = round(
+            rate(served[default]) / rate(served["mindspore-dynamic"]), 4
+        )
+    if {"onnxruntime", "onnxruntime-int8"} <= set(backends):
+        for kind, totals in (("bare", bare), ("service", served)):
+            ratios[f"int8_vs_fp32_{kind}"] = round(
+                rate(totals["onnxruntime-int8"]) / rate(totals["onnxruntime"]), 4
             )
-            totals["service"][0] += persons
-            totals["service"][1] += seconds
-            lat += round_lat
-            rates = {k: v[0] / v[1] for k, v in totals.items() if v[1]}
-            print(f"round {r + 1}/{args.rounds}: " + ", ".join(
-                f"{k} {v:.2f} persons/s" for k, v in rates.items()), file=sys.stderr)  # fmt: skip
-        metrics = httpx.get(f"{service.url}/metrics").text
-    direct = totals["direct"][0] / totals["direct"][1]
-    ort = totals["ort"][0] / totals["ort"][1]
-    persons, seconds = totals["service"]
-    rate = persons / seconds
-    lat.sort()
-    p50 = lat[len(lat) // 2]
-    tail_name, tail = tail_latency(lat)
-    batches = [line for line in metrics.splitlines() if line.startswith("simplepose_batch_size_")]
-    count = float(
-        next(x for x in batches if x.startswith("simplepose_batch_size_count")).split()[-1]
+    result.update(
+        cpu_default=default,
+        ratios=ratios,
+        threads=thread_settings().to_dict(),
+        cpu_flags=cpu_flags(),
+        clients=args.clients,
+        requests_per_backend=per_round * args.rounds,
+        rounds=args.rounds,
+        persons_per_request=round(persons_per_request, 2),
+        max_batch=args.max_batch,
+        model=f"{PRESET} flip-fused, random weights",
+        load_average=os.getloadavg(),
     )
-    total = float(next(x for x in batches if x.startswith("simplepose_batch_size_sum")).split()[-1])
-    print(f"service: {rate:.2f} persons/s, p50 {p50:.0f} ms, {tail_name} {tail:.0f} ms, "
-          f"mean batch {total / count:.1f}", file=sys.stderr)  # fmt: skip
-    print(json.dumps({
-        "persons_per_s": round(rate, 3),
-        "direct_mindspore_persons_per_s": round(direct, 3),
-        "ort_persons_per_s": round(ort, 3),
-        "overhead_fraction": round(1 - rate / direct, 4),
-        "service_vs_direct": round(rate / direct, 4),
-        "service_vs_ort": round(rate / ort, 4),
-        "p50_ms": round(p50, 1),
-        f"{tail_name}_ms": round(tail, 1),
-        f"{tail_name}_over_p50": round(tail / p50, 3),
-        "latency_samples": len(lat),
-        "clients": args.clients,
-        "requests": per_round * args.rounds,
-        "rounds": args.rounds,
-        "persons_per_request": round(persons_per_request, 2),
-        "mean_batch": round(total / count, 2),
-        "max_batch": args.max_batch,
-        "model": f"{PRESET} flip-fused, random weights",
-    }))  # fmt: skip
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

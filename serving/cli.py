@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from simplepose.backends import BACKENDS
 from simplepose.codec import DECODE_METHODS
 from simplepose.config import DEVICES
 from simplepose.errors import CLIError
@@ -96,6 +97,12 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=DEVICES, help="default: Ascend if present")
     p.add_argument("--device-id", type=int, help="NPU index (default 0)")
     p.add_argument("--cache-dir", type=Path, help="where default/demo models are cached")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="runtime of an exported model (auto: ONNX Runtime buckets on CPU if present)",
+    )
+    p.add_argument("--threads", type=int, help="CPU intra-op threads (default: usable CPUs)")
     p.add_argument("--offline", action="store_const", const=True, help="never download weights")
 
 
@@ -110,9 +117,17 @@ def _resolve(settings) -> Any:
     return choice
 
 
+def _load(settings, path: Path):
+    from simplepose.serving.model_source import load_on_device
+
+    return load_on_device(
+        path, settings.device, settings.device_id, backend=settings.backend, threads=settings.threads
+    )
+
+
 SERVE_OPTIONS = (
-    "model", "device", "device_id", "cache_dir", "offline", "host", "port", "max_batch",
-    "max_wait_ms", "queue_size", "log_level", "web_page", "detector",
+    "model", "device", "device_id", "cache_dir", "offline", "backend", "threads", "host", "port",
+    "max_batch", "max_wait_ms", "queue_size", "log_level", "web_page", "detector",
 )  # fmt: skip
 
 
@@ -193,7 +208,6 @@ def _predict(args: argparse.Namespace) -> int:
     import cv2
     from simplepose.serving.boxes import boxes_from_list
     from simplepose.serving.errors import ServiceError
-    from simplepose.serving.model_source import load_on_device
     from simplepose.serving.predictor import model_summary
     from simplepose.serving.render import draw_persons
     from simplepose.serving.results import persons_to_json
@@ -202,7 +216,10 @@ def _predict(args: argparse.Namespace) -> int:
     from simplepose.geometry import BoxError
     from simplepose.pipeline import PosePipeline, read_image
 
-    settings = _settings(args, ("model", "device", "device_id", "cache_dir", "offline", "detector"))
+    settings = _settings(
+        args,
+        ("model", "device", "device_id", "cache_dir", "offline", "detector", "backend", "threads"),
+    )
     detector = load_settings_detector(settings)
     if detector.info.fallback:
         print(f"note: person detector {detector.info.label}", file=sys.stderr)
@@ -211,7 +228,7 @@ def _predict(args: argparse.Namespace) -> int:
 
         source = open_source(args)  # bad input fails before the model loads
         choice = _resolve(settings)
-        model, device = load_on_device(choice.path, settings.device, settings.device_id)
+        model, device = _load(settings, choice.path)
         pipeline = PosePipeline(model, decode=args.decode or settings.decode)
         summary = model_summary(model, device)
         print(predict_video(args, source, pipeline, detector, summary), file=sys.stderr)
@@ -219,7 +236,7 @@ def _predict(args: argparse.Namespace) -> int:
     paths = _image_paths(args.images)
     boxes_by_image = _load_boxes_file(args.boxes)
     choice = _resolve(settings)
-    model, device = load_on_device(choice.path, settings.device, settings.device_id)
+    model, device = _load(settings, choice.path)
     pipeline = PosePipeline(model, decode=args.decode or settings.decode)
     if args.render:
         args.render.mkdir(parents=True, exist_ok=True)

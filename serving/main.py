@@ -95,7 +95,9 @@ class ModelLoader:
         s = self.settings
         try:
             choice = resolve_model(s, progress=lambda text: log.info("%s", text))
-            loaded, device_name = load_on_device(choice.path, s.device, s.device_id)
+            loaded, device_name = load_on_device(
+                choice.path, s.device, s.device_id, backend=s.backend, threads=s.threads
+            )
             log.info("model %s from %s", loaded.info.config.name, choice.path)
             self.bring_up(loaded, device_name)
         except Exception as exc:  # any failure must reach /readyz and the process exit code
@@ -120,9 +122,9 @@ class ModelLoader:
                 return
             self.app.state.predictor = predictor
         log.info(
-            "ready: %s on %s, warm-up %.1f s, max batch %d, max wait %.1f ms",
-            loaded.info.config.name, device_name, seconds,
-            predictor.executor.max_batch, s.max_wait_ms,
+            "ready: %s on %s (%s), warm-up %.1f s, max batch %d, buckets %s, max wait %.1f ms",
+            loaded.info.config.name, device_name, predictor.summary["backend"], seconds,
+            predictor.executor.max_batch, predictor.batch_sizes or "any", s.max_wait_ms,
         )  # fmt: skip
 
     def close(self) -> bool:

@@ -63,8 +63,11 @@ def resolve_model(settings: Settings, progress: Callable[[str], None] | None = N
     return ModelChoice(demo, "demo", note)
 
 
-def load_on_device(path: Path, device: str | None, device_id: int):
-    """Select the MindSpore device, then load ``path``; returns ``(model, device_name)``.
+def load_on_device(
+    path: Path, device: str | None, device_id: int, backend: str = "auto", threads: int | None = None
+):
+    """Select the MindSpore device, then load ``path`` with ``backend`` (``simplepose.backends``)
+    and ``threads`` CPU threads; returns ``(model, device_name)``.
 
     ``network.device.select_device`` owns the choice: asking again for the device already in
     use (e.g. after the demo model trained on it) is fine; a switch raises ``RuntimeError``."""
@@ -72,4 +75,4 @@ def load_on_device(path: Path, device: str | None, device_id: int):
     from simplepose.network.runtime import load_model
 
     name = select_device(device, device_id)
-    return load_model(path), name
+    return load_model(path, backend=backend, threads=threads), name

@@ -30,7 +30,6 @@ from starlette.concurrency import run_in_threadpool
 from simplepose.codec import DECODE_METHODS
 from simplepose.detection import DetectorInfo, PersonDetector, WholeImageDetector
 from simplepose.geometry import BoxError
-from simplepose.model_info import ModelInfo
 from simplepose.pipeline import HeatmapModel, Persons, PosePipeline
 
 log = logging.getLogger(__name__)
@@ -49,7 +48,9 @@ def detector_summary(info: DetectorInfo) -> dict[str, Any]:
 
 
 def model_summary(model: HeatmapModel, device: str) -> dict[str, Any]:
+    """The model card: what runs, and on which runtime (``simplepose.backends``)."""
     info = model.info
+    sizes = getattr(model, "batch_sizes", None)
     return {
         "name": info.config.name,
         "format": info.format,
@@ -57,20 +58,31 @@ def model_summary(model: HeatmapModel, device: str) -> dict[str, Any]:
         "flip_fused": info.flip_fused,
         "demo": info.demo,
         "device": device,
+        "runtime": getattr(model, "runtime", "mindspore"),
+        "backend": getattr(model, "backend", "mindspore-dynamic"),
+        "precision": getattr(model, "precision", "fp32"),
+        "batch_sizes": list(sizes) if sizes else None,
     }
 
 
-def batch_plan(info: ModelInfo, max_batch: int) -> tuple[int, list[int] | None]:
+def batch_plan(model: HeatmapModel, max_batch: int) -> tuple[int, list[int] | None]:
     """Largest batch per model call, and the sizes calls are padded to (``None``: any size).
 
-    A fixed-batch graph (ONNX) gets multiples of its batch (the core runtime pads/splits).
+    A bucketed model (one static-shape graph per size) gets its buckets up to ``max_batch``:
+    the executor pads each call to the smallest bucket that holds it, and warm-up runs every
+    bucket. A single fixed-batch graph gets multiples of its batch (the model pads/splits).
     A checkpoint run eagerly in graph mode compiles once per input shape (seconds each), so its
     calls are padded to powers of two up to ``max_batch`` and all of them are compiled at
-    warm-up, instead of stalling requests on a compile of each new size. Exported MindIR
+    warm-up, instead of stalling requests on a compile of each new size. Dynamic MindIR
     graphs take any batch.
     """
-    if info.batch_size is not None:
-        return info.batch_size * max(1, max_batch // info.batch_size), None
+    info = model.info
+    buckets: tuple[int, ...] = getattr(model, "batch_sizes", None) or ()
+    if len(buckets) == 1:
+        return buckets[0] * max(1, max_batch // buckets[0]), None
+    if buckets:
+        sizes = [n for n in buckets if n <= max_batch] or [buckets[0]]
+        return sizes[-1], sizes
     if info.format == "checkpoint":
         sizes = [1 << i for i in range(max_batch.bit_length()) if 1 << i < max_batch]
         return max_batch, [*sizes, max_batch]
@@ -112,7 +124,7 @@ class KeypointPredictor:
         self.params = self.pipelines[self.default_decode].params
         self.summary = model_summary(model, device)
         self.detector_summary = detector_summary(self.detection.info)
-        max_batch, self.batch_sizes = batch_plan(self.info, settings.max_batch)
+        max_batch, self.batch_sizes = batch_plan(model, settings.max_batch)
         self.executor = BatchingExecutor(
             self.pipelines[self.default_decode].infer,
             max_batch=max_batch,

@@ -29,6 +29,14 @@ class ModelSummary(BaseModel):
     flip_fused: bool = Field(description="flip test inside the graph")
     demo: bool = Field(description="true for the small demo model: not for real use")
     device: str = Field(description="CPU or Ascend")
+    runtime: str = Field("mindspore", description="mindspore or onnxruntime")
+    backend: str = Field(
+        "mindspore-dynamic", description="mindspore-dynamic|-buckets, onnxruntime[-int8]"
+    )
+    precision: str = Field("fp32", description="fp32 or int8")
+    batch_sizes: list[int] | None = Field(
+        None, description="static-shape buckets calls are padded to (null: any batch size)"
+    )
 
 
 class DetectorSummary(BaseModel):

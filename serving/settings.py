@@ -14,6 +14,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from simplepose.backends import BACKENDS
 from simplepose.codec import DECODE_METHODS
 from simplepose.config import DEVICES
 from simplepose.detection import DEFAULT_DETECTOR
@@ -38,6 +39,14 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(DEFAULT_CACHE_DIR, description="downloaded weights and built models")
     device: str | None = Field(None, description=f"one of {DEVICES}; default Ascend if present")
     device_id: int = Field(0, ge=0, description="NPU index inside the container/host")
+    backend: str = Field(
+        "auto",
+        description=f"runtime of an exported model dir, one of {BACKENDS}; auto: ONNX Runtime "
+        "buckets on CPU when the dir has them, MindSpore buckets on Ascend",
+    )
+    threads: int | None = Field(
+        None, ge=1, description="CPU runtime intra-op threads (default: the usable CPU count)"
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     max_batch: int = Field(16, ge=1, description="most person crops per model call")
@@ -116,6 +125,13 @@ class Settings(BaseSettings):
     def _known_device(cls, value: str | None) -> str | None:
         if value is not None and value not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, got {value!r}")
+        return value
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {value!r}")
         return value
 
     @field_validator("decode")

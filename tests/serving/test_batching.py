@@ -120,11 +120,39 @@ def test_batch_plan_per_model_kind() -> None:
 
     from simplepose.serving.predictor import batch_plan
 
-    def info(fmt: str, fixed: int | None = None) -> SimpleNamespace:
-        return SimpleNamespace(format=fmt, batch_size=fixed)
+    def model(fmt: str, *sizes: int) -> SimpleNamespace:
+        return SimpleNamespace(info=SimpleNamespace(format=fmt), batch_sizes=sizes or None)
 
-    assert batch_plan(info("checkpoint"), 16) == (16, [1, 2, 4, 8, 16])  # compiled shapes
-    assert batch_plan(info("checkpoint"), 12) == (12, [1, 2, 4, 8, 12])
-    assert batch_plan(info("mindir"), 16) == (16, None)  # dynamic batch: any size
-    assert batch_plan(info("onnx", 4), 10) == (8, None)  # multiples of the fixed batch
-    assert batch_plan(info("onnx", 4), 2) == (4, None)
+    assert batch_plan(model("checkpoint"), 16) == (16, [1, 2, 4, 8, 16])  # compiled shapes
+    assert batch_plan(model("checkpoint"), 12) == (12, [1, 2, 4, 8, 12])
+    assert batch_plan(model("mindir"), 16) == (16, None)  # dynamic batch: any size
+    assert batch_plan(model("onnx", 4), 10) == (8, None)  # multiples of the fixed batch
+    assert batch_plan(model("onnx", 4), 2) == (4, None)
+    buckets = model("onnx", 1, 2, 4, 8, 16)  # static-shape buckets: padded to one of them
+    assert batch_plan(buckets, 16) == (16, [1, 2, 4, 8, 16])
+    assert batch_plan(buckets, 12) == (8, [1, 2, 4, 8])
+    assert batch_plan(model("mindir", 4, 8), 2) == (4, [4])
+
+
+def test_service_executor_runs_5_crops_in_the_8_bucket_and_20_as_16_plus_4():
+    calls: list[int] = []
+    lock = threading.Lock()
+
+    def run(batch):
+        with lock:
+            calls.append(len(batch))
+        return batch[:, 0, 0, 0].copy()
+
+    ex = BatchingExecutor(
+        run, max_batch=16, max_wait_s=0.0, max_queue=64, batch_sizes=(1, 2, 4, 8, 16)
+    )
+    try:
+        five = np.arange(5, dtype=np.float32)[:, None, None, None] * np.ones((1, 3, 2, 2))
+        assert ex.submit(five.astype(np.float32)).result(10).tolist() == list(range(5))
+        assert calls == [8]
+        calls.clear()
+        twenty = np.arange(20, dtype=np.float32)[:, None, None, None] * np.ones((1, 3, 2, 2))
+        assert ex.submit(twenty.astype(np.float32)).result(10).tolist() == list(range(20))
+        assert calls == [16, 4]
+    finally:
+        assert ex.close(timeout=10)

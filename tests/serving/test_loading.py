@@ -17,7 +17,7 @@ def gated_loading(monkeypatch, tiny_model, tiny_checkpoint):
 
     gate = threading.Event()
 
-    def slow_load(path, device, device_id):
+    def slow_load(path, device, device_id, **options):
         if not gate.wait(GATE_TIMEOUT_S):
             raise TimeoutError("gate never opened")
         return tiny_model, "CPU"
@@ -49,7 +49,7 @@ def test_a_failed_load_is_reported_and_stops_the_server(monkeypatch, tiny_checkp
     from simplepose.serving import model_source
     from simplepose.serving.main import create_app
 
-    def broken(path, device, device_id):
+    def broken(path, device, device_id, **options):
         raise RuntimeError("graph file is corrupt")
 
     monkeypatch.setattr(model_source, "load_on_device", broken)

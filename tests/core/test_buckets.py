@@ -1,0 +1,111 @@
+"""Bucket planning, the choice of backend, and the bucket padding of a model: pure, no runtime."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simplepose.backends import choose_backend
+from simplepose.buckets import bucket_for, parse_batch_sizes, plan_calls
+from simplepose.config import load_config
+from simplepose.model_info import Bucket, ModelInfo
+from simplepose.network.locked_model import LockedModel
+from simplepose.threads import thread_settings
+
+SIZES = (1, 2, 4, 8, 16)
+
+
+def test_bucket_plan():
+    assert bucket_for(5, SIZES) == 8 and bucket_for(16, SIZES) == 16 and bucket_for(1, SIZES) == 1
+    assert plan_calls(5, SIZES) == [(5, 8)]
+    assert plan_calls(20, SIZES) == [(16, 16), (4, 4)]
+    assert plan_calls(37, SIZES) == [(16, 16), (16, 16), (5, 8)]
+    assert plan_calls(3, (4,)) == [(3, 4)]
+    with pytest.raises(ValueError, match="exceed the largest bucket 16"):
+        bucket_for(17, SIZES)
+    with pytest.raises(ValueError, match="at least one crop"):
+        bucket_for(0, SIZES)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("", "at least one"), ("1,x", "comma-separated integers"), ("0,4", "within 1..256"),
+     ("1,100000", "within 1..256"), ("-1", "within")],
+)  # fmt: skip
+def test_bad_batch_sizes(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_batch_sizes(text)
+
+
+def test_batch_sizes_are_sorted_and_unique():
+    assert parse_batch_sizes("8, 1,4,4") == (1, 4, 8)
+
+
+def test_thread_settings(monkeypatch):
+    monkeypatch.setenv("SIMPLEPOSE_THREADS", "3")
+    assert thread_settings().intra_op == 3 and thread_settings(5).intra_op == 5
+    monkeypatch.setenv("SIMPLEPOSE_THREADS", "many")
+    with pytest.raises(ValueError, match="SIMPLEPOSE_THREADS must be an integer"):
+        thread_settings()
+    with pytest.raises(ValueError, match=">= 1"):
+        thread_settings(0)
+
+
+def _info(fmt="mindir", batch_size=None, buckets=()) -> ModelInfo:
+    config = load_config("res18_128x96")
+    return ModelInfo(config=config, format=fmt, batch_size=batch_size, buckets=tuple(buckets))
+
+
+def _buckets(fmt, precision="fp32", sizes=SIZES):
+    return [Bucket(Bucket.file_name(fmt, n, precision), fmt, n, precision) for n in sizes]
+
+
+def test_choose_backend():
+    full = _info(buckets=_buckets("mindir") + _buckets("onnx") + _buckets("onnx", "int8"))
+    assert choose_backend(full, "CPU").name == "onnxruntime"
+    assert choose_backend(full, "CPU", onnxruntime_installed=False).name == "mindspore-dynamic"
+    assert choose_backend(full, "Ascend").name == "mindspore-buckets"
+    assert choose_backend(full, "CPU", "onnxruntime-int8").precision == "int8"
+    plain = _info()
+    assert choose_backend(plain, "Ascend").name == "mindspore-dynamic"
+    with pytest.raises(ValueError, match="export with --batch-sizes.*mindspore-dynamic"):
+        choose_backend(plain, "CPU", "mindspore-buckets")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        choose_backend(plain, "CPU", "tensorrt")
+    fixed_onnx = _info("onnx", batch_size=1)
+    assert choose_backend(fixed_onnx, "CPU").name == "onnxruntime"
+    with pytest.raises(ValueError, match="needs onnxruntime"):
+        choose_backend(fixed_onnx, "CPU", onnxruntime_installed=False)
+
+
+def test_model_json_round_trip_and_hostile_buckets(tmp_path):
+    info = _info(buckets=_buckets("onnx", "int8", (1, 8)))
+    info.save(tmp_path)
+    assert ModelInfo.load(tmp_path).bucket_files("onnx", "int8") == {
+        1: "model_int8_b1.onnx", 8: "model_int8_b8.onnx"
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="bad bucket"):
+        Bucket("../../etc/passwd", "onnx", 1)  # a file outside the model directory
+    with pytest.raises(ValueError, match="precision"):
+        Bucket("m.onnx", "onnx", 1, "int4")
+
+
+class Recording(LockedModel):
+    """Returns each crop's first value; records the batch size of every call."""
+
+    def __init__(self, sizes):
+        super().__init__(_info(), sizes)
+        self.calls: list[int] = []
+
+    def _run(self, batch):
+        self.calls.append(len(batch))
+        return batch[:, 0, 0, :1].copy()
+
+
+def test_model_pads_to_a_bucket_and_splits_above_the_largest():
+    h, w = 128, 96
+    model = Recording(SIZES)
+    crops = np.arange(20, dtype=np.float32)[:, None, None, None] * np.ones((1, 3, h, w), np.float32)
+    assert model(crops[:5])[:, 0].tolist() == list(range(5)) and model.calls == [8]
+    model.calls.clear()
+    assert model(crops)[:, 0].tolist() == list(range(20)) and model.calls == [16, 4]

@@ -1,0 +1,153 @@
+"""Static-shape buckets, ONNX Runtime and INT8 on a real export: every bucket equals the eager
+two-pass flip reference, ONNX Runtime equals the MindSpore graph, and the service serves INT8.
+
+The network is the tiny test preset with its head weights scaled up (x30), so heatmaps are O(1) and a
+1e-5 tolerance is a real bound (randomly initialised heads output ~1e-7).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mindspore as ms
+import numpy as np
+import pytest
+from simplepose.export.exporter import export_model
+
+from simplepose.config import Config
+from simplepose.model_info import ModelInfo
+from simplepose.network.runtime import load_model
+
+SIZES = (1, 4, 8)
+HEAD_GAIN = 30.0
+
+
+def crops(config: Config, n: int, seed: int) -> np.ndarray:
+    w, h = config.model.input_size
+    return np.random.default_rng(seed).standard_normal((n, 3, h, w)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def loud_checkpoint(tmp_path_factory: pytest.TempPathFactory, tiny_config: Config) -> Path:
+    import mindspore as ms
+
+    from simplepose.network.checkpoint import save_pose_checkpoint
+    from simplepose.network.pose_net import PoseResNet
+
+    ms.set_seed(3)
+    net = PoseResNet(tiny_config.model)
+    for param in net.get_parameters():  # heads are initialised with std 0.001
+        if param.name.startswith(("deconv_layers", "final_layer")) and param.name.endswith(
+            "weight"
+        ):
+            param.set_data(ms.Tensor(param.asnumpy() * HEAD_GAIN))
+    path = tmp_path_factory.mktemp("loud") / "loud.ckpt"
+    save_pose_checkpoint(net, path, tiny_config, {"epoch": 0})
+    return path
+
+
+@pytest.fixture(scope="module")
+def bucket_dir(tmp_path_factory: pytest.TempPathFactory, loud_checkpoint: Path) -> Path:
+    """MindIR (dynamic + buckets), then ONNX FP32 buckets added to the same directory."""
+    out = tmp_path_factory.mktemp("buckets")
+    export_model(loud_checkpoint, out, batch_sizes=SIZES)
+    export_model(loud_checkpoint, out, fmt="onnx", batch_sizes=SIZES)
+    return out
+
+
+@pytest.fixture(scope="module")
+def int8_dir(bucket_dir: Path, loud_checkpoint: Path, coco_mini: Path) -> Path:
+    """INT8 buckets (with their FP32 sources) added, calibrated on coco-mini train persons."""
+    export_model(loud_checkpoint, bucket_dir, fmt="onnx", batch_sizes=SIZES, quantize="int8",
+                 calibration=coco_mini, calibration_persons=8)  # fmt: skip
+    return bucket_dir
+
+
+@pytest.fixture(scope="module")
+def reference(loud_checkpoint: Path):
+    """The eager two-pass flip test (two network calls, NumPy flip-back, mean)."""
+    import mindspore as ms
+
+    from simplepose.codec import flip_back
+    from simplepose.network.checkpoint import build_network
+
+    net, _, _ = build_network(loud_checkpoint)
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        plain = net(ms.Tensor(batch)).asnumpy()
+        flipped = net(ms.Tensor(np.ascontiguousarray(batch[..., ::-1]))).asnumpy()
+        return (plain + flip_back(flipped)) * 0.5
+
+    return run
+
+
+@pytest.mark.slow
+def test_model_json_lists_every_bucket(int8_dir: Path):
+    bucket_dir = int8_dir
+    info = ModelInfo.load(bucket_dir)
+    assert info.format == "mindir" and info.batch_size is None  # the dynamic graph stays
+    for fmt, precision in (("mindir", "fp32"), ("onnx", "fp32"), ("onnx", "int8")):
+        assert info.bucket_sizes(fmt, precision) == SIZES
+        assert all((bucket_dir / f).is_file() for f in info.bucket_files(fmt, precision).values())
+    q = info.quantization["int8"]
+    assert q["calibration_persons"] == 8 and q["calibration_split"] == "train2017"
+
+
+@pytest.mark.slow
+def test_every_bucket_equals_the_two_pass_flip_reference(bucket_dir, reference, tiny_config):
+    model = load_model(bucket_dir, backend="mindspore-buckets")
+    assert model.batch_sizes == SIZES
+    for n in SIZES:
+        batch = crops(tiny_config, n, seed=n)
+        expected = reference(batch)
+        assert np.abs(expected).max() > 0.05  # heatmaps of a real scale: the bound means something
+        out = model.graphs[n](ms.Tensor(batch)).asnumpy()  # the bucket graph itself
+        np.testing.assert_allclose(out, expected, rtol=0, atol=1e-5)
+    mixed = crops(tiny_config, 11, seed=11)  # padded and split: 8 + 3 (in the 4 bucket)
+    np.testing.assert_allclose(model(mixed), reference(mixed), rtol=0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_onnxruntime_buckets_equal_the_mindspore_graph(bucket_dir, tiny_config):
+    ms_model = load_model(bucket_dir, backend="mindspore-dynamic")
+    ort_model = load_model(bucket_dir, backend="onnxruntime", threads=1)
+    assert ort_model.runtime == "onnxruntime" and ort_model.threads.intra_op == 1
+    for n in SIZES:
+        batch = crops(tiny_config, n, seed=10 + n)
+        out = ort_model.sessions[n].run(None, {ort_model._input: batch})[0]
+        np.testing.assert_allclose(out, ms_model(batch), rtol=0, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_service_serves_the_int8_export(int8_dir, coco_mini, png_bytes):
+    bucket_dir = int8_dir
+    from fastapi.testclient import TestClient
+    from serving_helpers import make_test_settings
+    from simplepose.export.quantize import calibration_crops
+    from simplepose.serving.main import create_app
+
+    model = load_model(bucket_dir, backend="onnxruntime-int8")
+    fp32 = load_model(bucket_dir, backend="onnxruntime")
+    batch = calibration_crops(coco_mini, model.info, persons=3, split="val2017")  # real persons
+    ref, out = fp32(batch), model(batch)
+    # INT8 follows FP32 (a quantization that zeroed activations would not), and is not a copy
+    corr = np.corrcoef(ref.ravel(), out.ravel())[0, 1]
+    assert corr > 0.9 and np.abs(out - ref).max() > 0, (corr, np.abs(out - ref).max())
+    with TestClient(create_app(make_test_settings(), model=model, device="CPU")) as client:
+        r = client.post("/keypoints", files={"image": ("a.png", png_bytes, "image/png")},
+                        data={"boxes": "[[4, 4, 60, 90], [10, 2, 50, 80]]"})  # fmt: skip
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert len(body["persons"]) == 2
+        card = body["model"]
+        assert (card["runtime"], card["backend"], card["precision"]) == (
+            "onnxruntime", "onnxruntime-int8", "int8"
+        )  # fmt: skip
+        assert card["batch_sizes"] == list(SIZES)
+
+
+def test_export_refuses_to_mix_two_checkpoints(tmp_path, tiny_checkpoint, loud_checkpoint):
+    export_model(tiny_checkpoint, tmp_path, batch_sizes=(1,))
+    with pytest.raises(ValueError, match="holds an export of another checkpoint"):
+        export_model(loud_checkpoint, tmp_path, batch_sizes=(2,))
+    assert ModelInfo.load(tmp_path).bucket_sizes("mindir") == (1,)
