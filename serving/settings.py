@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from simplepose.backends import BACKENDS
@@ -25,6 +25,8 @@ ENV_PREFIX = "SIMPLEPOSE_"
 AuthMode = Literal["required", "off"]
 AUTH_MODES: tuple[str, ...] = get_args(AuthMode)
 ORIGIN_PATTERN = re.compile(r"https?://[^/\s]+")
+# Allowed values of the choice fields, defined once in the core.
+CHOICES = {"device": DEVICES, "backend": BACKENDS, "decode": DECODE_METHODS}
 
 
 class Settings(BaseSettings):
@@ -120,25 +122,12 @@ class Settings(BaseSettings):
         description="origins allowed to call from a browser, comma-separated (default: none)",
     )
 
-    @field_validator("device")
+    @field_validator("device", "backend", "decode")
     @classmethod
-    def _known_device(cls, value: str | None) -> str | None:
-        if value is not None and value not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}, got {value!r}")
-        return value
-
-    @field_validator("backend")
-    @classmethod
-    def _known_backend(cls, value: str) -> str:
-        if value not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {value!r}")
-        return value
-
-    @field_validator("decode")
-    @classmethod
-    def _known_decode(cls, value: str | None) -> str | None:
-        if value is not None and value not in DECODE_METHODS:
-            raise ValueError(f"decode must be one of {DECODE_METHODS}, got {value!r}")
+    def _known_choice(cls, value: str | None, info: ValidationInfo) -> str | None:
+        choices = CHOICES[info.field_name]
+        if value is not None and value not in choices:
+            raise ValueError(f"{info.field_name} must be one of {choices}, got {value!r}")
         return value
 
     @field_validator("cors_origins", mode="before")

@@ -43,3 +43,24 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "refusing to load global '__builtin__.print'" in err and len(err.splitlines()) == 1
     assert main(["weights"]) == 2
     assert "weights list" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--batch-sizes", "0,4"], "--batch-sizes: batch sizes must be within 1..256"),
+        (["--batch-sizes", "1,two"], "comma-separated integers"),
+        (["--quantize", "int8"], "add --format onnx"),
+        (["--format", "onnx", "--quantize", "int8"], "needs --calibration DATA_ROOT"),
+        (["--calibration", "data"], "only used with --quantize int8"),
+        (["--format", "onnx", "--quantize", "int8", "--calibration", "d",
+          "--calibration-persons", "0"], "--calibration-persons must be >= 1"),
+    ],
+)  # fmt: skip
+def test_bucket_and_int8_options_are_checked_before_any_work(tmp_path, capsys, extra, message):
+    ckpt = tmp_path / "x.ckpt"
+    ckpt.write_bytes(b"not read: the options fail first")
+    assert main(["export", "--checkpoint", str(ckpt), "--output", str(tmp_path / "m"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "m").exists()
