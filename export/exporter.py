@@ -154,15 +154,22 @@ def export_model(
     )
     output_dir.mkdir(parents=True, exist_ok=True)
     old = _existing(output_dir, info) if sizes else None
-    if old is None:
+    # MindSpore fails exporting one cell twice at the same shape (ONNX: "i: 2 out of range"),
+    # so a main graph of a bucket's size is a copy of that bucket.
+    main_is_bucket = old is None and batch_size in sizes
+    if old is None and not main_is_bucket:
         write_graph(graph, config, fmt, batch_size, output_dir / MODEL_FILES[fmt])
-    else:
+    elif old is not None:
         info = old  # keep its main graph and the buckets this run does not replace
     buckets = [
         Bucket(Bucket.file_name(fmt, n), fmt, n)
         for n in sizes
         if write_graph(graph, config, fmt, n, output_dir / Bucket.file_name(fmt, n))
     ]
+    if main_is_bucket:
+        shutil.copyfile(
+            output_dir / Bucket.file_name(fmt, batch_size), output_dir / MODEL_FILES[fmt]
+        )
     quantization: dict[str, Any] = dict(info.quantization)
     if quantize is not None and calibration is not None:
         from simplepose.export.quantize import quantize_buckets

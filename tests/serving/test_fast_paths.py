@@ -48,10 +48,11 @@ def loud_checkpoint(tmp_path_factory: pytest.TempPathFactory, tiny_config: Confi
 
 @pytest.fixture(scope="module")
 def bucket_dir(tmp_path_factory: pytest.TempPathFactory, loud_checkpoint: Path) -> Path:
-    """MindIR (dynamic + buckets), then ONNX FP32 buckets added to the same directory."""
+    """ONNX FP32 buckets (the main model.onnx is the batch-1 one), then MindIR buckets added to
+    the same directory."""
     out = tmp_path_factory.mktemp("buckets")
-    export_model(loud_checkpoint, out, batch_sizes=SIZES)
     export_model(loud_checkpoint, out, fmt="onnx", batch_sizes=SIZES)
+    export_model(loud_checkpoint, out, batch_sizes=SIZES)
     return out
 
 
@@ -85,7 +86,10 @@ def reference(loud_checkpoint: Path):
 def test_model_json_lists_every_bucket(int8_dir: Path):
     bucket_dir = int8_dir
     info = ModelInfo.load(bucket_dir)
-    assert info.format == "mindir" and info.batch_size is None  # the dynamic graph stays
+    assert info.format == "onnx" and info.batch_size == 1  # the first export's main graph stays
+    assert (bucket_dir / "model.onnx").read_bytes() == (
+        bucket_dir / "model_fp32_b1.onnx"
+    ).read_bytes()
     for fmt, precision in (("mindir", "fp32"), ("onnx", "fp32"), ("onnx", "int8")):
         assert info.bucket_sizes(fmt, precision) == SIZES
         assert all((bucket_dir / f).is_file() for f in info.bucket_files(fmt, precision).values())
@@ -109,7 +113,7 @@ def test_every_bucket_equals_the_two_pass_flip_reference(bucket_dir, reference, 
 
 @pytest.mark.slow
 def test_onnxruntime_buckets_equal_the_mindspore_graph(bucket_dir, tiny_config):
-    ms_model = load_model(bucket_dir, backend="mindspore-dynamic")
+    ms_model = load_model(bucket_dir, backend="mindspore-buckets")
     ort_model = load_model(bucket_dir, backend="onnxruntime", threads=1)
     assert ort_model.runtime == "onnxruntime" and ort_model.threads.intra_op == 1
     for n in SIZES:
