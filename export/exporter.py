@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 EXPORT_FORMATS = tuple(MODEL_FILES)
 ONNX_DEFAULT_BATCH = 1  # ONNX graphs have a fixed batch; the runtime pads/splits to it
 
+
 def write_graph(graph, config: Config, fmt: str, batch_size: int | None, target: Path) -> Path:
     """Export ``graph`` at ``batch_size`` (``None``: dynamic, MindIR only) to ``target``.
 

@@ -121,7 +121,11 @@ def _load(settings, path: Path):
     from simplepose.serving.model_source import load_on_device
 
     return load_on_device(
-        path, settings.device, settings.device_id, backend=settings.backend, threads=settings.threads
+        path,
+        settings.device,
+        settings.device_id,
+        backend=settings.backend,
+        threads=settings.threads,
     )
 
 
@@ -332,7 +336,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     predict.add_argument("--render", type=Path, help="folder for PNGs with skeletons drawn")
     predict.add_argument(
-        "--decode", choices=DECODE_METHODS, help="heatmap decoding (default: the model's test.decode)"
+        "--decode",
+        choices=DECODE_METHODS,
+        help="heatmap decoding (default: the model's test.decode)",
     )
     predict.add_argument("--nms", action="store_true", help="OKS NMS over each image's persons")
     video = predict.add_argument_group("video (--track)")

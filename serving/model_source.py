@@ -64,7 +64,11 @@ def resolve_model(settings: Settings, progress: Callable[[str], None] | None = N
 
 
 def load_on_device(
-    path: Path, device: str | None, device_id: int, backend: str = "auto", threads: int | None = None
+    path: Path,
+    device: str | None,
+    device_id: int,
+    backend: str = "auto",
+    threads: int | None = None,
 ):
     """Select the MindSpore device, then load ``path`` with ``backend`` (``simplepose.backends``)
     and ``threads`` CPU threads; returns ``(model, device_name)``.
