@@ -13,7 +13,6 @@ from typing import Any
 
 from simplepose.export.exporter import EXPORT_FORMATS
 from simplepose.export.layouts import LAYOUT_CHOICES
-from simplepose.export.mindir import EXPORT_FORMATS
 
 from simplepose.errors import CLIError
 from simplepose.model_info import MODEL_FILES
