@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from simplepose.serving.errors import error_body, error_response
 from simplepose.serving.keyfile import KeyFileError, KeyStore, read_keyfile
 from simplepose.serving.metrics import ServiceMetrics
+from simplepose.serving.page import PAGE_PREFIX
 from simplepose.serving.ratelimit import FRAMES, PERSONS, REQUESTS, BucketSpec, RateLimiter
 from simplepose.serving.settings import Settings
 from starlette.middleware.cors import CORSMiddleware
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 PROBE_PATHS = ("/healthz", "/readyz")  # liveness/readiness probes carry no key
 PAGE_PATHS = ("/",)  # the web page: static files, no data; it asks for a key on 401
-PAGE_PREFIXES = ("/web/",)  # its files (PAGE_PREFIX of the page's module)
+PAGE_PREFIXES = (PAGE_PREFIX + "/",)  # its files
 METRICS_PATH = "/metrics"
 REALM = "simplepose"
 # WebSocket clients in browsers cannot set headers: they offer two subprotocols,
