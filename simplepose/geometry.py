@@ -144,3 +144,17 @@ def heatmap_to_image(
     return transform_points(
         coords, affine_matrices(centers, scales, 0.0, heatmap_size, inverse=True)
     )
+
+
+def clip_keypoints(xy: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Clip keypoint positions ``(..., 2)`` to the image's pixel grid ``[0, W-1] x [0, H-1]``.
+
+    A person crop is padded beyond its box (and the whole-image fallback crop beyond the image),
+    so a heatmap maximum can back-project outside the image. Every returned keypoint names a
+    pixel of the image (``image[round(y), round(x)]`` exists); its score says how sure the model
+    is. For a ground-truth keypoint inside the image the clipped position is never farther away
+    than the unclipped one (the image is convex), so clipping cannot lower OKS or COCO AP.
+    """
+    xy = np.asarray(xy, dtype=np.float64)
+    high = np.array([max(width - 1, 0), max(height - 1, 0)], dtype=np.float64)
+    return np.clip(xy, 0.0, high)

@@ -19,7 +19,13 @@ import numpy as np
 
 from simplepose.codec import DECODE_METHODS, HeatmapCodec, flip_back
 from simplepose.config import Config, ModelConfig
-from simplepose.geometry import box_to_center_scale, clip_boxes, crop_images, heatmap_to_image
+from simplepose.geometry import (
+    box_to_center_scale,
+    clip_boxes,
+    clip_keypoints,
+    crop_images,
+    heatmap_to_image,
+)
 from simplepose.model_info import ModelInfo
 from simplepose.persons import oks_nms, rescore, scale_areas
 
@@ -43,11 +49,16 @@ class Crops:
     box_scores: np.ndarray  # (N,)
     centers: np.ndarray  # (N, 2)
     scales: np.ndarray  # (N, 2)
+    image_size: tuple[int, int]  # (w, h) of the image, to clip keypoints to it
 
 
 @dataclass(frozen=True)
 class Persons:
-    """Result for one image, in image pixels. Rows are persons, sorted by ``scores``."""
+    """Result for one image, in image pixels. Rows are persons, sorted by ``scores``.
+
+    Keypoint positions are clipped to the image (``geometry.clip_keypoints``): x in
+    ``[0, W-1]``, y in ``[0, H-1]``, also where the padded crop reaches beyond the image.
+    """
 
     keypoints: np.ndarray  # (N, K, 3): x, y, score
     scores: np.ndarray  # (N,) rescored person score
@@ -184,7 +195,7 @@ class PosePipeline:
             boxes, m.input_size[0] / m.input_size[1], self.box_padding
         )
         crops = crop_images(image_bgr, centers, scales, m.input_size)
-        return Crops(self.normalise(crops), boxes, scores, centers, scales)
+        return Crops(self.normalise(crops), boxes, scores, centers, scales, (width, height))
 
     def normalise(self, crops_bgr: np.ndarray) -> np.ndarray:
         """``(N, H, W, 3)`` uint8 BGR -> ``(N, 3, H, W)`` float32 in the model's channel order."""
@@ -213,9 +224,11 @@ class PosePipeline:
         return self.codec.decode(outputs, self.decode)
 
     def postprocess(self, outputs: np.ndarray, crops: Crops, nms: bool = False) -> Persons:
-        """Decode, map back to the image, rescore, optionally OKS-NMS; sorted by score."""
+        """Decode, map back to the image (clipped to it), rescore, optionally OKS-NMS; sorted
+        by score."""
         coords, maxvals = self.decode_outputs(outputs)
         xy = heatmap_to_image(coords, crops.centers, crops.scales, self.info.model.heatmap_size)
+        xy = clip_keypoints(xy, *crops.image_size)
         keypoints = np.concatenate([xy, maxvals[..., None]], axis=-1)
         scores = rescore(maxvals, crops.box_scores, self.in_vis_thre)
         if nms and len(scores):

@@ -80,6 +80,11 @@ def test_pipeline_rejects_bad_boxes_and_images():
         PosePipeline(OracleModel(np.zeros((1, 17, 2))), decode="best")
 
 
+# The public API loads models, so it reaches the network package (lazily, inside the call that
+# loads one); no other top-level core module does, and none imports MindSpore itself.
+LOADS_MODELS = {"estimator.py"}
+
+
 def test_pure_core_modules_do_not_import_mindspore():
     core = Path(__file__).resolve().parents[2] / "simplepose"
     for path in core.glob("*.py"):
@@ -92,4 +97,27 @@ def test_pure_core_modules_do_not_import_mindspore():
                 names = [node.module]
             for name in names:
                 assert not name.startswith("mindspore"), f"{path.name} imports {name}"
-                assert not name.startswith("simplepose.network"), f"{path.name} imports {name}"
+                if path.name not in LOADS_MODELS:
+                    assert not name.startswith("simplepose.network"), f"{path.name} imports {name}"
+
+
+def test_keypoints_beyond_the_image_are_clipped_to_its_pixels():
+    """The whole-image fallback crop is padded beyond a wide image (aspect fix + 1.25), so a
+    heatmap peak can lie above or left of the image: positions come back clipped, scores kept."""
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (100, 300, 3), dtype=np.uint8)  # wide: crop reaches y < 0
+    truth = rng.uniform((10.0, 10.0), (290.0, 90.0), (1, 17, 2))
+    truth[0, 0] = (150.0, -40.0)  # above the image, inside the padded crop
+    truth[0, 1] = (-3.0, 50.0)  # left of it
+    truth[0, 2] = (320.0, 130.0)  # right of and below it
+    model = OracleModel(truth)
+    pipe = PosePipeline(model, decode="dark")
+    crops = pipe.preprocess(image)
+    model.crops = crops
+    persons = pipe.postprocess(pipe.infer(crops.batch), crops)
+    xy, scores = persons.keypoints[0, :, :2], persons.keypoints[0, :, 2]
+    np.testing.assert_allclose(xy[0], (150.0, 0.0), atol=5e-3)
+    np.testing.assert_allclose(xy[1], (0.0, 50.0), atol=5e-3)
+    np.testing.assert_allclose(xy[2], (299.0, 99.0), atol=5e-3)
+    np.testing.assert_allclose(xy[3:], truth[0, 3:], atol=5e-3)  # inside: untouched
+    assert scores[:3].min() > 0.9  # the model was sure; clipping keeps its score
