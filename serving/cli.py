@@ -213,10 +213,10 @@ def _predict(args: argparse.Namespace) -> int:
     from simplepose.serving.boxes import boxes_from_list
     from simplepose.serving.errors import ServiceError
     from simplepose.serving.predictor import model_summary
-    from simplepose.serving.render import draw_persons
     from simplepose.serving.results import persons_to_json
     from tqdm import tqdm
 
+    from simplepose.drawing import draw_persons
     from simplepose.geometry import BoxError
     from simplepose.pipeline import PosePipeline, read_image
 

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from simplepose.serving.render import draw_persons
 from simplepose.serving.tracking import frame_json
 from tqdm import tqdm
 
 from simplepose.config import TrackConfig
 from simplepose.detection import PersonDetector
+from simplepose.drawing import draw_persons
 from simplepose.errors import CLIError
 from simplepose.pipeline import PosePipeline
 from simplepose.track_pipeline import TrackingPipeline
