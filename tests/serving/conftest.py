@@ -20,15 +20,21 @@ def tiny_model(tiny_checkpoint: Path):
 
 
 @pytest.fixture(scope="session")
-def tiny_mindir_model(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory, tiny_model):
-    """The tiny checkpoint exported by the export stage (flip fused, dynamic batch), loaded."""
+def tiny_mindir_dir(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory, tiny_model):
+    """The tiny checkpoint exported by the export stage (flip fused, dynamic batch)."""
     from simplepose.export.exporter import export_model
-
-    from simplepose.network.runtime import load_model
 
     directory = tmp_path_factory.mktemp("tiny_mindir")
     export_model(tiny_checkpoint, directory, flip=True)
-    return load_model(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_mindir_model(tiny_mindir_dir: Path):
+    """``tiny_mindir_dir`` loaded."""
+    from simplepose.network.runtime import load_model
+
+    return load_model(tiny_mindir_dir)
 
 
 @pytest.fixture(scope="module")

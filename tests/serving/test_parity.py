@@ -1,4 +1,5 @@
-"""The service's numbers are the evaluator's: coco-mini val, ground-truth boxes, over HTTP."""
+"""The service's numbers are the evaluator's and the Python API's: coco-mini val, ground-truth
+boxes, over HTTP."""
 
 from __future__ import annotations
 
@@ -34,11 +35,16 @@ def default_client(tiny_mindir_model):
 
 
 @pytest.mark.slow
-def test_http_keypoints_equal_simplepose_evaluate(
-    default_client, tiny_mindir_model, coco_mini
+def test_http_keypoints_equal_simplepose_evaluate_and_the_python_api(
+    coco_mini, default_client, tiny_mindir_model, tiny_mindir_dir
 ) -> None:
     from simplepose.training.coco import gt_boxes, image_dir, load_annotations
     from simplepose.training.evaluate import evaluate
+
+    from simplepose import PoseEstimator
+
+    estimator = PoseEstimator(tiny_mindir_dir, device="CPU")  # its own copy of the model
+    api_worst = 0.0
 
     result = evaluate(
         tiny_mindir_model, coco_mini, "val2017", boxes="gt", decode="dark", batch_size=1
@@ -69,6 +75,10 @@ def test_http_keypoints_equal_simplepose_evaluate(
         )
         assert response.status_code == 200, response.text
         got = [np.asarray(p["keypoints"]) for p in response.json()["persons"]]
+        poses = estimator(item.image_path, boxes=usable, nms=True)
+        assert len(poses) == len(got), image_id
+        for api, served in zip(poses.with_scores(), got, strict=True):  # same order
+            api_worst = max(api_worst, float(np.abs(api - served).max()))
         want = expected[image_id]
         assert len(got) == len(want), image_id
         for person in want:  # same persons; order may differ only between exact score ties
@@ -77,3 +87,4 @@ def test_http_keypoints_equal_simplepose_evaluate(
             checked += 1
     assert checked == result.num_boxes - result.skipped.get("boxes outside their image", 0)
     assert checked >= 60
+    assert api_worst <= TOLERANCE_PX, api_worst
