@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -32,7 +33,12 @@ def build_parser(
     parser.add_argument(
         "--version", action="version", version=f"simplepose {simplepose.__version__}"
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log debug messages, and MindSpore's own warnings (GLOG_v=2 unless set)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for register in registrars:
         register(sub)
@@ -42,6 +48,8 @@ def build_parser(
 def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen handler; user errors become one line and exit 2."""
     args = parser.parse_args(argv)
+    if args.verbose and not simplepose.MINDSPORE_LOG_USER_SET:  # MindSpore is not loaded yet
+        os.environ[simplepose.MINDSPORE_LOG_ENV] = simplepose.MINDSPORE_LOG_WARNING
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

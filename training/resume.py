@@ -14,9 +14,12 @@ from simplepose.config import Config
 def restore(run_dir: Path, net: Any, optimizer: Any) -> RunState:
     """Load ``last.ckpt`` into ``net`` and ``last_state.ckpt`` into ``optimizer``; the position
     they were saved at. Both files must be from the same moment."""
-    import mindspore as ms
-
-    from simplepose.network.checkpoint import CheckpointError, load_into, read_checkpoint
+    from simplepose.network.checkpoint import (
+        CheckpointError,
+        copy_parameters,
+        load_into,
+        read_checkpoint,
+    )
 
     params, meta = read_checkpoint(run_dir / LAST_CKPT)
     load_into(net, params, source=str(run_dir / LAST_CKPT))
@@ -35,9 +38,7 @@ def restore(run_dir: Path, net: Any, optimizer: Any) -> RunState:
     missing = [n for n in missing if n not in state_params]
     if missing:
         raise CheckpointError(f"{STATE_CKPT} lacks optimiser state {missing[:5]}")
-    ms.load_param_into_net(
-        optimizer, {k: v for k, v in state_params.items() if k in own}, strict_load=True
-    )
+    copy_parameters(own, {k: v for k, v in state_params.items() if k in own})
     restored = int(optimizer.global_step.asnumpy().reshape(-1)[0])
     if restored != state.global_step:
         raise CheckpointError(f"optimiser step {restored} != state {state.global_step}")

@@ -84,10 +84,25 @@ def load_into(
         log.warning(
             "%d parameters not in %s keep their init: %s", len(missing), source, missing[:8]
         )
-    not_loaded, _ = ms.load_param_into_net(net, {k: v for k, v in params.items() if k in own})
-    not_loaded = [k for k in not_loaded if k in params]  # allowed missing ones are reported too
-    if not_loaded:
-        raise CheckpointError(f"MindSpore did not load {not_loaded[:8]} from {source}")
+    copy_parameters(own, {k: v for k, v in params.items() if k in own})
+
+
+def copy_parameters(targets: dict[str, ms.Parameter], values: dict[str, ms.Parameter]) -> None:
+    """Copy ``values`` into the parameters of the same name in ``targets`` (a subset is fine).
+
+    ``ms.load_param_into_net`` warns about every parameter of the cell that is not in the
+    dict, also where leaving them out is the point (the head of a backbone-only init; the network
+    weights that an optimizer cell holds next to its state), so the caller checks names and
+    shapes and this copies. Values of another dtype are converted to the target's.
+    """
+    for name, value in values.items():
+        target = targets[name]
+        if tuple(value.shape) != tuple(target.shape):
+            raise CheckpointError(
+                f"{name}: checkpoint shape {tuple(value.shape)} vs {tuple(target.shape)}"
+            )
+        data = value if value.dtype == target.dtype else ms.Tensor(value.asnumpy(), target.dtype)
+        target.set_data(data)
 
 
 def build_network(
