@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +28,7 @@ DEMO_PRESET = "res18_128x96"
 DEMO_VERSION = "v2"  # bump when the recipe changes, so stale cached demos are rebuilt
 DEMO_BATCH = 8  # 23 persons: 2 steps per epoch
 DEMO_LR = 1e-3
+DEMO_STEPS = 160  # the default of SIMPLEPOSE_DEMO_TRAIN_STEPS
 DEMO_MAX_EPOCHS = 100_000  # the step budget ends the run, not the epoch count
 
 
@@ -42,6 +44,41 @@ def demo_dir(cache_dir: Path) -> Path:
     return Path(cache_dir) / "demo" / f"{DEMO_PRESET}-{DEMO_VERSION}"
 
 
+def build_demo_model(
+    workdir: Path,
+    config: Config,
+    steps: int,
+    device: str | None = None,
+    device_id: int = 0,
+    progress: bool = True,
+) -> Path:
+    """Train ``config`` for ``steps`` steps on the demo images and export it (flip fused) to
+    ``workdir/model``, labelled demo; returns that directory."""
+    from simplepose.export.exporter import export_model
+    from simplepose.training.run_dir import LAST_CKPT
+    from simplepose.training.trainer import TrainOptions, train
+
+    options = TrainOptions(
+        data_root=DEMO_DATA,
+        run_dir=Path(workdir) / "run",
+        train_split=DEMO_SPLIT,
+        save_every=DEMO_MAX_EPOCHS,
+        device=device,
+        device_id=device_id,
+        max_steps=steps,
+        progress=progress,
+    )
+    summary = train(config, options)
+    log.info("demo model trained: %d steps, loss %.2e", summary.steps, summary.last_loss)
+    model_dir = Path(workdir) / "model"
+    info = export_model(options.run_dir / LAST_CKPT, model_dir, flip=True)
+    extra = {**info.extra, "demo_steps": summary.steps, "demo_data": "serving/demo_data"}
+    dataclasses.replace(info, demo=True, extra=extra).save(model_dir)
+    if not ModelInfo.load(model_dir).demo:
+        raise RuntimeError("the exported demo model lost its demo label")
+    return model_dir
+
+
 def ensure_demo_model(
     cache_dir: Path,
     steps: int,
@@ -51,10 +88,6 @@ def ensure_demo_model(
 ) -> Path:
     """The cached demo model directory (MindIR + model.json), trained and exported first if
     missing. ``steps`` bounds the training."""
-    from simplepose.export.exporter import export_model
-    from simplepose.training.run_dir import LAST_CKPT
-    from simplepose.training.trainer import TrainOptions, train
-
     target = demo_dir(cache_dir)
     if (target / MODEL_JSON).is_file():
         return target
@@ -62,23 +95,10 @@ def ensure_demo_model(
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
         say(f"building the demo model: {steps} training steps on {DEMO_DATA} (once; cached)")
-        options = TrainOptions(
-            data_root=DEMO_DATA,
-            run_dir=Path(tmp) / "run",
-            train_split=DEMO_SPLIT,
-            save_every=DEMO_MAX_EPOCHS,
-            device=device,
-            device_id=device_id,
-            max_steps=steps,
-        )
-        summary = train(demo_config(), options)
-        say(f"demo model trained: {summary.steps} steps, loss {summary.last_loss:.2e}")
-        info = export_model(options.run_dir / LAST_CKPT, Path(tmp) / "model", flip=True)
-        extra = {**info.extra, "demo_steps": summary.steps, "demo_data": "serving/demo_data"}
-        dataclasses.replace(info, demo=True, extra=extra).save(Path(tmp) / "model")
-        if not ModelInfo.load(Path(tmp) / "model").demo:
-            raise RuntimeError("the exported demo model lost its demo label")
+        started = time.perf_counter()
+        built = build_demo_model(Path(tmp), demo_config(), steps, device, device_id, False)
         if target.exists():
             shutil.rmtree(target)
-        Path(tmp, "model").replace(target)
+        built.replace(target)
+        say(f"demo model built in {time.perf_counter() - started:.0f} s: {target}")
     return target

@@ -13,6 +13,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from simplepose.serving.demo import DEMO_STEPS
 
 from simplepose.backends import BACKENDS
 from simplepose.codec import DECODE_METHODS
@@ -93,7 +94,7 @@ class Settings(BaseSettings):
     )
     web_page: bool = Field(True, description="serve the web page at / (off: / answers 404)")
     demo_train_steps: int = Field(
-        160, ge=1, description="training steps of the demo model built on first run (~3 min CPU)"
+        DEMO_STEPS, ge=1, description="training steps of the demo model built on first run (~3 min CPU)"
     )
     # Access control (docs/access.md).
     auth: AuthMode | None = Field(

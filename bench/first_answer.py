@@ -1,0 +1,93 @@
+"""Time from ``make serve`` to the first ``POST /keypoints`` answer, as a new user meets it.
+
+Runs ``make serve`` in the repository with an empty cache directory (so the default model
+cannot be found offline and the demo model is built from scratch: training, export, load,
+warm-up) and posts one of the demo images as soon as the port answers. The virtual environment
+must exist already (``make venv``); that is the "environment existing" case of the README.
+
+    python bench/first_answer.py            # fresh cache each run
+    python bench/first_answer.py --runs 3
+
+Numbers on a machine shared with other jobs are noisy; the load average is reported with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _service import free_port  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+IMAGE = REPO / "serving" / "demo_data" / "train2017" / "000000370162.jpg"
+TIMEOUT_S = 900
+
+
+def one_run(log_dir: Path) -> dict[str, float]:
+    port = free_port()
+    cache = Path(tempfile.mkdtemp(prefix="first-answer-cache-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLEPOSE_")}
+    env.update(SIMPLEPOSE_CACHE_DIR=str(cache), SIMPLEPOSE_OFFLINE="1", SIMPLEPOSE_PORT=str(port))
+    log = (log_dir / f"serve-{port}.log").open("w")
+    start = time.monotonic()
+    # A new process group, so the SIGTERM reaches the server that make started.
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "serve"], cwd=REPO, env=env, stdout=log,
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        listening = None
+        while time.monotonic() - start < TIMEOUT_S:
+            if proc.poll() is not None:
+                raise RuntimeError(f"make serve exited {proc.returncode}; see {log.name}")
+            try:
+                response = httpx.post(
+                    f"http://127.0.0.1:{port}/keypoints",
+                    files={"image": (IMAGE.name, IMAGE.read_bytes(), "image/jpeg")},
+                    timeout=60,
+                )
+            except httpx.TransportError:
+                time.sleep(0.2)
+                continue
+            listening = listening or time.monotonic()
+            response.raise_for_status()
+            answer = time.monotonic() - start
+            body = response.json()
+            if not body["model"]["demo"]:
+                raise RuntimeError("expected the demo model on an empty cache")
+            return {"first_answer_s": round(answer, 1), "persons": len(body["persons"])}
+        raise RuntimeError(f"no answer in {TIMEOUT_S} s")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=120)
+        log.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args()
+    log_dir = Path(tempfile.mkdtemp(prefix="first-answer-logs-"))
+    runs = []
+    for _ in range(args.runs):
+        load = os.getloadavg()[0]
+        run = one_run(log_dir)
+        run["load_avg_1min_before"] = round(load, 2)
+        runs.append(run)
+        print(f"first answer after {run['first_answer_s']} s (load average {load:.2f})")
+    times = sorted(r["first_answer_s"] for r in runs)
+    print(json.dumps({"runs": runs, "median_s": times[len(times) // 2], "logs": str(log_dir)}))
+
+
+if __name__ == "__main__":
+    main()
