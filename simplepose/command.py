@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 import simplepose
@@ -45,8 +47,20 @@ def build_parser(
     return parser
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    """SIGINT/SIGTERM end a command at once with exit 130 and one line, not a traceback or a
+    silent 143. Raising KeyboardInterrupt here instead is not safe: arriving during an import of
+    a C extension (NumPy, OpenCV, MindSpore take seconds to load) it becomes an ImportError.
+    Commands with a graceful stop of their own (``train`` checkpoints, ``serve`` drains) install
+    their own handlers while they run."""
+    sys.stdout.flush()
+    print(f"interrupted ({signal.Signals(signum).name})", file=sys.stderr, flush=True)
+    os._exit(EXIT_INTERRUPTED)
+
+
 def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` and run the chosen handler; user errors become one line and exit 2."""
+    """Parse ``argv`` and run the chosen handler. Exit codes: 0 done, 2 a user error (one
+    line on stderr), 130 interrupted by SIGINT or SIGTERM."""
     args = parser.parse_args(argv)
     if args.verbose and not simplepose.MINDSPORE_LOG_USER_SET:  # MindSpore is not loaded yet
         os.environ[simplepose.MINDSPORE_LOG_ENV] = simplepose.MINDSPORE_LOG_WARNING
@@ -54,6 +68,9 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _terminate)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

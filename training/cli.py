@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -210,8 +211,18 @@ def _launch(args: argparse.Namespace, run_dir: Path) -> int:
     where = f" on node {args.node_rank} of {args.nodes}" if args.nodes > 1 else ""
     print(f"launching {args.devices} workers{where}: {' '.join(cmd)}", file=sys.stderr)
     started = time.time()
-    code = subprocess.run(cmd, env=env, check=False).returncode
-    if code != 0 and _stopped_on_request(run_dir, started):
+    proc = subprocess.Popen(cmd, env=env)
+    received: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        # The workers stop after an agreed step and checkpoint; wait for them, then report it.
+        received.append(signum)
+        proc.send_signal(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, forward)
+    code = proc.wait()
+    if received or (code != 0 and _stopped_on_request(run_dir, started)):
         return EXIT_STOPPED  # msrun reports the workers' stop status 130 as a failure
     if code != 0:
         log_dir = next(a.split("=", 1)[1] for a in cmd if a.startswith("--log_dir="))
