@@ -16,19 +16,29 @@ it returns is NumPy arrays in plain dataclasses; no MindSpore type leaks out.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
 
 from simplepose.codec import DECODE_METHODS
+from simplepose.detection.base import PersonDetector
+from simplepose.detection.load import DEFAULT_DETECTOR, load_detector
 from simplepose.drawing import draw_persons
 from simplepose.keypoints import KEYPOINT_NAMES
-from simplepose.model_info import ModelInfo
+from simplepose.model_info import MODEL_JSON, ModelInfo
 from simplepose.pipeline import HeatmapModel, Persons, PosePipeline, read_image
+from simplepose.weights import REGISTRY, checkpoint_path, model_path
 
 DEFAULT_DECODE = "dark"  # the service's default (SIMPLEPOSE_DECODE)
+# Turning downloaded registry weights into a model directory needs the export stage (reading
+# .pth, conversion, export), which the core may not import. The package names the function
+# that does it under this entry-point group (pyproject.toml), so the core finds it by role.
+MODEL_BUILDERS = "simplepose.model_builders"
+REGISTRY_BUILDER = "registry"
 
 ImageInput = np.ndarray | str | Path
 BoxesInput = np.ndarray | Sequence[Sequence[float]] | None
@@ -150,18 +160,58 @@ def as_boxes(boxes: BoxesInput) -> np.ndarray | None:
     return array
 
 
+def resolve_model(
+    model: str | Path, cache: str | Path | None = None, offline: bool = False
+) -> Path:
+    """The model directory or checkpoint ``model`` names: an existing path, or a pose entry of
+    the weights registry (``simplepose weights list``), fetched into the cache on first use
+    (download, sha256 check, conversion, export; reused afterwards)."""
+    path = Path(model).expanduser()
+    if path.exists() or str(model) not in REGISTRY:
+        if not path.exists():
+            raise FileNotFoundError(
+                f"model not found: {model} is neither a path nor a registry name "
+                f"(pose weights: {', '.join(n for n, e in REGISTRY.items() if e.kind == 'pose')})"
+            )
+        return path
+    entry = REGISTRY[str(model)]
+    if entry.kind != "pose":
+        raise ValueError(f"{entry.name} is {entry.kind} weights, not a pose model")
+    cached = model_path(entry, cache)
+    if (cached / MODEL_JSON).is_file():
+        return cached
+    if checkpoint_path(entry, cache).is_file():
+        return checkpoint_path(entry, cache)
+    builders = {e.name: e for e in entry_points(group=MODEL_BUILDERS)}
+    if REGISTRY_BUILDER not in builders:
+        raise RuntimeError(
+            f"this installation cannot build {entry.name} (no {MODEL_BUILDERS} entry point); "
+            f"run 'simplepose weights get {entry.name}'"
+        )
+    return Path(builders[REGISTRY_BUILDER].load()(entry.name, cache, offline))
+
+
 class PoseEstimator:
     """Keypoints of the persons in an image, from a model directory, a checkpoint or a name.
 
     Args:
         model: an exported model directory (``model.json`` + ``model.mindir``/``model.onnx``,
-            from ``simplepose export`` or ``simplepose weights get``), or a ``.ckpt`` written by
-            ``simplepose train``/``convert`` (run with the flip test, like the export).
+            from ``simplepose export`` or ``simplepose weights get``), a ``.ckpt`` written by
+            ``simplepose train``/``convert`` (run with the flip test, like the export), or a
+            registry name such as ``"mmpose1-res50-256x192"`` (``simplepose weights list``),
+            downloaded, converted and cached on first use.
         device: ``"CPU"`` or ``"Ascend"``; default: Ascend when an NPU is visible, else CPU.
             MindSpore fixes the device for the whole process at the first model.
         device_id: the NPU index.
         decode: heatmap decoding, ``"dark"`` (default, as the service), ``"quarter"`` or
             ``"argmax"``.
+        detector: finds the persons of an image called without ``boxes``: ``"hog"`` (the
+            default, OpenCV's people detector, low accuracy), ``"none"`` (the whole image is
+            one person), a detector registry name or an ``end2end.onnx`` path (see
+            ``simplepose.detection.load``), or any ``PersonDetector`` object.
+        cache_dir: where registry models are cached (default ``$SIMPLEPOSE_CACHE_DIR``, else
+            ``~/.cache/simplepose``).
+        offline: never download; a registry model must already be in the cache.
 
     Thresholds (visibility for the person score, OKS NMS) come from the same place as the
     service's. Calls are thread-safe: the model runs one batch at a time.
@@ -169,6 +219,8 @@ class PoseEstimator:
     Raises:
         FileNotFoundError: ``model`` does not exist.
         ValueError: ``model`` is not a model directory or checkpoint, or an option is unknown.
+        simplepose.weights.WeightsUnavailable: a registry model can neither be found in the
+            cache nor downloaded.
     """
 
     def __init__(
@@ -177,15 +229,25 @@ class PoseEstimator:
         device: str | None = None,
         device_id: int = 0,
         decode: str = DEFAULT_DECODE,
+        detector: str | PersonDetector = DEFAULT_DETECTOR,
+        cache_dir: str | Path | None = None,
+        offline: bool = False,
     ):
         from simplepose.network.device import select_device
         from simplepose.network.runtime import load_model
 
         if decode not in DECODE_METHODS:
             raise ValueError(f"decode must be one of {DECODE_METHODS}, got {decode!r}")
+        path = resolve_model(model, cache_dir, offline)
+        self.detector = (
+            load_detector(detector, device or "auto", cache_dir, offline)
+            if isinstance(detector, str)
+            else detector
+        )
         self.device = select_device(device, device_id)
-        self.model: HeatmapModel = load_model(Path(model))
+        self.model: HeatmapModel = load_model(path)
         self.pipeline = PosePipeline(self.model, decode=decode, flip=True)
+        self._detect_lock = threading.Lock()
 
     @property
     def info(self) -> ModelInfo:
@@ -208,9 +270,9 @@ class PoseEstimator:
         Args:
             image: ``(H, W, 3)`` uint8 BGR (as ``cv2.imread`` returns it), ``(H, W)`` gray, or
                 an image file path.
-            boxes: person boxes ``(N, 4)`` ``[[x, y, w, h], ...]`` in image pixels; ``None``:
-                the whole image is one person. Boxes are clipped to the image.
-            box_scores: ``(N,)`` scores of the boxes (default 1.0 each).
+            boxes: person boxes ``(N, 4)`` ``[[x, y, w, h], ...]`` in image pixels (clipped to
+                the image); ``None``: the detector finds them.
+            box_scores: ``(N,)`` scores of the given boxes (default 1.0 each).
             nms: drop persons that overlap a better one by OKS (off by default, as in the
                 service's ``nms`` query parameter).
 
@@ -224,6 +286,10 @@ class PoseEstimator:
         bgr = as_image(image)
         box_array = as_boxes(boxes)
         scores = None if box_scores is None else np.asarray(box_scores, dtype=np.float64)
+        if box_array is None:
+            with self._detect_lock:  # detectors need not be thread-safe
+                found = self.detector.detect(bgr)
+            box_array, scores = found.boxes, found.scores
         persons = self.pipeline(bgr, box_array, scores, nms=nms)
         return Poses.from_persons(persons, self.keypoint_names)
 

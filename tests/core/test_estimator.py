@@ -20,7 +20,7 @@ IMAGE_W, IMAGE_H = 160, 120
 def estimator(tiny_checkpoint: Path):
     from simplepose import PoseEstimator
 
-    return PoseEstimator(tiny_checkpoint, device="CPU")
+    return PoseEstimator(tiny_checkpoint, device="CPU", detector="none")
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,26 @@ def test_import_simplepose_stays_light() -> None:
         "assert 'mindspore' not in sys.modules  # until a model is loaded"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_detector_finds_the_persons_when_no_boxes_are_given(tiny_checkpoint, image) -> None:
+    from simplepose import PoseEstimator
+    from simplepose.detection.base import Detections, DetectorInfo, LoopingDetector
+    from simplepose.detection.hog import HogDetector
+    from simplepose.detection.load import DEFAULT_DETECTOR
+
+    class TwoPersons(LoopingDetector):
+        info = DetectorInfo(name="two", label="two fixed boxes")
+
+        def detect(self, image_bgr: np.ndarray) -> Detections:
+            return Detections(np.array([[5, 5, 40, 80], [90, 10, 50, 100]]), [0.8, 0.7], "two")
+
+    assert DEFAULT_DETECTOR == "hog"  # the service's default
+    default = PoseEstimator(tiny_checkpoint, device="CPU")
+    assert isinstance(default.detector, HogDetector)
+    poses = PoseEstimator(tiny_checkpoint, device="CPU", detector=TwoPersons())(image)
+    assert sorted(poses.box_scores) == [0.7, 0.8]
+    np.testing.assert_allclose(sorted(poses.boxes[:, 0]), [5, 90])
 
 
 def test_whole_image_person_in_image_pixels(estimator, image) -> None:
@@ -119,3 +139,24 @@ def test_bad_models_are_refused(tmp_path) -> None:
         PoseEstimator(tmp_path, device="CPU")  # a directory that is not a model
     with pytest.raises(ValueError, match="decode"):
         PoseEstimator(tmp_path / "x.ckpt", device="CPU", decode="best")
+
+
+def test_registry_names_resolve_to_the_cache(tmp_path) -> None:
+    """A pose registry name is looked up in the cache (``simplepose weights get`` layout);
+    offline and not cached, the error says so; other names are errors naming the choices."""
+    from simplepose.estimator import resolve_model
+    from simplepose.weights import REGISTRY, WeightsUnavailable, model_path
+
+    name = "mmpose1-res50-256x192"
+    with pytest.raises(WeightsUnavailable, match="offline"):
+        resolve_model(name, cache=tmp_path, offline=True)
+    cached = model_path(REGISTRY[name], tmp_path)
+    cached.mkdir(parents=True)
+    (cached / "model.json").write_text("{}")
+    assert resolve_model(name, cache=tmp_path, offline=True) == cached
+    with pytest.raises(FileNotFoundError, match="neither a path nor a registry name"):
+        resolve_model("no-such-model", cache=tmp_path)
+    detectors = [n for n, e in REGISTRY.items() if e.kind == "detector"]
+    if detectors:
+        with pytest.raises(ValueError, match="not a pose model"):
+            resolve_model(detectors[0], cache=tmp_path)

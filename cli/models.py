@@ -1,0 +1,23 @@
+"""Model builders the core finds by role (entry-point group ``simplepose.model_builders``).
+
+``simplepose.PoseEstimator("mmpose1-res50-256x192")`` needs the export stage to turn the
+downloaded PyTorch weights into a model directory; the core may not import a stage, so this
+composition-root function is registered under that group in ``pyproject.toml``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simplepose.export.weights import fetch
+
+from simplepose.weights import lookup
+
+
+def registry_model(name: str, cache: str | Path | None = None, offline: bool = False) -> Path:
+    """Download (unless cached), verify, convert and export registry entry ``name``; returns
+    its model directory in the cache."""
+    fetched = fetch(lookup(name), cache, offline=offline)
+    if fetched.model_dir is None:
+        raise ValueError(f"{name} is a backbone-only checkpoint, not a pose model")
+    return fetched.model_dir
