@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     )
     web_page: bool = Field(True, description="serve the web page at / (off: / answers 404)")
     demo_train_steps: int = Field(
-        DEMO_STEPS, ge=1, description="training steps of the demo model built on first run (~3 min CPU)"
+        DEMO_STEPS, ge=1, description="training steps of the demo model built on first run"
     )
     # Access control (docs/access.md).
     auth: AuthMode | None = Field(
