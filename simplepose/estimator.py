@@ -33,7 +33,6 @@ from simplepose.model_info import MODEL_JSON, ModelInfo
 from simplepose.pipeline import HeatmapModel, Persons, PosePipeline, read_image
 from simplepose.weights import REGISTRY, checkpoint_path, model_path
 
-DEFAULT_DECODE = "dark"  # the service's default (SIMPLEPOSE_DECODE)
 # Turning downloaded registry weights into a model directory needs the export stage (reading
 # .pth, conversion, export), which the core may not import. The package names the function
 # that does it under this entry-point group (pyproject.toml), so the core finds it by role.
@@ -203,8 +202,8 @@ class PoseEstimator:
         device: ``"CPU"`` or ``"Ascend"``; default: Ascend when an NPU is visible, else CPU.
             MindSpore fixes the device for the whole process at the first model.
         device_id: the NPU index.
-        decode: heatmap decoding, ``"dark"`` (default, as the service), ``"quarter"`` or
-            ``"argmax"``.
+        decode: heatmap decoding, ``"dark"``, ``"quarter"`` or ``"argmax"``; default: the
+            model's own ``config.test.decode``, as in the service.
         detector: finds the persons of an image called without ``boxes``: ``"hog"`` (the
             default, OpenCV's people detector, low accuracy), ``"none"`` (the whole image is
             one person), a detector registry name or an ``end2end.onnx`` path (see
@@ -213,8 +212,9 @@ class PoseEstimator:
             ``~/.cache/simplepose``).
         offline: never download; a registry model must already be in the cache.
 
-    Thresholds (visibility for the person score, OKS NMS) come from the same place as the
-    service's. Calls are thread-safe: the model runs one batch at a time.
+    Decoding, flip test and thresholds (visibility for the person score, OKS NMS, box padding)
+    come from the model's own config (``config.test``), as in the service, ``predict`` and
+    ``evaluate``. Calls are thread-safe: the model runs one batch at a time.
 
     Raises:
         FileNotFoundError: ``model`` does not exist.
@@ -228,7 +228,7 @@ class PoseEstimator:
         model: str | Path,
         device: str | None = None,
         device_id: int = 0,
-        decode: str = DEFAULT_DECODE,
+        decode: str | None = None,
         detector: str | PersonDetector = DEFAULT_DETECTOR,
         cache_dir: str | Path | None = None,
         offline: bool = False,
@@ -236,7 +236,7 @@ class PoseEstimator:
         from simplepose.network.device import select_device
         from simplepose.network.runtime import load_model
 
-        if decode not in DECODE_METHODS:
+        if decode is not None and decode not in DECODE_METHODS:
             raise ValueError(f"decode must be one of {DECODE_METHODS}, got {decode!r}")
         path = resolve_model(model, cache_dir, offline)
         self.detector = (
@@ -246,7 +246,7 @@ class PoseEstimator:
         )
         self.device = select_device(device, device_id)
         self.model: HeatmapModel = load_model(path)
-        self.pipeline = PosePipeline(self.model, decode=decode, flip=True)
+        self.pipeline = PosePipeline(self.model, decode=decode)
         self._detect_lock = threading.Lock()
 
     @property

@@ -95,11 +95,11 @@ def test_readme_python_snippet(exported_model: Path, tmp_path: Path) -> None:
     from simplepose.weights import REGISTRY
 
     assert name in REGISTRY  # the name the README shows is a real registry entry
-    image = "serving/demo_data/train2017/000000370162.jpg"
+    image = "serving/demo_data/train2017/000000489520.jpg"
     (tmp_path / image).parent.mkdir(parents=True)
     shutil.copy(REPO / image, tmp_path / image)
     code = snippet.replace(f'"{name}"', repr(str(exported_model)))
-    code += "\nassert poses.keypoints.shape[1:] == (17, 2), poses.keypoints.shape\n"
+    code += "\nassert len(poses) >= 1 and poses.keypoints.shape[1:] == (17, 2), poses.keypoints.shape\n"
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
         timeout=TIMEOUT_S,
