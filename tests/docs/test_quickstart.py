@@ -99,7 +99,9 @@ def test_readme_python_snippet(exported_model: Path, tmp_path: Path) -> None:
     (tmp_path / image).parent.mkdir(parents=True)
     shutil.copy(REPO / image, tmp_path / image)
     code = snippet.replace(f'"{name}"', repr(str(exported_model)))
-    code += "\nassert len(poses) >= 1 and poses.keypoints.shape[1:] == (17, 2), poses.keypoints.shape\n"
+    code += (
+        "\nassert len(poses) >= 1 and poses.keypoints.shape[1:] == (17, 2), poses.keypoints.shape\n"
+    )
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
         timeout=TIMEOUT_S,
