@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _service import free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-IMAGE = REPO / "serving" / "demo_data" / "train2017" / "000000370162.jpg"
+IMAGE = REPO / "serving" / "demo_data" / "train2017" / "000000489520.jpg"
 TIMEOUT_S = 900
 
 

@@ -68,9 +68,9 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    previous = {}
     if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, _terminate)
+        previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -79,3 +79,6 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
     except (CLIError, FileNotFoundError, ValueError) as exc:
         print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    finally:  # run() may be called in-process (tests, notebooks): leave the handlers as found
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

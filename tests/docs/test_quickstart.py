@@ -15,12 +15,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
-from localhost import free_port
+from localhost import free_port, wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)
@@ -53,39 +51,32 @@ def test_readme_shows_the_two_set_up_commands() -> None:
         assert tool in dry.stdout, dry.stdout
 
 
-def test_make_serve_then_the_readme_curl(exported_model: Path) -> None:
+def test_make_serve_then_the_readme_curl(exported_model: Path, tmp_path: Path) -> None:
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed")
     (curl,) = [b.strip() for b in readme_blocks("bash") if b.strip().startswith("curl")]
-    port = free_port()
+    port, log_path = free_port(), tmp_path / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLEPOSE_")}
-    # STAMP= : the environment exists (this test runs in it); make must not reinstall it.
-    proc = subprocess.Popen(
-        ["make", "--no-print-directory", "serve", "STAMP=",
-         f"SERVE_ARGS=--model {exported_model} --port {port}"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + TIMEOUT_S
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        assert proc.poll() is None, proc.communicate()[0][-3000:]
-        answer = subprocess.run(
-            ["bash", "-c", curl.replace(DEFAULT_URL, url)], cwd=REPO, capture_output=True,
-            text=True, timeout=120,
+    with log_path.open("w") as log:
+        # STAMP= : the environment exists (this test runs in it); make must not reinstall it.
+        proc = subprocess.Popen(
+            ["make", "--no-print-directory", "serve", "STAMP=",
+             f"SERVE_ARGS=--model {exported_model} --port {port}"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-        assert answer.returncode == 0, answer.stderr
-        body = json.loads(answer.stdout)
-        assert len(body["persons"][0]["keypoints"]) == 17
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_ready(url, proc, log_path, TIMEOUT_S)
+            answer = subprocess.run(
+                ["bash", "-c", curl.replace(DEFAULT_URL, url)], cwd=REPO, capture_output=True,
+                text=True, timeout=120,
+            )  # fmt: skip
+            assert answer.returncode == 0, answer.stderr
+            body = json.loads(answer.stdout)
+            assert len(body["persons"][0]["keypoints"]) == 17
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=60)
 
 
 def test_readme_python_snippet(exported_model: Path, tmp_path: Path) -> None:
