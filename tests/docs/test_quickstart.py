@@ -35,7 +35,7 @@ def readme_blocks(language: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def exported_model(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from simplepose.export.mindir import export_model
+    from simplepose.export.exporter import export_model
 
     directory = tmp_path_factory.mktemp("quickstart_model")
     export_model(tiny_checkpoint, directory, flip=True)
