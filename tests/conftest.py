@@ -21,7 +21,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip = pytest.mark.skip(reason=f"needs an Ascend NPU ({ASCEND_DEVICE_NODE} not found)")
     for item in items:
-        if "ascend" in item.keywords:
+        if item.get_closest_marker("ascend") is not None:
             item.add_marker(skip)
 COCO_MINI = Path(
     os.environ.get("SIMPLEPOSE_COCO_MINI", REPO_ROOT.parent / "shared" / "data" / "coco-mini")
