@@ -35,10 +35,13 @@ bench: venv
 # The images install requirements.lock (docker/install.sh), so `docker build` next month gets what
 # CI tested today. Re-run after changing [project] dependencies; tests/core/test_lock.py checks.
 # Universal: one lock for linux/amd64 and linux/arm64 (markers where they differ); wheels only.
+# With the onnx extra, so the images can serve ONNX buckets through ONNX Runtime (docs/fast-paths.md).
 LOCK_PYTHON := 3.11
+LOCK_EXTRAS := onnx
 lock: venv
 	$(BIN)/uv pip compile pyproject.toml --universal --python-version $(LOCK_PYTHON) \
-		--only-binary :all: --custom-compile-command "make lock" --quiet --output-file requirements.lock
+		$(addprefix --extra ,$(LOCK_EXTRAS)) --only-binary :all: \
+		--custom-compile-command "make lock" --quiet --output-file requirements.lock
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

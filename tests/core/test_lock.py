@@ -35,9 +35,14 @@ def locked() -> list[tuple[str, str, Marker | None]]:
     return pins
 
 
+IMAGE_EXTRAS = ("onnx",)  # LOCK_EXTRAS in the Makefile: the images serve ONNX buckets too
+
+
 def runtime_dependencies() -> list[Requirement]:
-    data = tomllib.loads((REPO / "pyproject.toml").read_text())
-    return [Requirement(d) for d in data["project"]["dependencies"]]
+    """The project's dependencies and those of the extras the images install."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    extras = [d for e in IMAGE_EXTRAS for d in project["optional-dependencies"][e]]
+    return [Requirement(d) for d in (*project["dependencies"], *extras)]
 
 
 def test_every_runtime_dependency_is_locked_within_its_range() -> None:
@@ -66,3 +71,11 @@ def test_the_lock_holds_nothing_else_at_the_top() -> None:
     assert direct == wanted, FIX
     names = {n for n, _, _ in locked()}
     assert not names & {"pytest", "torch", "ruff", "mypy", "simplepose"}, FIX
+
+
+def test_the_lock_is_made_with_the_extras_the_images_need() -> None:
+    """The Makefile's ``lock`` target and this test name the same extras; with ``onnx`` the CPU
+    image serves ONNX buckets through ONNX Runtime."""
+    match = re.search(r"^LOCK_EXTRAS := (.*)$", (REPO / "Makefile").read_text(), re.MULTILINE)
+    assert match and tuple(match.group(1).split()) == IMAGE_EXTRAS
+    assert "onnxruntime" in {n for n, _, _ in locked()}
