@@ -21,6 +21,7 @@ unusable raises ``VideoError`` with a stable ``code``:
 from __future__ import annotations
 
 import io
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -73,13 +74,14 @@ class VideoInfo:
     codec: str
 
 
-class FrameSource:
+class FrameSource(ABC):
     """Iterate over ``Frame``s; ``info`` describes the source before any frame is decoded."""
 
     info: VideoInfo
 
+    @abstractmethod
     def __iter__(self) -> Iterator[Frame]:
-        raise NotImplementedError
+        """Implemented by each subclass."""
 
 
 def _check_pixels(width: int, height: int, limits: VideoLimits) -> None:

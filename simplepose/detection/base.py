@@ -7,6 +7,7 @@ detectors (whole image, OpenCV HOG, ONNX end2end) live beside this module.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -72,13 +73,14 @@ class PersonDetector(Protocol):
     def detect_batch(self, images_bgr: Sequence[np.ndarray]) -> list[Detections]: ...
 
 
-class LoopingDetector:
+class LoopingDetector(ABC):
     """Base for detectors that take one image at a time: ``detect_batch`` loops ``detect``."""
 
     info: DetectorInfo
 
+    @abstractmethod
     def detect(self, image_bgr: np.ndarray) -> Detections:
-        raise NotImplementedError
+        """Implemented by each subclass."""
 
     def detect_batch(self, images_bgr: Sequence[np.ndarray]) -> list[Detections]:
         return [self.detect(image) for image in images_bgr]
