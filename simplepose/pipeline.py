@@ -76,14 +76,19 @@ def normalise_crops(crops_bgr: np.ndarray, model: ModelConfig) -> np.ndarray:
     ``model.channel_order``, minus ``model.mean``, over ``model.std`` (scaled by 255), applied to
     channel positions 0, 1, 2 as given (MSRA's BGR weights expect exactly this).
 
-    Training and inference both call this, so they normalise identically.
+    Training and inference both call this, so they normalise identically. The channels are
+    reordered and moved to the front while still uint8 (one byte per value to shuffle), then
+    converted once and scaled in place: the same float32 arithmetic as
+    ``(x - mean) * inv_std`` on the float array, at a fraction of the memory traffic (it is the
+    service's largest per-person cost outside the model).
     """
-    if model.channel_order == "RGB":
-        crops_bgr = crops_bgr[..., ::-1]
+    channels = crops_bgr[..., ::-1] if model.channel_order == "RGB" else crops_bgr
+    out = np.ascontiguousarray(channels.transpose(0, 3, 1, 2)).astype(np.float32)
     mean = np.asarray(model.mean, dtype=np.float32) * PIXEL_MAX
     inv_std = 1.0 / (np.asarray(model.std, dtype=np.float32) * PIXEL_MAX)
-    out = (crops_bgr.astype(np.float32) - mean) * inv_std
-    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+    out -= mean[:, None, None]
+    out *= inv_std[:, None, None]
+    return out
 
 
 @dataclass(frozen=True)

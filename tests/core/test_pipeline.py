@@ -1,16 +1,17 @@
 """The pipeline end to end with a model that draws known keypoints: geometry + codec exactness."""
 
 import ast
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from simplepose.codec import HeatmapCodec
-from simplepose.config import load_config
+from simplepose.config import get_preset, load_config
 from simplepose.geometry import BoxError, affine_matrices, transform_points
 from simplepose.model_info import ModelInfo
-from simplepose.pipeline import PosePipeline
+from simplepose.pipeline import PosePipeline, normalise_crops
 
 CFG = load_config("res18_128x96")
 
@@ -67,6 +68,20 @@ def test_pipeline_normalises_in_channel_order():
     out = pipe.normalise(crops)  # RGB model: blue ends in channel 2
     np.testing.assert_allclose(out[0, 2, 0, 0], (1.0 - 0.406) / 0.225, rtol=1e-5)
     np.testing.assert_allclose(out[0, 0, 0, 0], (0.0 - 0.485) / 0.229, rtol=1e-5)
+
+
+@pytest.mark.parametrize("order", ["RGB", "BGR"])
+def test_normalise_equals_the_textbook_formula_bit_for_bit(order):
+    """The reordered fast path gives exactly ``(x[channels] - mean) / std`` in float32."""
+    model = replace(get_preset("res50_256x192").model, channel_order=order)
+    crops = np.random.default_rng(3).integers(0, 256, (3, 32, 24, 3), dtype=np.uint8)
+    channels = crops[..., ::-1] if order == "RGB" else crops
+    mean = np.asarray(model.mean, np.float32) * 255.0
+    inv_std = 1.0 / (np.asarray(model.std, np.float32) * 255.0)
+    expected = ((channels.astype(np.float32) - mean) * inv_std).transpose(0, 3, 1, 2)
+    out = normalise_crops(crops, model)
+    assert out.dtype == np.float32 and out.flags.c_contiguous and out.shape == (3, 3, 32, 24)
+    np.testing.assert_array_equal(out, expected)
 
 
 def test_pipeline_rejects_bad_boxes_and_images():
