@@ -74,7 +74,7 @@ def small_checkpoint(workdir: Path) -> Path:
         return path
     import mindspore as ms
 
-    from simplepose.config import load_config
+    from simplepose.config_loading import load_config
     from simplepose.network.checkpoint import save_pose_checkpoint
     from simplepose.network.pose_net import PoseResNet
 

@@ -32,7 +32,7 @@ def main() -> None:
     from simplepose.export.exporter import export_model
 
     from simplepose.codec import HeatmapCodec
-    from simplepose.config import load_config
+    from simplepose.config_loading import load_config
     from simplepose.network.checkpoint import save_pose_checkpoint
     from simplepose.network.pose_net import PoseResNet
     from simplepose.network.runtime import load_model

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _virtual_camera import Clip, GroundTruth, coco_persons, make_clip  # noqa: E402
 
 from simplepose.codec import HeatmapCodec  # noqa: E402
-from simplepose.config import load_config  # noqa: E402
+from simplepose.config_loading import load_config  # noqa: E402
 from simplepose.geometry import affine_matrices, box_to_center_scale, clip_boxes  # noqa: E402
 from simplepose.model_info import ModelInfo  # noqa: E402
 from simplepose.persons import oks_between, rescore  # noqa: E402

@@ -20,7 +20,8 @@ import numpy as np
 from _torch_reference import load_torch_reference
 
 import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore loads)
-from simplepose.config import Config, load_config
+from simplepose.config import Config
+from simplepose.config_loading import load_config
 
 
 def make_batch(cfg: Config, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -118,7 +118,7 @@ def _add_options(parser: argparse.ArgumentParser, options: tuple[Option, ...]) -
 def _config(name: str | None):
     if name is None:
         return None
-    from simplepose.config import load_config
+    from simplepose.config_loading import load_config
 
     return load_config(name)
 

@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from simplepose.config import Config, ModelConfig, config_from_dict
+from simplepose.config import Config, ModelConfig
+from simplepose.config_loading import config_from_dict
 from simplepose.jsonfile import read_json
 from simplepose.keypoints import FLIP_PAIRS, KEYPOINT_NAMES
 

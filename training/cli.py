@@ -248,7 +248,7 @@ def _auto_resume(args: argparse.Namespace) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from simplepose.training.run_dir import load_run_config
 
-    from simplepose.config import load_config
+    from simplepose.config_loading import load_config
 
     _check_cluster(args)
     if args.auto_resume:

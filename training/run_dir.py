@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from simplepose.config import Config, load_config
+from simplepose.config import Config
+from simplepose.config_loading import load_config
 
 CONFIG_FILE = "config.yaml"
 LAST_CKPT = "last.ckpt"

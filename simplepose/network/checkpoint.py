@@ -15,7 +15,8 @@ from typing import Any
 import mindspore as ms
 from mindspore import nn
 
-from simplepose.config import DATA_FACT_FIELDS, Config, config_from_dict, reconcile_with_checkpoint
+from simplepose.config import DATA_FACT_FIELDS, Config, reconcile_with_checkpoint
+from simplepose.config_loading import config_from_dict
 from simplepose.network.pose_net import PoseResNet
 
 META_KEY = "simplepose_meta"

@@ -7,7 +7,7 @@ import pytest
 
 from simplepose.backends import choose_backend
 from simplepose.buckets import bucket_for, parse_batch_sizes, plan_calls
-from simplepose.config import load_config
+from simplepose.config_loading import load_config
 from simplepose.model_info import Bucket, ModelInfo
 from simplepose.network.locked_model import LockedModel
 from simplepose.threads import thread_settings

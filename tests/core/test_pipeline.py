@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from simplepose.codec import HeatmapCodec
-from simplepose.config import get_preset, load_config
+from simplepose.config import get_preset
+from simplepose.config_loading import load_config
 from simplepose.geometry import BoxError, affine_matrices, transform_points
 from simplepose.model_info import ModelInfo
 from simplepose.pipeline import PosePipeline, normalise_crops

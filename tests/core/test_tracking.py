@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from simplepose.config import TrackConfig, load_config
+from simplepose.config import TrackConfig
+from simplepose.config_loading import load_config
 from simplepose.pipeline import Persons
 from simplepose.smoothing import OneEuroFilter
 from simplepose.tracking import PoseTracker, box_iou, greedy_match, keypoint_boxes, merge_boxes

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from simplepose.config import Config, load_config
+from simplepose.config import Config
+from simplepose.config_loading import load_config
 
 
 def make_root(

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simplepose.config import Config, load_config
+from simplepose.config import Config
+from simplepose.config_loading import load_config
 
 pytestmark = pytest.mark.ascend
 STEPS = 8

@@ -20,7 +20,7 @@ from simplepose.training.dataset import (
 )
 
 from simplepose.codec import HeatmapCodec
-from simplepose.config import load_config
+from simplepose.config_loading import load_config
 from simplepose.geometry import affine_matrices, transform_points
 from simplepose.keypoints import flip_index
 from simplepose.model_info import ModelInfo

@@ -15,7 +15,8 @@ from simplepose.training.coco import gt_boxes, image_dir, load_annotations
 from simplepose.training.evaluate import STAT_NAMES, evaluate
 
 from simplepose.codec import HeatmapCodec
-from simplepose.config import Config, load_config
+from simplepose.config import Config
+from simplepose.config_loading import load_config
 from simplepose.geometry import affine_matrices, box_to_center_scale, clip_boxes, transform_points
 from simplepose.model_info import ModelInfo
 
