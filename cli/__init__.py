@@ -16,8 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from simplepose.export import cli as export_cli
-from simplepose.serving import cli as serving_cli
-from simplepose.serving import detect_cli, keys_cli
+from simplepose.serving import detect_cli, keys_cli, predict_cli, serve_cli
 from simplepose.training import cli as training_cli
 
 from simplepose import command
@@ -26,7 +25,8 @@ from simplepose import command
 SUBCOMMANDS: tuple[command.Registrar, ...] = (
     training_cli.add_parsers,
     export_cli.add_parsers,
-    serving_cli.add_parsers,
+    serve_cli.add_parsers,
+    predict_cli.add_parsers,
     detect_cli.add_parsers,
     keys_cli.add_parsers,
 )

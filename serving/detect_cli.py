@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from simplepose.serving.cli import (
-    _image_paths,
-    _settings,
+from simplepose.serving.cli_options import (
     add_detector_option,
+    image_paths,
     load_settings_detector,
+    settings_from_args,
 )
 
 from simplepose.config import DEVICES
@@ -57,8 +57,8 @@ def _detect(args: argparse.Namespace) -> int:
 
     from simplepose.detection.coco import coco_records, detect_files
 
-    settings = _settings(args, ("device", "cache_dir", "offline", "detector"))
-    paths = _image_paths(args.images)
+    settings = settings_from_args(args, ("device", "cache_dir", "offline", "detector"))
+    paths = image_paths(args.images)
     ids = _image_ids(paths, args.annotations)
     detector = load_settings_detector(settings)
     print(f"person detector: {detector.info.label}", file=sys.stderr)
