@@ -1,4 +1,5 @@
-"""Helpers for the service benches: start ``simplepose serve`` on 127.0.0.1, wait, stop."""
+"""Helpers for the service benches: start ``simplepose serve`` on 127.0.0.1, wait, stop; post
+``/keypoints`` requests from concurrent clients; the random-weight models they serve."""
 
 from __future__ import annotations
 
@@ -7,10 +8,16 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+R50_PRESET = "res50_256x192"
 
 
 def free_port() -> int:
@@ -85,3 +92,69 @@ def small_checkpoint(workdir: Path) -> Path:
     ms.set_seed(0)
     save_pose_checkpoint(PoseResNet(config.model), path, config, {"note": "random weights"})
     return path
+
+
+def r50_random_checkpoint(workdir: Path) -> Path:
+    """A random-weight (seed 0) ResNet-50 at ``R50_PRESET``: speed does not depend on weights."""
+    import mindspore as ms
+
+    from simplepose.config import get_preset
+    from simplepose.network.checkpoint import save_pose_checkpoint
+    from simplepose.network.pose_net import PoseResNet
+
+    ckpt = workdir / "r50_random.ckpt"
+    if not ckpt.is_file():
+        ms.set_seed(0)
+        config = get_preset(R50_PRESET)
+        save_pose_checkpoint(PoseResNet(config.model), ckpt, config, {"note": "random weights"})
+    return ckpt
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One 200 answer of ``POST /keypoints``: its latency seen by the client and its body."""
+
+    latency_ms: float
+    body: dict[str, Any]
+
+
+def post_keypoints(
+    url: str, payloads: Sequence[tuple[bytes, str | None]], clients: int, total: int
+) -> tuple[float, list[Answer]]:
+    """``total`` ``POST /keypoints`` requests from ``clients`` threads, cycling through
+    ``payloads`` (JPEG bytes, boxes JSON or None for none); returns (seconds, the answers in
+    completion order). Any answer other than 200 raises RuntimeError once all are done."""
+    answers: list[Answer] = []
+    errors: list[str] = []
+    counter = iter(range(total))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        with httpx.Client(timeout=600) as client:
+            while True:
+                with lock:
+                    k = next(counter, None)
+                if k is None:
+                    return
+                data, boxes = payloads[k % len(payloads)]
+                form = {} if boxes is None else {"boxes": boxes}
+                t0 = time.perf_counter()
+                r = client.post(f"{url}/keypoints", files={"image": ("i.jpg", data, "image/jpeg")},
+                                data=form)  # fmt: skip
+                dt = (time.perf_counter() - t0) * 1000
+                with lock:
+                    if r.status_code != 200:
+                        errors.append(f"{r.status_code} {r.text[:200]}")
+                    else:
+                        answers.append(Answer(dt, r.json()))
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - start
+    if errors:
+        raise RuntimeError(f"{len(errors)} failed requests, e.g. {errors[0]}")
+    return seconds, answers

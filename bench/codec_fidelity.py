@@ -16,15 +16,13 @@ Last line: {"ap": {...}, "mean_err": {...}, "max_err": {...}, ...}
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 from simplepose.codec import DECODE_METHODS, HeatmapCodec
 from simplepose.config import get_preset
@@ -34,14 +32,16 @@ from simplepose.geometry import (
     heatmap_to_image,
     transform_points,
 )
+from simplepose.keypoints import PERSON_CATEGORY_ID
 
-PERSON_CATEGORY = 1
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _coco import load_coco, person_ap  # noqa: E402
 
 
 def load_gt_persons(coco: COCO) -> tuple[list[int], np.ndarray, np.ndarray]:
     """Image ids, GT boxes (N, 4) and keypoints (N, K, 3) of non-crowd persons with keypoints."""
     image_ids, boxes, keypoints = [], [], []
-    for ann in coco.loadAnns(coco.getAnnIds(catIds=[PERSON_CATEGORY], iscrowd=False)):
+    for ann in coco.loadAnns(coco.getAnnIds(catIds=[PERSON_CATEGORY_ID], iscrowd=False)):
         if ann.get("num_keypoints", 0) == 0:
             continue
         image_ids.append(ann["image_id"])
@@ -54,29 +54,19 @@ def coco_ap(coco: COCO, image_ids: list[int], keypoints: np.ndarray, scores: np.
     results = [
         {
             "image_id": i,
-            "category_id": PERSON_CATEGORY,
+            "category_id": PERSON_CATEGORY_ID,
             "keypoints": k.ravel().tolist(),
             "score": float(s),
         }
         for i, k, s in zip(image_ids, keypoints, scores, strict=True)
     ]
-    with contextlib.redirect_stdout(io.StringIO()):
-        evaluator = COCOeval(coco, coco.loadRes(results), "keypoints")
-        evaluator.params.imgIds = sorted(set(image_ids))
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
-    return float(evaluator.stats[0])
+    return person_ap(coco, results, "keypoints", image_ids)[0]
 
 
 def measure(data: Path, split: str = "val2017", preset: str = "res50_256x192") -> dict:
     """Run the fidelity measurement; returns the result record printed by ``main``."""
     started = time.perf_counter()
-    ann_file = data / "annotations" / f"person_keypoints_{split}.json"
-    if not ann_file.is_file():
-        raise FileNotFoundError(f"annotation file not found: {ann_file}")
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco = COCO(str(ann_file))
+    coco = load_coco(data, split)
     cfg = get_preset(preset)
     m = cfg.model
     image_ids, boxes, gt = load_gt_persons(coco)

@@ -27,60 +27,32 @@ import json
 import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 
-import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _service import ServiceProcess  # noqa: E402
-from serve_throughput import build_models  # noqa: E402
+from _coco import val_person_boxes  # noqa: E402
+from _service import ServiceProcess, post_keypoints, r50_random_checkpoint  # noqa: E402
 
 
-def load_images(data: Path, limit: int) -> list[tuple[Path, list]]:
-    """Up to ``limit`` val images that show at least one person, with their person boxes."""
-    anns = json.loads((data / "annotations" / "person_keypoints_val2017.json").read_text())
-    by_image: dict[int, list] = {}
-    for a in anns["annotations"]:
-        if not a.get("iscrowd") and min(a["bbox"][2:]) >= 8:
-            by_image.setdefault(a["image_id"], []).append(a["bbox"])
-    names = {i["id"]: i["file_name"] for i in anns["images"]}
-    return [(data / "val2017" / names[i], b) for i, b in sorted(by_image.items())][:limit]
+def build_mindir(workdir: Path) -> Path:
+    """The random-weight R50, flip test fused, exported once as a dynamic-batch MindIR."""
+    from simplepose.export.exporter import export_model
+
+    mindir = workdir / "r50_mindir"
+    if not (mindir / "model.json").is_file():
+        export_model(r50_random_checkpoint(workdir), mindir, flip=True)
+    return mindir
 
 
 def post_all(url: str, payloads: list[tuple[bytes, str | None]], clients: int, total: int):
     """``total`` requests from ``clients`` threads; (seconds, [timing_ms of each response])."""
-    timings: list[dict] = []
-    errors: list[str] = []
-    counter = iter(range(total))
-    lock = threading.Lock()
-
-    def worker() -> None:
-        with httpx.Client(timeout=600) as client:
-            while (k := next(counter, None)) is not None:
-                data, boxes = payloads[k % len(payloads)]
-                form = {} if boxes is None else {"boxes": boxes}
-                r = client.post(f"{url}/keypoints", files={"image": ("i.jpg", data, "image/jpeg")},
-                                data=form)  # fmt: skip
-                with lock:
-                    if r.status_code == 200:
-                        timings.append(r.json()["timing_ms"])
-                    else:
-                        errors.append(f"{r.status_code} {r.text[:200]}")
-
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise RuntimeError(f"{len(errors)} failed requests, e.g. {errors[0]}")
-    return time.perf_counter() - start, timings
+    seconds, answers = post_keypoints(url, payloads, clients, total)
+    return seconds, [a.body["timing_ms"] for a in answers]
 
 
 def bare_round(detector, model, images, max_batch: int) -> tuple[float, float, int]:
@@ -128,8 +100,8 @@ def main() -> None:
     from simplepose.pipeline import read_image
 
     select_device("CPU")
-    mindir, _ = build_models(args.workdir, args.max_batch)
-    picked = load_images(args.data, args.images)
+    mindir = build_mindir(args.workdir)
+    picked = val_person_boxes(args.data, args.images)
     if not picked:
         raise SystemExit(f"no val images with persons in {args.data}")
     images = [read_image(str(p)) for p, _ in picked]

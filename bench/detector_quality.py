@@ -19,16 +19,14 @@ Last line: {"detectors": {name: {"box_ap", "box_ap50", "oracle_kpt_ap", "images_
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 from simplepose.codec import HeatmapCodec
 from simplepose.config import get_preset
@@ -38,17 +36,12 @@ from simplepose.geometry import affine_matrices, transform_points
 from simplepose.keypoints import PERSON_CATEGORY_ID
 from simplepose.model_info import ModelInfo
 from simplepose.pipeline import PosePipeline, read_image
+from simplepose.tracking import box_iou
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _coco import load_coco, person_ap  # noqa: E402
 
 MATCH_IOU = 0.3  # a box shows the GT person it overlaps most, if at least this much
-
-
-def _iou(boxes: np.ndarray, gts: np.ndarray) -> np.ndarray:
-    """IoU matrix of xywh boxes ``(N, 4)`` against ``(M, 4)``."""
-    a0, a1 = boxes[:, None, :2], boxes[:, None, :2] + boxes[:, None, 2:]
-    b0, b1 = gts[None, :, :2], gts[None, :, :2] + gts[None, :, 2:]
-    inter = np.clip(np.minimum(a1, b1) - np.maximum(a0, b0), 0, None).prod(-1)
-    union = boxes[:, None, 2:].prod(-1) + gts[None, :, 2:].prod(-1) - inter
-    return inter / np.maximum(union, 1e-9)
 
 
 class OracleModel:
@@ -73,18 +66,6 @@ def _gt(coco: COCO, image_id: int) -> tuple[np.ndarray, np.ndarray]:
     return boxes, kps
 
 
-def _evaluate(coco: COCO, results: list[dict[str, Any]], iou_type: str) -> tuple[float, float]:
-    if not results:
-        return 0.0, 0.0
-    with contextlib.redirect_stdout(io.StringIO()):
-        ev = COCOeval(coco, coco.loadRes(results), iou_type)
-        ev.params.catIds = [PERSON_CATEGORY_ID]
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return float(ev.stats[0]), float(ev.stats[1])
-
-
 def oracle_persons(
     pipeline: PosePipeline, oracle: OracleModel, codec: HeatmapCodec, image: np.ndarray,
     found: Detections, gt_boxes: np.ndarray, gt_kps: np.ndarray,
@@ -97,7 +78,7 @@ def oracle_persons(
     heatmaps = np.zeros((len(crops.boxes), m.num_joints, m.heatmap_size[1], m.heatmap_size[0]),
                         np.float32)  # fmt: skip
     if len(gt_boxes):
-        iou = _iou(crops.boxes, gt_boxes)
+        iou = box_iou(crops.boxes, gt_boxes)
         for i, j in enumerate(iou.argmax(1)):
             if iou[i, j] >= MATCH_IOU:
                 matrix = affine_matrices(crops.centers[i : i + 1], crops.scales[i : i + 1], 0.0,
@@ -110,11 +91,7 @@ def oracle_persons(
 
 
 def measure(data: Path, detectors: list[str], split: str, preset: str) -> dict[str, Any]:
-    ann_file = data / "annotations" / f"person_keypoints_{split}.json"
-    if not ann_file.is_file():
-        raise FileNotFoundError(f"annotation file not found: {ann_file}")
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco = COCO(str(ann_file))
+    coco = load_coco(data, split)
     cfg = get_preset(preset)
     oracle = OracleModel(ModelInfo(config=cfg, flip_fused=True))
     pipeline = PosePipeline(oracle, decode="dark", flip=True)
@@ -146,8 +123,8 @@ def measure(data: Path, detectors: list[str], split: str, preset: str) -> dict[s
             for i in image_ids
             for k, s in oracle_persons(pipeline, oracle, codec, images[i], found[i], *gts[i])
         ]  # fmt: skip
-        box_ap, box_ap50 = _evaluate(coco, boxes, "bbox")
-        kpt_ap, kpt_ap50 = _evaluate(coco, kpts, "keypoints")
+        box_ap, box_ap50 = person_ap(coco, boxes, "bbox")
+        kpt_ap, kpt_ap50 = person_ap(coco, kpts, "keypoints")
         out[name] = {
             "label": label,
             "box_ap": round(box_ap, 4),

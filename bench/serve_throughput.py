@@ -28,7 +28,6 @@ import json
 import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -38,9 +37,14 @@ import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _service import ServiceProcess  # noqa: E402
+from _coco import val_person_boxes  # noqa: E402
+from _service import (  # noqa: E402
+    R50_PRESET,
+    ServiceProcess,
+    post_keypoints,
+    r50_random_checkpoint,
+)
 
-PRESET = "res50_256x192"
 # A 99th percentile needs at least 100 samples to be more than the maximum of what was seen.
 P99_MIN_SAMPLES = 100
 BACKEND_NAMES = ("mindspore-dynamic", "mindspore-buckets", "onnxruntime", "onnxruntime-int8")
@@ -59,41 +63,18 @@ def cpu_flags() -> dict[str, bool]:
 
 def build_model(workdir: Path, data: Path, sizes: tuple[int, ...]) -> Path:
     """Random-weight R50 checkpoint -> one directory with every backend's graphs."""
-    import mindspore as ms
     from simplepose.export.exporter import export_model
 
-    from simplepose.config import get_preset
     from simplepose.model_info import ModelInfo
-    from simplepose.network.checkpoint import save_pose_checkpoint
-    from simplepose.network.pose_net import PoseResNet
 
-    ckpt = workdir / "r50_random.ckpt"
+    ckpt = r50_random_checkpoint(workdir)
     out = workdir / "r50_buckets"
-    if not ckpt.is_file():
-        ms.set_seed(0)
-        config = get_preset(PRESET)
-        save_pose_checkpoint(PoseResNet(config.model), ckpt, config, {"note": "random weights"})
     have = ModelInfo.load(out) if (out / "model.json").is_file() else None
     if have is None or have.bucket_sizes("mindir") != sizes:
         export_model(ckpt, out, batch_sizes=sizes)
     if ModelInfo.load(out).bucket_sizes("onnx", "int8") != sizes:
         export_model(ckpt, out, fmt="onnx", batch_sizes=sizes, quantize="int8", calibration=data)
     return out
-
-
-def pick_requests(data: Path, min_persons: int, limit: int) -> list[tuple[Path, list]]:
-    anns = json.loads((data / "annotations" / "person_keypoints_val2017.json").read_text())
-    by_image: dict[int, list] = {}
-    for a in anns["annotations"]:
-        if not a.get("iscrowd") and a.get("num_keypoints", 0) > 0 and min(a["bbox"][2:]) >= 8:
-            by_image.setdefault(a["image_id"], []).append(a["bbox"])
-    images = {i["id"]: i for i in anns["images"]}
-    picked = [
-        (data / "val2017" / images[i]["file_name"], boxes)
-        for i, boxes in sorted(by_image.items())
-        if len(boxes) >= min_persons
-    ]
-    return picked[:limit]
 
 
 def crops_of(requests, model) -> list[np.ndarray]:
@@ -120,42 +101,9 @@ def direct_rate(model, crops: list[np.ndarray], batch: int, seconds: float) -> t
 
 def run_clients(url: str, requests, clients: int, total: int) -> tuple[float, list[float], int]:
     """``total`` requests from ``clients`` threads; returns (seconds, latencies ms, persons)."""
-    payloads = [(p.read_bytes(), json.dumps(b), len(b)) for p, b in requests]
-    latencies: list[float] = []
-    persons = [0]
-    errors: list[str] = []
-    counter = iter(range(total))
-    lock = threading.Lock()
-
-    def worker() -> None:
-        with httpx.Client(timeout=600) as client:
-            while True:
-                with lock:
-                    k = next(counter, None)
-                if k is None:
-                    return
-                data, boxes, n = payloads[k % len(payloads)]
-                t0 = time.perf_counter()
-                r = client.post(f"{url}/keypoints", files={"image": ("i.jpg", data, "image/jpeg")},
-                                data={"boxes": boxes})  # fmt: skip
-                dt = (time.perf_counter() - t0) * 1000
-                with lock:
-                    if r.status_code != 200:
-                        errors.append(f"{r.status_code} {r.text[:200]}")
-                    else:
-                        latencies.append(dt)
-                        persons[0] += len(r.json()["persons"])
-
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    seconds = time.perf_counter() - start
-    if errors:
-        raise RuntimeError(f"{len(errors)} failed requests, e.g. {errors[0]}")
-    return seconds, latencies, persons[0]
+    payloads = [(p.read_bytes(), json.dumps(b)) for p, b in requests]
+    seconds, answers = post_keypoints(url, payloads, clients, total)
+    return seconds, [a.latency_ms for a in answers], sum(len(a.body["persons"]) for a in answers)
 
 
 def tail_latency(latencies: list[float]) -> tuple[str, float]:
@@ -199,7 +147,7 @@ def main() -> None:
     select_device("CPU")
     backends = [b for b in args.backends.split(",") if b]
     model_dir = build_model(args.workdir, args.data, parse_batch_sizes(args.batch_sizes))
-    requests = pick_requests(args.data, args.min_persons, args.images)
+    requests = val_person_boxes(args.data, args.images, args.min_persons, with_keypoints=True)
     if not requests:
         raise SystemExit(f"no val image with >= {args.min_persons} persons in {args.data}")
     persons_per_request = statistics.mean(len(b) for _, b in requests)
@@ -274,7 +222,7 @@ def main() -> None:
         rounds=args.rounds,
         persons_per_request=round(persons_per_request, 2),
         max_batch=args.max_batch,
-        model=f"{PRESET} flip-fused, random weights",
+        model=f"{R50_PRESET} flip-fused, random weights",
         load_average=os.getloadavg(),
     )
     print(json.dumps(result))
