@@ -240,13 +240,13 @@ class Trainer:
 
     def _end_epoch(self, epoch: int, base_step: int, result: _Epoch) -> None:
         """Checkpoint (every ``save_every`` epochs, the last one, or when stopping), validate,
-        and write the epoch's metrics record."""
+        and write the epoch's metrics record (and the ``stop`` record when stopping)."""
         cfg, bs = self.config, self.config.train.batch_size
         done = RunState(epoch + 1, 0, base_step + self._steps_run, self.state.best_ap)
-        ap = None
+        ap, path = None, None
         due = done.epoch % self.options.save_every == 0 or done.epoch == cfg.train.epochs
         if due or result.reason is not None:
-            self.save(done, self._loss)
+            path = self.save(done, self._loss)
             ap = self.validate(done)
             if self.state.best_ap != done.best_ap:
                 self.save_state(self.state)  # record the new best for a later resume
@@ -265,6 +265,9 @@ class Trainer:
             params_sha256=trainable_digest(self.net),
             skipped=dict(self.skipped.counts),
         )
+        if result.reason is not None:  # agreed on the epoch's last step: a stop all the same
+            self.metrics.write("stop", reason=result.reason, state=done.to_json())
+            log.warning("stopped (%s) after epoch %d; wrote %s", result.reason, done.epoch, path)
 
     def _summary(self, sig: str | None, stopped: bool = True) -> TrainSummary:
         return TrainSummary(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -96,6 +97,23 @@ def test_sigterm_then_resume_continues_schedule(
         assert steps[s]["loss"] == pytest.approx(reference[s]["loss"], rel=1e-4), s
     _, _, meta = build_network(run / "last.ckpt")
     assert meta["epoch"] == 3
+
+
+def test_stop_on_the_last_step_of_an_epoch_is_recorded(
+    small_root: Path, tmp_path: Path, train_config
+) -> None:
+    """A stop agreed on an epoch's last step (here --max-steps = one epoch of 2 steps) writes
+    the same ``stop`` record as a stop inside an epoch: the msrun launcher reads it to tell a
+    requested stop from a failed worker, and where a signal lands decides which case it is."""
+    run = tmp_path / "run"
+    summary = train(train_config, TrainOptions(small_root, run, progress=False, max_steps=2))
+    assert summary.stopped and (summary.state.epoch, summary.state.global_step) == (1, 2)
+    stops = [m for m in read_metrics(run / "metrics.jsonl") if m["kind"] == "stop"]
+    assert len(stops) == 1 and stops[0]["reason"] == "max_steps=2", stops
+    state = json.loads(stops[0]["state"])
+    assert (state["epoch"], state["step_in_epoch"], state["global_step"]) == (1, 0, 2)
+    _, _, meta = build_network(run / "last.ckpt")
+    assert meta["global_step"] == 2
 
 
 def test_amp_is_refused_on_cpu(small_root: Path, tmp_path: Path, train_config) -> None:
