@@ -17,8 +17,6 @@ if TYPE_CHECKING:
 
     from simplepose.detection import PersonDetector
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-
 
 def settings_from_args(args: argparse.Namespace, names: tuple[str, ...]):
     """Settings from the environment, overridden by the options given on the command line."""
@@ -69,6 +67,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def image_paths(items: list[str]) -> list[Path]:
+    """The files ``items`` name, and the images (by suffix, sorted) of the folders they name."""
+    from simplepose.video import IMAGE_SUFFIXES  # the same as --track's folders; loads OpenCV
+
     paths: list[Path] = []
     for item in items:
         path = Path(item)
