@@ -4,6 +4,12 @@ One place decides them so MindSpore, ONNX Runtime and the benches agree and repo
 numbers. Intra-op threads split one operator (a convolution) over the cores; inter-op threads
 run independent operators at once, which a sequential CNN does not have, so one is enough. More
 threads than cores only adds contention (MindSpore's default is 25 kernel threads).
+
+ONNX Runtime's intra-op threads spin (busy-wait) between parallel sections by default. In the
+service the same cores also decode, crop and decode heatmaps for the next requests, and a
+spinning thread takes its core from them; with spinning off the threads sleep instead.
+bench/serve_throughput.py measures both (docs/fast-paths.md); ``SIMPLEPOSE_SPIN_WAIT=1`` turns
+spinning back on (a machine whose cores do nothing but run the model).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import os
 from dataclasses import asdict, dataclass
 
 THREADS_ENV = "SIMPLEPOSE_THREADS"  # the same name the service settings read (SIMPLEPOSE_*)
+SPIN_WAIT_ENV = "SIMPLEPOSE_SPIN_WAIT"
 INTER_OP_THREADS = 1
 
 
@@ -27,14 +34,15 @@ def usable_cpus() -> int:
 class ThreadSettings:
     intra_op: int
     inter_op: int = INTER_OP_THREADS
+    spin_wait: bool = False  # ONNX Runtime's busy-waiting intra-op threads
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
 
 
-def thread_settings(threads: int | None = None) -> ThreadSettings:
+def thread_settings(threads: int | None = None, spin_wait: bool | None = None) -> ThreadSettings:
     """``threads`` intra-op threads if given, else ``$SIMPLEPOSE_THREADS``, else one per
-    usable CPU."""
+    usable CPU; ``spin_wait`` if given, else ``$SIMPLEPOSE_SPIN_WAIT`` (``1``/``0``), else off."""
     if threads is None:
         env = os.environ.get(THREADS_ENV, "").strip()
         try:
@@ -43,4 +51,9 @@ def thread_settings(threads: int | None = None) -> ThreadSettings:
             raise ValueError(f"{THREADS_ENV} must be an integer, got {env!r}") from None
     if threads < 1:
         raise ValueError(f"thread count must be >= 1, got {threads}")
-    return ThreadSettings(intra_op=threads)
+    if spin_wait is None:
+        flag = os.environ.get(SPIN_WAIT_ENV, "").strip()
+        if flag not in ("", "0", "1"):
+            raise ValueError(f"{SPIN_WAIT_ENV} must be 0 or 1, got {flag!r}")
+        spin_wait = flag == "1"
+    return ThreadSettings(intra_op=threads, spin_wait=spin_wait)

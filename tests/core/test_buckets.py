@@ -51,6 +51,29 @@ def test_thread_settings(monkeypatch):
         thread_settings(0)
 
 
+def test_spin_wait_is_off_unless_asked(monkeypatch):
+    monkeypatch.delenv("SIMPLEPOSE_SPIN_WAIT", raising=False)
+    assert thread_settings().spin_wait is False
+    monkeypatch.setenv("SIMPLEPOSE_SPIN_WAIT", "1")
+    assert (
+        thread_settings().spin_wait is True and thread_settings(spin_wait=False).spin_wait is False
+    )
+    monkeypatch.setenv("SIMPLEPOSE_SPIN_WAIT", "yes please")
+    with pytest.raises(ValueError, match="SIMPLEPOSE_SPIN_WAIT must be 0 or 1"):
+        thread_settings()
+
+
+def test_onnx_runtime_sessions_get_the_spin_setting():
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    from simplepose.network.onnx_runtime import session_options
+
+    for spin in (False, True):
+        options = session_options(thread_settings(2, spin_wait=spin))
+        for pool in ("intra_op", "inter_op"):
+            key = f"session.{pool}.allow_spinning"
+            assert options.get_session_config_entry(key) == ("1" if spin else "0")
+
+
 def _info(fmt="mindir", batch_size=None, buckets=()) -> ModelInfo:
     config = load_config("res18_128x96")
     return ModelInfo(config=config, format=fmt, batch_size=batch_size, buckets=tuple(buckets))
