@@ -177,8 +177,7 @@ def refine_dark(heatmaps: np.ndarray, coords: np.ndarray, blur_kernel: int) -> n
     if n * k == 0 or h < 3 or w < 3:
         return coords
     radius = blur_kernel // 2
-    logs_raw = np.log(np.maximum(heatmaps, DARK_LOG_FLOOR)).astype(np.float64)
-    logs_blur = np.log(np.maximum(_blur(heatmaps, blur_kernel), DARK_LOG_FLOOR)).astype(np.float64)
+    blurred = _blur(heatmaps, blur_kernel)
     px, py = coords[..., 0].astype(np.int64), coords[..., 1].astype(np.int64)
     cx, cy = np.clip(px, 1, w - 2), np.clip(py, 1, h - 2)
     safe = (
@@ -189,9 +188,11 @@ def refine_dark(heatmaps: np.ndarray, coords: np.ndarray, blur_kernel: int) -> n
     )
 
     def at(ox: int, oy: int) -> np.ndarray:
-        return np.where(
-            safe, _gather(logs_blur, cx + ox, cy + oy), _gather(logs_raw, cx + ox, cy + oy)
+        """Log heatmap at the stencil point: only the 9 points per joint are taken the log of."""
+        value = np.where(
+            safe, _gather(blurred, cx + ox, cy + oy), _gather(heatmaps, cx + ox, cy + oy)
         )
+        return np.log(np.maximum(value, DARK_LOG_FLOOR)).astype(np.float64)
 
     center = at(0, 0)
     gx = 0.5 * (at(1, 0) - at(-1, 0))
