@@ -14,10 +14,13 @@ from simplepose.export.weights import fetch
 from simplepose.weights import lookup
 
 
-def registry_model(name: str, cache: str | Path | None = None, offline: bool = False) -> Path:
-    """Download (unless cached), verify, convert and export registry entry ``name``; returns
-    its model directory in the cache."""
-    fetched = fetch(lookup(name), cache, offline=offline)
+def registry_model(
+    name: str, cache: str | Path | None = None, offline: bool = False, device: str | None = None
+) -> Path:
+    """Download (unless cached), verify, convert and export registry entry ``name`` with the
+    bucket graphs ``device`` (default: this machine's) serves fastest; returns its model
+    directory in the cache (a cached one is checked, and given the buckets it lacks)."""
+    fetched = fetch(lookup(name), cache, offline=offline, device=device)
     if fetched.model_dir is None:
         raise ValueError(f"{name} is a backbone-only checkpoint, not a pose model")
     return fetched.model_dir

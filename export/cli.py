@@ -13,12 +13,15 @@ from typing import Any
 
 from simplepose.export.exporter import EXPORT_FORMATS
 from simplepose.export.layouts import LAYOUT_CHOICES
+from simplepose.export.weights import BUCKET_CHOICES
 
+from simplepose.buckets import DEFAULT_BATCH_SIZES
 from simplepose.errors import CLIError
 from simplepose.model_info import MODEL_FILES
 from simplepose.weights import KnownWeights
 
 Option = tuple[tuple[str, ...], dict[str, Any]]
+DEFAULT_SIZES = ",".join(map(str, DEFAULT_BATCH_SIZES))
 
 NO_FLIP: Option = (("--no-flip",), {"action": "store_true", "help": "export without the fused flip test"})  # fmt: skip
 EXPORT_OPTIONS: tuple[Option, ...] = (
@@ -84,6 +87,25 @@ WEIGHTS_GET_OPTIONS: tuple[Option, ...] = (
     (("--cache-dir",), {"help": "default: $SIMPLEPOSE_CACHE_DIR or ~/.cache/simplepose"}),
     (("--format",), {"choices": EXPORT_FORMATS, "default": "mindir", "help": "default: mindir"}),
     NO_FLIP,
+    (
+        ("--buckets",),
+        {
+            "choices": BUCKET_CHOICES,
+            "default": "auto",
+            "help": "static-shape graphs (one per batch size) to add for fast serving: auto "
+            "(default) = what this machine serves fastest, ONNX Runtime graphs on CPU (when "
+            "onnxruntime is installed) or MindIR graphs on Ascend; onnx or mindir to prepare a "
+            "model for another machine (onnx: CPU, mindir: Ascend); none = model.mindir only",
+        },
+    ),  # fmt: skip
+    (
+        ("--batch-sizes",),
+        {
+            "metavar": "N,N,...",
+            "default": DEFAULT_SIZES,
+            "help": f"the buckets' batch sizes (default: {DEFAULT_SIZES})",
+        },
+    ),  # fmt: skip
     (("--offline",), {"action": "store_true", "help": "use the cache only, never download"}),
 )
 EXPORT_DESCRIPTION = """\
@@ -99,6 +121,17 @@ examples:
   simplepose export --checkpoint r50.ckpt --output models/r50-int8 --format onnx \\
       --quantize int8 --calibration data/coco
 (the second command adds ONNX buckets next to the MindIR ones; see docs/fast-paths.md)"""
+WEIGHTS_GET_DESCRIPTION = """\
+Download NAME into the cache (progress bar, sha256 checked), convert it and
+export a model directory: model.mindir (any batch size) plus one static-shape
+graph per batch size in the format this machine serves fastest (--buckets).
+Results are cached: a second call does no work, except adding the buckets an
+older cached export lacks. It ends by saying how 'simplepose serve' runs it."""
+WEIGHTS_GET_EPILOG = """\
+examples:
+  simplepose weights get mmpose1-res50-256x192                  # for this machine
+  simplepose weights get mmpose1-res50-256x192 --buckets mindir # for an Ascend host
+(the model directory is the same for every --buckets; see docs/fast-paths.md)"""
 CONVERT_DESCRIPTION = """\
 Read a PyTorch .pth/.pt (without torch; only tensors and plain containers are
 unpickled, anything else is refused), map its layout to simplepose's names, check
@@ -225,13 +258,31 @@ def _detector_get(args: argparse.Namespace, entry: KnownWeights) -> int:
     return 0
 
 
+def _served_by(model_dir: Path) -> str:
+    """How ``simplepose serve`` (backend ``auto``) runs ``model_dir`` on this machine."""
+    from simplepose.backends import choose_backend
+    from simplepose.model_info import ModelInfo
+    from simplepose.network.device import default_device
+    from simplepose.network.onnx_runtime import onnxruntime_installed
+
+    info, device = ModelInfo.load(model_dir), default_device()
+    try:
+        backend = choose_backend(info, device, onnxruntime_installed=onnxruntime_installed())
+    except ValueError as exc:
+        return f"on {device}, simplepose serve cannot run it: {exc}"
+    sizes = info.bucket_sizes(backend.format, backend.precision) if backend.bucketed else ()
+    buckets = f" (buckets {','.join(map(str, sizes))})" if sizes else " (any batch size)"
+    return f"on {device}, simplepose serve runs it with backend {backend.name}{buckets}"
+
+
 def _weights_get(args: argparse.Namespace) -> int:
     from simplepose.export.onnx_graph import MissingDependencyError
-    from simplepose.export.weights import fetch
+    from simplepose.export.weights import DamagedModelCache, fetch
 
     from simplepose.weights import WeightsUnavailable, lookup
 
     entry = lookup(args.name)
+    sizes = _batch_sizes(args.batch_sizes)
     try:
         if entry.kind == "detector":
             return _detector_get(args, entry)
@@ -241,8 +292,10 @@ def _weights_get(args: argparse.Namespace) -> int:
             fmt=args.format,
             flip=not args.no_flip,
             offline=args.offline,
+            buckets=args.buckets,
+            batch_sizes=sizes or (),
         )
-    except (WeightsUnavailable, MissingDependencyError) as exc:
+    except (WeightsUnavailable, MissingDependencyError, DamagedModelCache) as exc:
         raise CLIError(str(exc)) from exc
     if not fetched.entry.verified:
         print(f"note: {fetched.entry.name} is UNVERIFIED (no published full sha256); "
@@ -254,6 +307,7 @@ def _weights_get(args: argparse.Namespace) -> int:
         print(
             f"model: {fetched.model_dir}  (serve it: simplepose serve --model {fetched.model_dir})"
         )
+        print(_served_by(fetched.model_dir))
     return 0
 
 
@@ -297,10 +351,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     g = wsub.add_parser(
         "get",
         help="download, verify (sha256), convert and export NAME",
-        description=(
-            "Download NAME into the cache (progress bar, sha256 checked), convert it and export "
-            "a model directory. Results are cached; a second call does no work."
-        ),
+        description=WEIGHTS_GET_DESCRIPTION,
+        epilog=WEIGHTS_GET_EPILOG,
+        formatter_class=raw,
     )
     _add_options(g, WEIGHTS_GET_OPTIONS)
     g.set_defaults(func=_weights_get)

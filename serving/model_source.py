@@ -25,7 +25,9 @@ class ModelChoice:
 
 
 def default_model(settings: Settings) -> tuple[Path | None, str]:
-    """The cached/downloaded default pretrained model dir, or ``None`` and the reason."""
+    """The cached/downloaded default pretrained model dir, or ``None`` and the reason. It holds
+    the bucket graphs the settings' backend serves fastest on their device (on CPU: ONNX
+    Runtime's), added to an older cached export that lacks them."""
     try:
         from simplepose.export.weights import ensure_default_model
 
@@ -33,7 +35,10 @@ def default_model(settings: Settings) -> tuple[Path | None, str]:
     except ImportError as exc:
         return None, f"this installation has no default-weights registry ({exc})"
     try:
-        return Path(ensure_default_model(settings.cache_dir, settings.offline)), ""
+        path = ensure_default_model(
+            settings.cache_dir, settings.offline, device=settings.device, backend=settings.backend
+        )
+        return Path(path), ""
     except WeightsUnavailable as exc:
         return None, str(exc)
 

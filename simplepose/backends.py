@@ -40,6 +40,24 @@ AUTO_ORDER = {
 }
 
 
+def bucket_format_for(device: str, onnx_ok: bool, backend: str = "auto") -> str | None:
+    """The bucket graphs (``"onnx"``, ``"mindir"`` or ``None``: the dynamic MindIR is enough) a
+    model directory needs so that ``backend`` runs it fastest on ``device``: for ``auto`` the
+    first bucketed backend of ``AUTO_ORDER`` that can run there (ONNX Runtime only when
+    ``onnx_ok``: onnx and onnxruntime installed). What ``weights get`` and the default model
+    export, so ``auto`` then picks the fast path."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    names = AUTO_ORDER.get(device, AUTO_ORDER["CPU"]) if backend == "auto" else (backend,)
+    for name in names:
+        spec = BACKEND_SPECS[name]
+        if spec.runtime == "onnxruntime" and not onnx_ok:
+            continue
+        # INT8 needs calibration data: never made implicitly.
+        return spec.format if spec.bucketed and spec.precision == "fp32" else None
+    return None
+
+
 def backend_sizes(info: ModelInfo, backend: Backend) -> tuple[int, ...] | None:
     """Batch sizes ``backend`` can run ``info``'s directory at (``None``: any); ``()`` when the
     directory has no graph for it."""

@@ -160,11 +160,15 @@ def as_boxes(boxes: BoxesInput) -> np.ndarray | None:
 
 
 def resolve_model(
-    model: str | Path, cache: str | Path | None = None, offline: bool = False
+    model: str | Path,
+    cache: str | Path | None = None,
+    offline: bool = False,
+    device: str | None = None,
 ) -> Path:
     """The model directory or checkpoint ``model`` names: an existing path, or a pose entry of
     the weights registry (``simplepose weights list``), fetched into the cache on first use
-    (download, sha256 check, conversion, export; reused afterwards)."""
+    (download, sha256 check, conversion, export with the bucket graphs ``device`` serves
+    fastest; a cached export is checked and given the buckets it lacks)."""
     path = Path(model).expanduser()
     if path.exists() or str(model) not in REGISTRY:
         if not path.exists():
@@ -176,18 +180,19 @@ def resolve_model(
     entry = REGISTRY[str(model)]
     if entry.kind != "pose":
         raise ValueError(f"{entry.name} is {entry.kind} weights, not a pose model")
+    builders = {e.name: e for e in entry_points(group=MODEL_BUILDERS)}
+    if REGISTRY_BUILDER in builders:
+        return Path(builders[REGISTRY_BUILDER].load()(entry.name, cache, offline, device=device))
+    # No export stage installed: whatever the cache already holds, as it is.
     cached = model_path(entry, cache)
     if (cached / MODEL_JSON).is_file():
         return cached
     if checkpoint_path(entry, cache).is_file():
         return checkpoint_path(entry, cache)
-    builders = {e.name: e for e in entry_points(group=MODEL_BUILDERS)}
-    if REGISTRY_BUILDER not in builders:
-        raise RuntimeError(
-            f"this installation cannot build {entry.name} (no {MODEL_BUILDERS} entry point); "
-            f"run 'simplepose weights get {entry.name}'"
-        )
-    return Path(builders[REGISTRY_BUILDER].load()(entry.name, cache, offline))
+    raise RuntimeError(
+        f"this installation cannot build {entry.name} (no {MODEL_BUILDERS} entry point); "
+        f"run 'simplepose weights get {entry.name}'"
+    )
 
 
 class PoseEstimator:
@@ -238,7 +243,7 @@ class PoseEstimator:
 
         if decode is not None and decode not in DECODE_METHODS:
             raise ValueError(f"decode must be one of {DECODE_METHODS}, got {decode!r}")
-        path = resolve_model(model, cache_dir, offline)
+        path = resolve_model(model, cache_dir, offline, device)
         self.detector = (
             load_detector(detector, device or "auto", cache_dir, offline)
             if isinstance(detector, str)

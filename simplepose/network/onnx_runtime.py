@@ -49,6 +49,17 @@ def cpu_session(path: str | Path, threads: ThreadSettings | None = None):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+def check_input_shape(path: Path, shape: list, batch_size: int | None, info: ModelInfo) -> None:
+    """Refuse a graph whose input is not what ``model.json`` lists it as (a bucket file swapped
+    for another, a graph of another input size): it would fail on its first call instead."""
+    w, h = info.model.input_size
+    if list(shape) != [batch_size, 3, h, w]:
+        raise ValueError(
+            f"{path} takes input {list(shape)}, but model.json lists it as the graph for "
+            f"({batch_size}, 3, {h}, {w}) crops: the model directory is damaged; export it again"
+        )
+
+
 class OnnxModel(LockedModel):
     """``backend`` ``onnxruntime`` (FP32) or ``onnxruntime-int8``: the directory's ONNX buckets,
     or its fixed-batch ``model.onnx`` when it has none."""
@@ -69,6 +80,8 @@ class OnnxModel(LockedModel):
         self.precision = spec.precision
         self.threads = thread_settings(threads)
         self.sessions = {n: cpu_session(p, self.threads) for n, p in files.items()}
+        for n, session in self.sessions.items():
+            check_input_shape(files[n], session.get_inputs()[0].shape, n, info)
         self._input = next(iter(self.sessions.values())).get_inputs()[0].name
 
     def _run(self, batch: np.ndarray) -> np.ndarray:

@@ -141,14 +141,31 @@ def test_bad_models_are_refused(tmp_path) -> None:
         PoseEstimator(tmp_path / "x.ckpt", device="CPU", decode="best")
 
 
-def test_registry_names_resolve_to_the_cache(tmp_path) -> None:
-    """A pose registry name is looked up in the cache (``simplepose weights get`` layout);
-    offline and not cached, the error says so; other names are errors naming the choices."""
+def test_registry_names_resolve_through_the_builder(tmp_path, monkeypatch) -> None:
+    """A pose registry name goes to the export stage's builder (which checks the cache and adds
+    the device's buckets), with the device asked for; offline and not cached, the error says
+    so. Without a builder, the cache is used as it is. Other names are errors naming the
+    choices."""
+    from simplepose import estimator
     from simplepose.estimator import resolve_model
     from simplepose.weights import REGISTRY, WeightsUnavailable, model_path
 
     name = "mmpose1-res50-256x192"
     with pytest.raises(WeightsUnavailable, match="offline"):
+        resolve_model(name, cache=tmp_path, offline=True)
+    calls = []
+
+    class Builder:
+        name = estimator.REGISTRY_BUILDER
+
+        def load(self):
+            return lambda *args, **kwargs: calls.append((args, kwargs)) or tmp_path / "built"
+
+    monkeypatch.setattr(estimator, "entry_points", lambda group: [Builder()])
+    assert resolve_model(name, cache=tmp_path, offline=True, device="CPU") == tmp_path / "built"
+    assert calls == [((name, tmp_path, True), {"device": "CPU"})]
+    monkeypatch.setattr(estimator, "entry_points", lambda group: [])
+    with pytest.raises(RuntimeError, match=f"weights get {name}"):
         resolve_model(name, cache=tmp_path, offline=True)
     cached = model_path(REGISTRY[name], tmp_path)
     cached.mkdir(parents=True)

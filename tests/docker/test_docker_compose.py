@@ -96,7 +96,7 @@ def test_plain_up_starts_only_the_ascend_keypoint_service(compose: dict[str, Any
     assert services["keypoints-cpu"]["profiles"] == ["cpu"]
     assert services["keypoints-cpu"]["build"]["dockerfile"] == "docker/Dockerfile.cpu"
     assert services["train"]["profiles"] == ["train"]
-    assert services["export"]["profiles"] == ["train"]
+    assert services["export"]["profiles"] == services["export-cpu"]["profiles"] == ["train"]
     for svc in services.values():
         if "build" in svc:
             assert (REPO / svc["build"]["context"] / svc["build"]["dockerfile"]).is_file()
@@ -120,7 +120,7 @@ def test_ascend_services_get_npu_devices_and_read_only_driver(
 
 
 def test_cpu_and_export_services_use_no_npu(compose: dict[str, Any]) -> None:
-    for name in ("keypoints-cpu", "export"):
+    for name in ("keypoints-cpu", "export", "export-cpu"):
         svc = compose["services"][name]
         assert "devices" not in svc
         targets = {m.target for m in mounts(svc)}
@@ -283,7 +283,34 @@ def test_training_config_exists_in_the_image(compose: dict[str, Any], dockerfile
         )
 
 
-@pytest.mark.parametrize("name", ["keypoints", "keypoints-cpu", "train", "export"])
+@pytest.mark.parametrize(
+    ("export_name", "service_name"), [("export", "keypoints"), ("export-cpu", "keypoints-cpu")]
+)
+def test_each_export_adds_the_buckets_its_service_runs_fastest(
+    compose: dict[str, Any], export_name: str, service_name: str
+) -> None:
+    """``export`` (MindIR buckets, for the NPU) and ``export-cpu`` (ONNX buckets, for ONNX
+    Runtime on the CPU image) write the same checkpoint into the directory their service
+    reads; the exporter merges them, and ``auto`` on each device picks its own."""
+    from simplepose.export.weights import bucket_format
+
+    from simplepose.buckets import DEFAULT_BATCH_SIZES, parse_batch_sizes
+
+    services = compose["services"]
+    args = build_parser().parse_args(services[export_name]["command"])
+    first = build_parser().parse_args(services["export"]["command"])
+    service = services[service_name]
+    env = environment(service)
+    assert args.checkpoint == first.checkpoint and args.output == env["SIMPLEPOSE_MODEL"]
+    assert mount_for(services[export_name], args.output).source == (
+        mount_for(service, env["SIMPLEPOSE_MODEL"]).source
+    )
+    assert args.format == bucket_format("auto", env["SIMPLEPOSE_DEVICE"])
+    assert parse_batch_sizes(args.batch_sizes) == DEFAULT_BATCH_SIZES
+    assert Settings().max_batch in DEFAULT_BATCH_SIZES  # no call is split below the largest
+
+
+@pytest.mark.parametrize("name", ["keypoints", "keypoints-cpu", "train", "export", "export-cpu"])
 def test_compose_commands_parse_with_the_real_cli(compose: dict[str, Any], name: str) -> None:
     command = compose["services"][name]["command"]
     args = build_parser().parse_args(command)

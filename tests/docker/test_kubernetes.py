@@ -19,6 +19,7 @@ KUBE_DIR = REPO / "deploy" / "kubernetes"
 KUBERNETES_VERSION = "1.34.0"  # a pinned recent release; its schemas ship in kubernetes-validate
 NPU_RESOURCE = re.compile(r"^huawei\.com/Ascend(910|310|310P)$")
 VARIANTS = ("ascend", "cpu")
+DEVICES = {"ascend": "Ascend", "cpu": "CPU"}  # where each variant's service runs
 
 
 def _docs(path: Path) -> list[dict[str, Any]]:
@@ -155,6 +156,35 @@ def test_commands_parse_and_the_model_is_where_the_service_reads_it(variant: str
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
+def test_the_init_container_exports_the_graphs_its_service_runs_fastest(variant: str) -> None:
+    """The served directory gets the buckets ``auto`` picks on the service's device: ONNX on
+    CPU (ONNX Runtime is in the CPU image), MindIR on Ascend. Asked for explicitly: the init
+    container itself sees no NPU, so ``--buckets auto`` would guess from the wrong device."""
+    from simplepose.export.weights import bucket_format
+
+    from simplepose.backends import choose_backend
+    from simplepose.buckets import parse_batch_sizes
+    from simplepose.config import get_preset
+    from simplepose.model_info import Bucket, ModelInfo
+
+    objects = _kustomize(KUBE_DIR / variant)
+    spec = _one(objects, "Deployment")["spec"]["template"]["spec"]
+    service, fetch = _container(spec, "keypoints"), _parse_cli(_container(spec, "fetch-model")["args"])
+    device = _env(service, objects)["SIMPLEPOSE_DEVICE"]
+    assert device == DEVICES[variant]
+    fmt = bucket_format(fetch.buckets, device)
+    assert fmt == {"CPU": "onnx", "Ascend": "mindir"}[device] == bucket_format("auto", device)
+    sizes = parse_batch_sizes(fetch.batch_sizes)
+    # what `weights get` writes with these arguments, as the service will find it
+    served = ModelInfo(config=get_preset("res50_256x192"), format=fetch.format,
+                       buckets=tuple(Bucket(Bucket.file_name(fmt, n), fmt, n) for n in sizes))
+    backend = choose_backend(served, device)
+    assert backend.name == {"CPU": "onnxruntime", "Ascend": "mindspore-buckets"}[device]
+    # the service's largest batch has a bucket of its own (no call is split below it)
+    assert int(_env(service, objects)["SIMPLEPOSE_MAX_BATCH"]) in sizes
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_shutdown_outlasts_the_drain_and_keys_come_from_the_secret(variant: str) -> None:
     objects = _kustomize(KUBE_DIR / variant)
     spec = _one(objects, "Deployment")["spec"]["template"]["spec"]
@@ -201,7 +231,8 @@ def test_npu_resources_and_driver_mounts_only_on_npu_variants() -> None:
 
 
 def test_cpu_variant_is_the_ascend_one_without_the_npu() -> None:
-    """The two Deployments differ only in what the NPU needs (no drift in probes, settings...)."""
+    """The two Deployments differ only in what the NPU needs and in the buckets the model is
+    exported with (no drift in probes, settings...)."""
     def strip(deployment: dict[str, Any]) -> dict[str, Any]:
         d = copy.deepcopy(deployment)
         spec = d["spec"]["template"]["spec"]
@@ -211,6 +242,8 @@ def test_cpu_variant_is_the_ascend_one_without_the_npu() -> None:
         spec["volumes"] = [v for v in spec["volumes"] if "hostPath" not in v]
         for c in spec["containers"] + spec["initContainers"]:
             c["image"] = c["image"].split(":")[0]
+            if "--buckets" in c["args"]:  # the device's own fast path, tested above
+                c["args"][c["args"].index("--buckets") + 1] = "<device's buckets>"
             c["volumeMounts"] = [m for m in c["volumeMounts"] if m["mountPath"] not in DRIVER_MOUNTS]
             c["env"] = [e for e in c.get("env", []) if e["name"] != "SIMPLEPOSE_DEVICE_ID"]
             for e in c["env"]:

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import http.server
 import threading
+import time
 
 import pytest
 import torch
@@ -152,3 +153,134 @@ def test_weights_cli(tmp_path, served, capsys, monkeypatch):
     monkeypatch.setitem(weights.REGISTRY, "test-r18", entry(closed_port_url(), served[1]))
     assert main(["weights", "get", "test-r18", "--cache-dir", str(tmp_path), "--offline"]) == 2
     assert "downloads are disabled (offline)" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the fast path by default
+
+
+def _cached_download_and_checkpoint(e: KnownWeights, cache) -> None:
+    """The cache as a first ``weights get`` leaves it, minus the model directory."""
+    from simplepose.export.convert import convert_checkpoint
+
+    from simplepose.config import get_preset
+    from simplepose.weights import checkpoint_path, obtain
+
+    pth = obtain(e, cache, progress=False)
+    convert_checkpoint(pth, checkpoint_path(e, cache), layout=e.layout, config=get_preset(PRESET))
+
+
+def test_a_damaged_cached_model_is_refused_with_the_fix(tmp_path, served, capsys, monkeypatch):
+    """Hostile cache entries (graphs listed but missing, renamed, another export, broken JSON):
+    ``fetch`` and ``weights get`` refuse them naming the directory and the fix; nothing is
+    exported over them."""
+    from dataclasses import replace
+
+    from simplepose.export.weights import DamagedModelCache
+
+    from simplepose import weights
+    from simplepose.config import get_preset
+    from simplepose.model_info import Bucket, ModelInfo
+    from simplepose.weights import model_path
+
+    base, sha = served
+    e = entry(f"{base}/sb_r18.pth", sha)
+    _cached_download_and_checkpoint(e, tmp_path)
+    model_dir = model_path(e, tmp_path)
+    model_dir.mkdir(parents=True)
+    (model_dir / "model.mindir").write_bytes(b"graph")
+    info = ModelInfo(config=get_preset(PRESET), buckets=(Bucket("model_fp32_b8.onnx", "onnx", 8),))
+    cases = [
+        (info, r"lists graphs that are missing \(model_fp32_b8.onnx\)"),
+        (replace(info, buckets=(Bucket("model.mindir", "onnx", 8),)), "names the exporter never"),
+        (replace(info, format="onnx"), "holds a onnx export"),
+        (replace(info, flip_fused=False), r"flip False\), not the mindir export \(flip True"),
+    ]
+    for damaged, message in cases:
+        damaged.save(model_dir)
+        with pytest.raises(DamagedModelCache, match=message + f".*delete {model_dir}"):
+            fetch(e, tmp_path, offline=True, progress=False, device="CPU")
+        assert ModelInfo.load(model_dir) == damaged  # untouched
+    (model_dir / "model.json").write_text('{"config": 3')
+    with pytest.raises(DamagedModelCache, match="not valid JSON|not a valid model.json"):
+        fetch(e, tmp_path, offline=True, progress=False, device="CPU")
+    info.save(model_dir)
+    monkeypatch.setitem(weights.REGISTRY, e.name, e)
+    assert main(["weights", "get", e.name, "--cache-dir", str(tmp_path), "--offline"]) == 2
+    err = capsys.readouterr().err
+    assert "lists graphs that are missing" in err and "Traceback" not in err
+    assert main(["weights", "get", e.name, "--batch-sizes", "0,4"]) == 2
+    assert "--batch-sizes: batch sizes must be within" in capsys.readouterr().err
+
+
+def test_bucket_choice_follows_device_runtime_and_backend(monkeypatch):
+    from simplepose.export import weights as export_weights
+    from simplepose.export.weights import bucket_format
+
+    assert bucket_format("auto", "CPU") == "onnx"  # onnx + onnxruntime are dev dependencies
+    assert bucket_format("auto", "Ascend") == "mindir"
+    assert bucket_format("auto", "CPU", backend="mindspore-buckets") == "mindir"
+    assert bucket_format("auto", "CPU", backend="mindspore-dynamic") is None
+    assert bucket_format("auto", "CPU", backend="onnxruntime-int8") is None  # needs calibration
+    assert bucket_format("none", "CPU") is None and bucket_format("onnx", "Ascend") == "onnx"
+    monkeypatch.setattr(export_weights, "onnxruntime_installed", lambda: False)
+    assert bucket_format("auto", "CPU") is None  # the dynamic MindIR is what CPU can serve
+    assert bucket_format("auto", "Ascend") == "mindir"
+    with pytest.raises(ValueError, match="buckets must be one of"):
+        bucket_format("tensorrt", "CPU")
+
+
+@pytest.mark.slow
+def test_default_model_is_served_by_onnxruntime_on_cpu(tmp_path, served, capsys, monkeypatch):
+    """An older, MindIR-only cache entry of the default model (what ``weights get`` wrote
+    before, and still writes without onnxruntime) is served by MindSpore; ``serve`` without
+    ``--model`` adds ONNX buckets to it once, offline, and its model card says onnxruntime, as
+    do ``PoseEstimator(name)`` and ``weights get``. A bucket swapped for another is refused."""
+    import shutil
+
+    from fastapi.testclient import TestClient
+    from simplepose.export import weights as export_weights
+    from simplepose.serving.main import create_app
+    from simplepose.serving.settings import Settings
+
+    from simplepose import PoseEstimator, weights
+    from simplepose.backends import choose_backend
+    from simplepose.buckets import DEFAULT_BATCH_SIZES
+    from simplepose.model_info import ModelInfo
+    from simplepose.network import runtime
+    from simplepose.network.runtime import load_model
+
+    base, sha = served
+    e = entry(f"{base}/sb_r18.pth", sha, weights.DEFAULT_MODEL)
+    monkeypatch.setitem(weights.REGISTRY, e.name, e)
+    with monkeypatch.context() as no_ort:
+        no_ort.setattr(export_weights, "onnxruntime_installed", lambda: False)
+        no_ort.setattr(runtime, "onnxruntime_installed", lambda: False)
+        model_dir = fetch(e, tmp_path, progress=False, device="CPU").model_dir
+        assert ModelInfo.load(model_dir).buckets == ()
+        assert load_model(model_dir).backend == "mindspore-dynamic"
+
+    _Quiet.requests.clear()
+    settings = Settings(_env_file=None, cache_dir=tmp_path, offline=True, device="CPU",
+                        detector="none", rate_limit_rps=0, rate_limit_persons_per_s=0)  # fmt: skip
+    with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 300
+        while (ready := client.get("/readyz")).status_code == 503 and time.monotonic() < deadline:
+            assert "load_failed" not in ready.text, ready.text
+            time.sleep(0.1)
+        card = ready.json()["model"]
+    assert (card["runtime"], card["backend"]) == ("onnxruntime", "onnxruntime")
+    assert tuple(card["batch_sizes"]) == DEFAULT_BATCH_SIZES and not card["demo"]
+    assert _Quiet.requests == []  # upgraded from the cache, nothing downloaded
+    info = ModelInfo.load(model_dir)
+    assert info.bucket_sizes("onnx") == DEFAULT_BATCH_SIZES
+    assert choose_backend(info, "CPU").name == "onnxruntime"
+
+    estimator = PoseEstimator(e.name, device="CPU", detector="none", cache_dir=tmp_path,
+                              offline=True)  # fmt: skip
+    assert estimator.model.backend == "onnxruntime"
+    assert main(["weights", "get", e.name, "--cache-dir", str(tmp_path), "--offline"]) == 0
+    assert "backend onnxruntime (buckets 1,2,4,8,16)" in capsys.readouterr().out
+
+    shutil.copyfile(model_dir / "model_fp32_b1.onnx", model_dir / "model_fp32_b8.onnx")
+    with pytest.raises(ValueError, match=r"model_fp32_b8.onnx takes input \[1, 3, .*damaged"):
+        load_model(model_dir)
