@@ -66,7 +66,9 @@ def build_demo_model(
     progress: bool = True,
 ) -> Path:
     """Train ``config`` for ``steps`` steps on the demo images and export it (flip fused) to
-    ``workdir/model``, labelled demo; returns that directory."""
+    ``workdir/model``, labelled demo; returns that directory. MindIR only: ONNX Runtime buckets
+    would add about 13 s to ``make serve``'s first answer for no visible gain on this tiny
+    network (measured in docs/fast-paths.md)."""
     from simplepose.export.exporter import export_model
     from simplepose.training.run_dir import LAST_CKPT
     from simplepose.training.trainer import TrainOptions, train
