@@ -66,13 +66,13 @@ def test_get_downloads_verifies_converts_and_exports(tmp_path, served):
 
     base, sha = served
     _Quiet.requests.clear()
-    got = fetch(entry(f"{base}/sb_r18.pth", sha), tmp_path, progress=False)
+    got = fetch(entry(f"{base}/sb_r18.pth", sha), tmp_path, progress=False, buckets="none")
     assert got.download.is_file() and got.checkpoint.is_file()
     info = ModelInfo.load(got.model_dir)
     assert info.flip_fused and info.model.channel_order == "RGB"
     assert info.model.deconv_channels == 32 and info.config.name == PRESET
     assert info.extra["layout"] == "mmpose1" and info.extra["converted_from_sha256"] == sha
-    again = fetch(entry(f"{base}/sb_r18.pth", sha), tmp_path, progress=False)
+    again = fetch(entry(f"{base}/sb_r18.pth", sha), tmp_path, progress=False, buckets="none")
     assert again.model_dir == got.model_dir
     assert _Quiet.requests == ["/sb_r18.pth"]  # the second call was served from the cache
 
@@ -133,12 +133,12 @@ def test_ensure_default_model(tmp_path, served):
     tampered = {"default": entry(f"{base}/sb_r18.pth", "0" * 64, "default")}
     with pytest.raises(WeightsUnavailable, match="failed verification"):
         ensure_default_model(tmp_path, name="default", registry=tampered)
-    model_dir = ensure_default_model(tmp_path, name="default", registry=registry)
+    # (no buckets: their export is tested with the default model's fast path below)
+    dynamic = {"registry": registry, "name": "default", "backend": "mindspore-dynamic"}
+    model_dir = ensure_default_model(tmp_path, **dynamic)
     assert load_model(model_dir).info.flip_fused
     # once cached, offline works
-    assert (
-        ensure_default_model(tmp_path, offline=True, name="default", registry=registry) == model_dir
-    )
+    assert ensure_default_model(tmp_path, offline=True, **dynamic) == model_dir
 
 
 def test_weights_cli(tmp_path, served, capsys, monkeypatch):
