@@ -62,17 +62,22 @@ def closed_port_url() -> str:
 
 @pytest.mark.slow
 def test_get_downloads_verifies_converts_and_exports(tmp_path, served):
+    from simplepose.backends import choose_backend
     from simplepose.model_info import ModelInfo
 
     base, sha = served
     _Quiet.requests.clear()
-    got = fetch(entry(f"{base}/sb_r18.pth", sha), tmp_path, progress=False, buckets="none")
+    # what the Ascend init container asks for (from a CPU): MindIR buckets with the main graph
+    ascend = {"progress": False, "buckets": "mindir", "batch_sizes": (2,)}
+    got = fetch(entry(f"{base}/sb_r18.pth", sha), tmp_path, **ascend)
     assert got.download.is_file() and got.checkpoint.is_file()
     info = ModelInfo.load(got.model_dir)
     assert info.flip_fused and info.model.channel_order == "RGB"
     assert info.model.deconv_channels == 32 and info.config.name == PRESET
     assert info.extra["layout"] == "mmpose1" and info.extra["converted_from_sha256"] == sha
-    again = fetch(entry(f"{base}/sb_r18.pth", sha), tmp_path, progress=False, buckets="none")
+    assert info.bucket_sizes("mindir") == (2,) and info.bucket_sizes("onnx") == ()
+    assert choose_backend(info, "Ascend").name == "mindspore-buckets"
+    again = fetch(entry(f"{base}/sb_r18.pth", sha), tmp_path, **ascend)
     assert again.model_dir == got.model_dir
     assert _Quiet.requests == ["/sb_r18.pth"]  # the second call was served from the cache
 
