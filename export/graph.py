@@ -3,20 +3,20 @@ the flip test fused, and optionally the decode fused."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from simplepose.config import Config
-
-LOWEST_FLOAT32 = float(np.finfo(np.float32).min)  # border value of the exportable max pool
 
 
 def _padded_maxpool(pool):
-    """An equivalent of a ``pad_mode="pad"`` ``nn.MaxPool2d`` that MindSpore can export.
+    """An equivalent of a ``pad_mode="pad"`` ``nn.MaxPool2d`` over non-negative inputs that
+    MindSpore can export.
 
     MindSpore implements the padded max pool with ``MaxPool3DWithArgmax``: a MindIR exported
     with a dynamic batch then fails to load ("Get infer shape function failed, primitive name:
-    raise") and the ONNX exporter does not know the op (nor ``PadV3``). Concatenating borders of
-    the lowest float32 and pooling without padding gives identical values with plain ops.
+    raise") and the ONNX exporter does not know the op (nor ``PadV3``). Concatenating zero
+    borders and pooling without padding gives identical values with plain ops when the input is
+    >= 0: every 3x3 window holds at least one real value, so a zero border never wins over it.
+    ``PoseResNet`` pools the output of a ReLU. Zero (not the lowest float32) also keeps the
+    border inside the range INT8 calibration sees, so the stem quantizes like the rest.
     """
     from mindspore import nn, ops
 
@@ -30,9 +30,9 @@ def _padded_maxpool(pool):
             self.pool = ops.MaxPool(kernel_size=kernel, strides=stride, pad_mode="valid")
 
         def construct(self, x):
-            rows = x[:, :, :pad, :] * 0.0 + LOWEST_FLOAT32
+            rows = x[:, :, :pad, :] * 0.0
             x = ops.concat((rows, x, rows), axis=2)
-            cols = x[:, :, :, :pad] * 0.0 + LOWEST_FLOAT32
+            cols = x[:, :, :, :pad] * 0.0
             x = ops.concat((cols, x, cols), axis=3)
             return self.pool(x)
 

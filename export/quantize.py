@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from simplepose.export.deconv_rewrite import convtranspose_as_convs
 from simplepose.export.onnx_graph import import_onnx, tensor_names
 
 from simplepose.model_info import Bucket, ModelInfo
@@ -29,8 +30,7 @@ log = logging.getLogger(__name__)
 CALIBRATION_SPLIT = "train2017"
 QUANT_OPSET = 13  # per-channel QDQ needs DequantizeLinear's axis (opset 13); MindSpore writes 11
 CALIBRATION_PERSONS = 64  # a multiple of every default bucket: calls are never padded
-MIN_BOX_SIDE = 8.0
-HUGE = 1e30  # constants beyond this are borders (lowest float32), not weights  # pixels; smaller boxes are not persons a pose model is used on
+MIN_BOX_SIDE = 8.0  # pixels; smaller boxes are not persons a pose model is used on
 
 
 @dataclass(frozen=True)
@@ -99,35 +99,10 @@ def _prepared(path: Path, scratch: Path) -> Path:
     onnx.save(converter.convert_version(onnx.load(str(path)), QUANT_OPSET), str(upgraded))
     prepared = scratch / f"{path.stem}.prepared.onnx"
     shape.quant_pre_process(str(upgraded), str(prepared), skip_symbolic_shape=True)  # static
+    model = onnx.load(str(prepared))
+    if convtranspose_as_convs(model):  # ONNX Runtime has no int8 ConvTranspose kernel on CPU
+        onnx.save(model, str(prepared))
     return prepared
-
-
-def unbounded_nodes(path: Path) -> list[str]:
-    """Nodes that carry the lowest-float32 border of the exportable stem max pool
-    (``export.graph``) up to and including the pool: a calibrated range that holds -3.4e38 would
-    quantize every real activation to zero, so these stay in float."""
-    onnx = import_onnx("onnx")
-    numpy_helper = import_onnx("onnx.numpy_helper")
-    model = onnx.load(str(path))
-    huge = {i.name for i in model.graph.initializer if _is_huge(numpy_helper.to_array(i))}
-    huge |= {
-        out
-        for node in model.graph.node
-        if node.op_type == "Constant"
-        for out in node.output
-        if _is_huge(numpy_helper.to_array(node.attribute[0].t))
-    }
-    excluded: list[str] = []
-    for node in model.graph.node:  # graph order is topological
-        if node.op_type != "Constant" and huge.intersection(node.input):
-            excluded.append(node.name)
-            if node.op_type != "MaxPool":  # the pool's output is a real activation again
-                huge.update(node.output)
-    return excluded
-
-
-def _is_huge(values: np.ndarray) -> bool:
-    return values.dtype.kind == "f" and values.size > 0 and bool(np.abs(values).max() > HUGE)
 
 
 def quantize_buckets(
@@ -166,7 +141,6 @@ def quantize_buckets(
                 activation_type=quantization.QuantType.QUInt8,
                 weight_type=quantization.QuantType.QInt8,
                 calibrate_method=quantization.CalibrationMethod.MinMax,
-                nodes_to_exclude=unbounded_nodes(source),
                 calibration_cache_path=Path(tmp) / f"ranges-{names}.json",
             )
             log.info("INT8 bucket %d written", bucket.batch_size)

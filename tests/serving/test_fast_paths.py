@@ -7,6 +7,7 @@ The network is the tiny test preset with its head weights scaled up (x30), so he
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import mindspore as ms
@@ -123,6 +124,28 @@ def test_onnxruntime_buckets_equal_the_mindspore_graph(bucket_dir, tiny_config):
         batch = crops(tiny_config, n, seed=10 + n)
         out = ort_model.sessions[n].run(None, {ort_model._input: batch})[0]
         np.testing.assert_allclose(out, ms_model(batch), rtol=0, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_int8_buckets_run_in_int8_from_input_to_output(int8_dir: Path, tmp_path: Path):
+    """What ONNX Runtime runs for each INT8 bucket: the input quantized once, every convolution
+    (the deconv head's too) an int8 kernel, one dequantization at the output; no float island."""
+    import onnx
+    import onnxruntime as ort
+
+    from simplepose.network.onnx_runtime import session_options
+    from simplepose.threads import thread_settings
+
+    for n, file in ModelInfo.load(int8_dir).bucket_files("onnx", "int8").items():
+        options = session_options(thread_settings(1))
+        options.optimized_model_filepath = str(tmp_path / f"optimized_{n}.onnx")
+        ort.InferenceSession(str(int8_dir / file), options, providers=["CPUExecutionProvider"])
+        ops = Counter(
+            node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node
+        )
+        assert ops["QuantizeLinear"] == 1 and ops["DequantizeLinear"] == 1, ops
+        assert not {"Conv", "FusedConv", "ConvTranspose", "MaxPool", "Concat"} & set(ops), ops
+        assert ops["QLinearConv"] >= 20 + 4 * 3  # ResNet-18 + three deconvs as four phases each
 
 
 @pytest.mark.slow
