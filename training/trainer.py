@@ -243,10 +243,10 @@ class Trainer:
         and write the epoch's metrics record (and the ``stop`` record when stopping)."""
         cfg, bs = self.config, self.config.train.batch_size
         done = RunState(epoch + 1, 0, base_step + self._steps_run, self.state.best_ap)
-        ap, path = None, None
+        ap = None
         due = done.epoch % self.options.save_every == 0 or done.epoch == cfg.train.epochs
         if due or result.reason is not None:
-            path = self.save(done, self._loss)
+            self.save(done, self._loss)
             ap = self.validate(done)
             if self.state.best_ap != done.best_ap:
                 self.save_state(self.state)  # record the new best for a later resume
@@ -267,7 +267,6 @@ class Trainer:
         )
         if result.reason is not None:  # agreed on the epoch's last step: a stop all the same
             self.metrics.write("stop", reason=result.reason, state=done.to_json())
-            log.warning("stopped (%s) after epoch %d; wrote %s", result.reason, done.epoch, path)
 
     def _summary(self, sig: str | None, stopped: bool = True) -> TrainSummary:
         return TrainSummary(
