@@ -203,7 +203,9 @@ class PoseEstimator:
             from ``simplepose export`` or ``simplepose weights get``), a ``.ckpt`` written by
             ``simplepose train``/``convert`` (run with the flip test, like the export), or a
             registry name such as ``"mmpose1-res50-256x192"`` (``simplepose weights list``),
-            downloaded, converted and cached on first use.
+            downloaded, converted and cached on first use, with the graphs ``device`` runs
+            fastest (ONNX Runtime buckets on CPU when onnxruntime is installed, MindIR
+            buckets on Ascend; see docs/fast-paths.md).
         device: ``"CPU"`` or ``"Ascend"``; default: Ascend when an NPU is visible, else CPU.
             MindSpore fixes the device for the whole process at the first model.
         device_id: the NPU index.
