@@ -115,7 +115,8 @@ def _model_dir(
                             batch_sizes=sizes if buckets == fmt else None)  # fmt: skip
     missing = [n for n in sizes if buckets and n not in info.bucket_sizes(buckets)]
     if buckets and missing:
-        log.warning("adding %s buckets %s to %s (once)", buckets, missing, model_dir)
+        log.info("adding %s buckets %s to %s (once; minutes for a large network on a CPU)",
+                 buckets, missing, model_dir)  # fmt: skip
         try:
             info = export_model(checkpoint, model_dir, flip=flip, fmt=buckets, batch_sizes=missing)
         except ValueError as exc:  # the directory holds another checkpoint's export
