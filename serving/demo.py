@@ -67,8 +67,8 @@ def build_demo_model(
 ) -> Path:
     """Train ``config`` for ``steps`` steps on the demo images and export it (flip fused) to
     ``workdir/model``, labelled demo; returns that directory. MindIR only: ONNX Runtime buckets
-    would add about 13 s to ``make serve``'s first answer for no visible gain on this tiny
-    network (measured in docs/fast-paths.md)."""
+    would add 7-12 s (about a quarter) to ``make serve``'s first answer for no visible gain on
+    this tiny network (measured in docs/fast-paths.md)."""
     from simplepose.export.exporter import export_model
     from simplepose.training.run_dir import LAST_CKPT
     from simplepose.training.trainer import TrainOptions, train
