@@ -36,9 +36,10 @@ log = logging.getLogger(__name__)
 BUCKET_CHOICES = ("auto", "onnx", "mindir", "none")
 
 
-class DamagedModelCache(RuntimeError):
+class DamagedModelCache(ValueError):
     """A cached model directory that is not what its ``model.json`` says (missing or renamed
-    graphs, another model's export): refused rather than served or silently overwritten."""
+    graphs, another model's export): refused rather than served or silently overwritten. The
+    user can fix it (the message says how), so command lines report it in one line."""
 
 
 def onnx_export_available() -> bool:
@@ -193,6 +194,8 @@ def ensure_default_model(
         fetched = fetch(
             entry, cache_dir, offline=offline, progress=False, device=device, backend=backend
         )
+    except DamagedModelCache:
+        raise  # the user has a default model, and must repair it: no silent fallback
     except WeightsError as exc:
         raise WeightsUnavailable(f"default weights {name} failed verification: {exc}") from exc
     except ValueError as exc:  # CheckpointFormatError, LayoutError, CheckpointError: bad file

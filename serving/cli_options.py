@@ -53,7 +53,12 @@ def load_settings_detector(settings: Settings) -> PersonDetector:
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", type=Path, help="exported model directory or .ckpt checkpoint")
+    p.add_argument(
+        "--model",
+        type=Path,
+        help="exported model directory, .ckpt checkpoint, or a pose name of 'simplepose "
+        "weights list' (fetched into the cache with this device's fast graphs)",
+    )
     p.add_argument("--device", choices=DEVICES, help="default: Ascend if present")
     p.add_argument("--device-id", type=int, help="NPU index (default 0)")
     p.add_argument("--cache-dir", type=Path, help="where default/demo models are cached")

@@ -1,8 +1,10 @@
 """Which model ``simplepose serve`` / ``predict`` run, and loading it on the chosen device.
 
-Order: ``--model`` / ``SIMPLEPOSE_MODEL``; else the cached default pretrained model (export
-stage's weights registry, downloaded on first run); if that cannot be had, one clear message and
-the demo model (``serving.demo``), which is labelled ``demo`` everywhere. Never random weights.
+Order: ``--model`` / ``SIMPLEPOSE_MODEL`` (a path, or a pose name of the export stage's weights
+registry); else the cached default pretrained model (downloaded on first run); if that cannot be
+had, one clear message and the demo model (``serving.demo``), which is labelled ``demo``
+everywhere. Never random weights. Registry models get the bucket graphs their device serves
+fastest (``simplepose.export.weights``).
 """
 
 from __future__ import annotations
@@ -43,11 +45,36 @@ def default_model(settings: Settings) -> tuple[Path | None, str]:
         return None, str(exc)
 
 
+def named_model(settings: Settings) -> Path | None:
+    """``--model NAME`` for a pose entry of the weights registry: its model directory, fetched
+    into the cache like the default model (with the device's buckets); ``None`` if ``NAME``
+    is no such entry."""
+    from simplepose.weights import REGISTRY, WeightsUnavailable
+
+    entry = REGISTRY.get(str(settings.model))
+    if entry is None or entry.kind != "pose":
+        return None
+    from simplepose.export.weights import fetch
+
+    try:
+        fetched = fetch(entry, settings.cache_dir, offline=settings.offline, progress=False,
+                        device=settings.device, backend=settings.backend)  # fmt: skip
+    except WeightsUnavailable as exc:
+        raise FileNotFoundError(f"model {entry.name} cannot be had: {exc}") from exc
+    return fetched.model_dir
+
+
 def resolve_model(settings: Settings, progress: Callable[[str], None] | None = None) -> ModelChoice:
     if settings.model is not None:
-        if not settings.model.exists():
-            raise FileNotFoundError(f"model not found: {settings.model}")
-        return ModelChoice(settings.model, "explicit")
+        if settings.model.exists():
+            return ModelChoice(settings.model, "explicit")
+        named = named_model(settings)
+        if named is None:
+            raise FileNotFoundError(
+                f"model not found: {settings.model} is neither a path nor a pose model name "
+                "of 'simplepose weights list'"
+            )
+        return ModelChoice(named, "explicit")
     path, reason = default_model(settings)
     if path is not None:
         return ModelChoice(path, "default")

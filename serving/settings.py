@@ -37,7 +37,7 @@ class Settings(BaseSettings):
 
     model: Path | None = Field(
         None,
-        description="model directory (model.json + graph) or .ckpt; default: cached pretrained, else demo",
+        description="model directory (model.json + graph), .ckpt or a registry pose name; default: cached pretrained, else demo",
     )
     cache_dir: Path = Field(DEFAULT_CACHE_DIR, description="downloaded weights and built models")
     device: str | None = Field(None, description=f"one of {DEVICES}; default Ascend if present")

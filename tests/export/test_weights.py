@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -209,6 +210,8 @@ def test_a_damaged_cached_model_is_refused_with_the_fix(tmp_path, served, capsys
     with pytest.raises(DamagedModelCache, match="not valid JSON|not a valid model.json"):
         fetch(e, tmp_path, offline=True, progress=False, device="CPU")
     info.save(model_dir)
+    with pytest.raises(DamagedModelCache):  # not "unavailable": serve must not fall back to the demo
+        ensure_default_model(tmp_path, offline=True, name=e.name, registry={e.name: e})
     monkeypatch.setitem(weights.REGISTRY, e.name, e)
     assert main(["weights", "get", e.name, "--cache-dir", str(tmp_path), "--offline"]) == 2
     err = capsys.readouterr().err
@@ -245,6 +248,7 @@ def test_default_model_is_served_by_onnxruntime_on_cpu(tmp_path, served, capsys,
     from fastapi.testclient import TestClient
     from simplepose.export import weights as export_weights
     from simplepose.serving.main import create_app
+    from simplepose.serving.model_source import resolve_model
     from simplepose.serving.settings import Settings
 
     from simplepose import PoseEstimator, weights
@@ -283,6 +287,13 @@ def test_default_model_is_served_by_onnxruntime_on_cpu(tmp_path, served, capsys,
     estimator = PoseEstimator(e.name, device="CPU", detector="none", cache_dir=tmp_path,
                               offline=True)  # fmt: skip
     assert estimator.model.backend == "onnxruntime"
+    # `serve/predict --model NAME`: the same cache entry; a name not cached offline is an error
+    named = settings.model_copy(update={"model": Path(e.name)})
+    assert resolve_model(named).path == model_dir
+    with pytest.raises(FileNotFoundError, match="cannot be had.*offline"):
+        resolve_model(named.model_copy(update={"cache_dir": tmp_path / "empty"}))
+    with pytest.raises(FileNotFoundError, match="neither a path nor a pose model name"):
+        resolve_model(named.model_copy(update={"model": Path("yolox-tiny-humanart")}))
     assert main(["weights", "get", e.name, "--cache-dir", str(tmp_path), "--offline"]) == 0
     assert "backend onnxruntime (buckets 1,2,4,8,16)" in capsys.readouterr().out
 
