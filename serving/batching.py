@@ -6,13 +6,6 @@ queued or the oldest has waited ``max_wait_s``, runs the model once on up to ``m
 (taken in arrival order, a request's crops may span two calls), pads the call to an allowed batch
 size when the model wants that, and routes each slice of the output back to its request.
 
-With ``refill``, the wait counts from when the device became free rather than from when the
-oldest crop arrived: under a backlog, a call that would run short (and padded) first waits up
-to ``max_wait_s`` for the crops of the requests that clients send as the last call's results go
-out. That is right where a padded crop costs as much as a real one and an idle device costs
-nothing (CPU: the cores decode and crop those requests meanwhile); on an accelerator a padded
-call costs about the same as a full one, so there the short call runs at once.
-
 Only this thread ever calls the model: MindSpore graphs must not run on two threads at once.
 """
 
@@ -67,8 +60,6 @@ class BatchingExecutor:
     batch_sizes: if given, each call is zero-padded up to the smallest of these sizes that fits
         (e.g. to reuse a few compiled shapes); must include ``max_batch``.
     on_batch / on_queue_depth: metric hooks, called from the worker / submitting threads.
-    refill: count ``max_wait_s`` from the end of the previous call, not only from the oldest
-        crop's arrival (see the module docstring).
     """
 
     def __init__(
@@ -81,7 +72,6 @@ class BatchingExecutor:
         on_batch: Callable[[BatchStats], None] | None = None,
         on_queue_depth: Callable[[int], None] | None = None,
         name: str = "inference",
-        refill: bool = False,
     ):
         if max_batch < 1 or max_queue < 1 or max_wait_s < 0:
             raise ValueError(
@@ -92,8 +82,6 @@ class BatchingExecutor:
         if self._sizes is not None and self._sizes[-1] != max_batch:
             raise ValueError(f"batch_sizes {self._sizes} must end with max_batch={max_batch}")
         self._run = run
-        self.refill = refill
-        self._free_since = 0.0  # monotonic time the last call ended (worker thread only)
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.max_queue = max_queue
@@ -151,10 +139,7 @@ class BatchingExecutor:
                 self._cond.wait()
             if not self._jobs:
                 return None
-            start = self._jobs[0].enqueued
-            if self.refill:
-                start = max(start, self._free_since)
-            deadline = start + self.max_wait_s
+            deadline = self._jobs[0].enqueued + self.max_wait_s
             while self._waiting < self.max_batch and not self._closing:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -199,14 +184,12 @@ class BatchingExecutor:
             try:
                 out = self._run(batch)
             except Exception as exc:  # routed to every waiting request
-                self._free_since = time.monotonic()
                 failed = {job for job, _, _ in pieces}
                 self._drop(failed)
                 for job in failed:
                     if not job.future.done():
                         job.future.set_exception(exc)
                 continue
-            self._free_since = time.monotonic()
             if self._on_batch:
                 self._on_batch(BatchStats(real, padded, time.perf_counter() - start))
             offset = 0

@@ -133,7 +133,6 @@ class KeypointPredictor:
             batch_sizes=self.batch_sizes,
             on_batch=metrics.observe_batch,
             on_queue_depth=metrics.queue_depth.set,
-            refill=device == "CPU",  # padded crops cost CPU time; an idle wait does not
         )
         self.ready = False
 

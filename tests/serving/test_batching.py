@@ -72,33 +72,6 @@ def test_calls_are_padded_to_allowed_sizes() -> None:
     ex.close()
 
 
-@pytest.mark.parametrize("refill", [False, True])
-def test_refill_waits_for_new_crops_after_a_busy_call_instead_of_padding(refill: bool) -> None:
-    """Crops that queued while the device was busy have outwaited ``max_wait_s``. Without
-    refill they run at once, padded to 8; with refill (CPU) the call waits up to ``max_wait_s``
-    after the device is free and the next request's crops fill it exactly."""
-    gate = threading.Event()
-    model = Recorder(gate)
-    max_wait_s = 1.0
-    ex = BatchingExecutor(
-        model, max_batch=8, max_wait_s=max_wait_s, max_queue=100, batch_sizes=(1, 2, 4, 8),
-        refill=refill,
-    )  # fmt: skip
-    first = ex.submit(crops(8, 0))
-    wait_for(lambda: ex.queue_depth == 0)  # running, held at the gate
-    backlog = ex.submit(crops(5, 100))
-    time.sleep(max_wait_s + 0.1)  # the backlog's own deadline passes while the device is busy
-    gate.set()
-    wait_for(lambda: len(model.sizes) >= 1)
-    if not refill:  # the backlog is taken at once (without this, ``late`` could race into it)
-        wait_for(lambda: ex.queue_depth == 0)
-    late = ex.submit(crops(3, 200))  # a client's next request, right after the call ended
-    for f, expected in ((first, crops(8, 0)), (backlog, crops(5, 100)), (late, crops(3, 200))):
-        np.testing.assert_array_equal(f.result(5), expected * 2)
-    assert model.sizes == ([8, 8] if refill else [8, 8, 4])
-    ex.close()
-
-
 def test_queue_full_is_refused_and_recovers() -> None:
     gate = threading.Event()
     model = Recorder(gate)
