@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import signal
 import socket
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -118,35 +121,59 @@ class Answer:
     body: dict[str, Any]
 
 
+def multipart_body(image: bytes, boxes: str | None) -> tuple[bytes, str]:
+    """The ``POST /keypoints`` form (``image`` file, optional ``boxes`` field) as bytes and its
+    content type, encoded once by httpx so the request loop only sends bytes."""
+    form = {} if boxes is None else {"boxes": boxes}
+    request = httpx.Request(
+        "POST", "http://127.0.0.1/keypoints", files={"image": ("i.jpg", image, "image/jpeg")},
+        data=form,
+    )  # fmt: skip
+    return request.read(), request.headers["content-type"]
+
+
 def post_keypoints(
     url: str, payloads: Sequence[tuple[bytes, str | None]], clients: int, total: int
 ) -> tuple[float, list[Answer]]:
     """``total`` ``POST /keypoints`` requests from ``clients`` threads, cycling through
     ``payloads`` (JPEG bytes, boxes JSON or None for none); returns (seconds, the answers in
-    completion order). Any answer other than 200 raises RuntimeError once all are done."""
+    completion order). Any answer other than 200 raises RuntimeError once all are done.
+
+    The clients share the service's cores, so they must cost little: each keeps one
+    ``http.client`` connection and sends bodies encoded before the clock starts. Measured
+    against the service at 52 persons/s: 0.10 ms of client CPU per person, where an
+    ``httpx.Client`` posting the files took 1.3 ms (CPU the bare-runtime rate never pays).
+    """
+    bodies = [multipart_body(image, boxes) for image, boxes in payloads]
+    parts = urlsplit(url)
     answers: list[Answer] = []
     errors: list[str] = []
     counter = iter(range(total))
     lock = threading.Lock()
 
     def worker() -> None:
-        with httpx.Client(timeout=600) as client:
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=600)
+        try:
             while True:
                 with lock:
                     k = next(counter, None)
                 if k is None:
                     return
-                data, boxes = payloads[k % len(payloads)]
-                form = {} if boxes is None else {"boxes": boxes}
+                body, content_type = bodies[k % len(bodies)]
                 t0 = time.perf_counter()
-                r = client.post(f"{url}/keypoints", files={"image": ("i.jpg", data, "image/jpeg")},
-                                data=form)  # fmt: skip
+                conn.request(
+                    "POST", "/keypoints", body=body, headers={"Content-Type": content_type}
+                )
+                response = conn.getresponse()
+                data = response.read()
                 dt = (time.perf_counter() - t0) * 1000
                 with lock:
-                    if r.status_code != 200:
-                        errors.append(f"{r.status_code} {r.text[:200]}")
+                    if response.status != 200:
+                        errors.append(f"{response.status} {data[:200]!r}")
                     else:
-                        answers.append(Answer(dt, r.json()))
+                        answers.append(Answer(dt, json.loads(data)))
+        finally:
+            conn.close()
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     start = time.perf_counter()

@@ -15,6 +15,10 @@ machine hits all of them:
 Ratios (same run): service / bare per backend; the CPU default (``auto``) service over the
 MindSpore dynamic service (what the service ran before buckets and ONNX Runtime); INT8 / FP32.
 Last line: JSON with every rate, the ratios, latencies, thread settings and the CPU flags.
+Per backend it also gives CPU milliseconds per person of the bare runtime, the service process
+and the bench's own client threads (which share the machine's cores with the service, as a
+real client on another machine would not): ``bare_cpu_vs_service_cpu`` is the service's cost
+beyond the runtime, independent of how busy the machine is.
 The tail latency is p99_ms only with at least P99_MIN_SAMPLES request latencies per backend
 (a 99th percentile of fewer samples is just their maximum); otherwise it is max_ms.
 
@@ -82,6 +86,12 @@ def crops_of(requests, model) -> list[np.ndarray]:
 
     pipeline = PosePipeline(model)
     return [pipeline.preprocess(read_image(str(p)), np.array(b)).batch for p, b in requests]
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def direct_rate(model, crops: list[np.ndarray], batch: int, seconds: float) -> tuple[int, float]:
@@ -161,6 +171,9 @@ def main() -> None:
             model(np.concatenate(crops)[:n])
     bare = {b: [0.0, 0.0] for b in backends}
     served = {b: [0.0, 0.0] for b in backends}
+    # CPU seconds and persons: the bare runtime (this process), the service process, and this
+    # process's client threads while they post (they share the service's cores).
+    cpu = {b: {"bare": [0.0, 0.0], "service": [0.0, 0.0], "client": [0.0, 0.0]} for b in backends}
     lat: dict[str, list[float]] = {b: [] for b in backends}
     service_args = ["--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms)]
     per_round = max(1, args.requests // args.rounds)
@@ -174,12 +187,20 @@ def main() -> None:
             run_clients(services[b].url, requests, args.clients, args.warmup_requests)
         for r in range(args.rounds):
             for b in backends:
+                c0 = time.process_time()
                 done, secs = direct_rate(models[b], crops, args.max_batch, args.direct_seconds)
+                cpu[b]["bare"][0] += time.process_time() - c0
+                cpu[b]["bare"][1] += done
                 bare[b][0] += done
                 bare[b][1] += secs
+                c0, s0 = time.process_time(), process_cpu_seconds(services[b].pid)
                 seconds, round_lat, persons = run_clients(
                     services[b].url, requests, args.clients, per_round
                 )
+                cpu[b]["service"][0] += process_cpu_seconds(services[b].pid) - s0
+                cpu[b]["client"][0] += time.process_time() - c0
+                cpu[b]["service"][1] += persons
+                cpu[b]["client"][1] += persons
                 served[b][0] += persons
                 served[b][1] += seconds
                 lat[b] += round_lat
@@ -197,6 +218,13 @@ def main() -> None:
             "service_persons_per_s": round(rate(served[b]), 3),
             "bare_persons_per_s": round(rate(bare[b]), 3),
             "service_vs_bare": round(rate(served[b]) / rate(bare[b]), 4),
+            # CPU per person: what the service costs beyond the runtime, whatever the load.
+            **{f"{k}_cpu_ms_per_person": round(1000 * v[0] / v[1], 2) for k, v in cpu[b].items()},
+            "bare_cpu_vs_service_cpu": round(
+                (cpu[b]["bare"][0] / cpu[b]["bare"][1])
+                / (cpu[b]["service"][0] / cpu[b]["service"][1]),
+                4,
+            ),
             "p50_ms": round(ms_sorted[len(ms_sorted) // 2], 1),
             f"{tail_name}_ms": round(tail, 1),
             "runtime": cards[b]["runtime"],
