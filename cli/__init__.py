@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from simplepose.export import cli as export_cli
+from simplepose.export import weights_cli
 from simplepose.serving import detect_cli, keys_cli, predict_cli, serve_cli
 from simplepose.training import cli as training_cli
 
@@ -25,6 +26,7 @@ from simplepose import command
 SUBCOMMANDS: tuple[command.Registrar, ...] = (
     training_cli.add_parsers,
     export_cli.add_parsers,
+    weights_cli.add_parsers,
     serve_cli.add_parsers,
     predict_cli.add_parsers,
     detect_cli.add_parsers,
