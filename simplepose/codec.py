@@ -195,10 +195,11 @@ def refine_dark(heatmaps: np.ndarray, coords: np.ndarray, blur_kernel: int) -> n
         return np.log(np.maximum(value, DARK_LOG_FLOOR)).astype(np.float64)
 
     center = at(0, 0)
-    gx = 0.5 * (at(1, 0) - at(-1, 0))
-    gy = 0.5 * (at(0, 1) - at(0, -1))
-    hxx = at(1, 0) - 2 * center + at(-1, 0)
-    hyy = at(0, 1) - 2 * center + at(0, -1)
+    right, left, down, up = at(1, 0), at(-1, 0), at(0, 1), at(0, -1)
+    gx = 0.5 * (right - left)
+    gy = 0.5 * (down - up)
+    hxx = right - 2 * center + left
+    hyy = down - 2 * center + up
     hxy = 0.25 * (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1))
     det = hxx * hyy - hxy**2
     ok = (hxx < 0) & (det > 0)
