@@ -39,6 +39,7 @@ os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
+import psutil  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _coco import val_person_boxes  # noqa: E402
@@ -88,10 +89,10 @@ def crops_of(requests, model) -> list[np.ndarray]:
     return [pipeline.preprocess(read_image(str(p)), np.array(b)).batch for p, b in requests]
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def process_cpu_seconds(process: psutil.Process) -> float:
+    """User + system CPU seconds of ``process`` so far."""
+    times = process.cpu_times()
+    return times.user + times.system
 
 
 def direct_rate(model, crops: list[np.ndarray], batch: int, seconds: float) -> tuple[int, float]:
@@ -171,9 +172,9 @@ def main() -> None:
             model(np.concatenate(crops)[:n])
     bare = {b: [0.0, 0.0] for b in backends}
     served = {b: [0.0, 0.0] for b in backends}
-    # CPU seconds and persons: the bare runtime (this process), the service process, and this
+    # CPU seconds of the bare runtime (this process), of the service process, and of this
     # process's client threads while they post (they share the service's cores).
-    cpu = {b: {"bare": [0.0, 0.0], "service": [0.0, 0.0], "client": [0.0, 0.0]} for b in backends}
+    cpu = {b: {"bare": 0.0, "service": 0.0, "client": 0.0} for b in backends}
     lat: dict[str, list[float]] = {b: [] for b in backends}
     service_args = ["--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms)]
     per_round = max(1, args.requests // args.rounds)
@@ -185,22 +186,20 @@ def main() -> None:
                 model_dir, log, [*service_args, "--backend", b]
             ).__enter__()
             run_clients(services[b].url, requests, args.clients, args.warmup_requests)
+        processes = {b: psutil.Process(s.pid) for b, s in services.items()}
         for r in range(args.rounds):
             for b in backends:
                 c0 = time.process_time()
                 done, secs = direct_rate(models[b], crops, args.max_batch, args.direct_seconds)
-                cpu[b]["bare"][0] += time.process_time() - c0
-                cpu[b]["bare"][1] += done
+                cpu[b]["bare"] += time.process_time() - c0
                 bare[b][0] += done
                 bare[b][1] += secs
-                c0, s0 = time.process_time(), process_cpu_seconds(services[b].pid)
+                c0, s0 = time.process_time(), process_cpu_seconds(processes[b])
                 seconds, round_lat, persons = run_clients(
                     services[b].url, requests, args.clients, per_round
                 )
-                cpu[b]["service"][0] += process_cpu_seconds(services[b].pid) - s0
-                cpu[b]["client"][0] += time.process_time() - c0
-                cpu[b]["service"][1] += persons
-                cpu[b]["client"][1] += persons
+                cpu[b]["service"] += process_cpu_seconds(processes[b]) - s0
+                cpu[b]["client"] += time.process_time() - c0
                 served[b][0] += persons
                 served[b][1] += seconds
                 lat[b] += round_lat
@@ -213,18 +212,16 @@ def main() -> None:
     result: dict = {"backends": {}}
     for b in backends:
         ms_sorted = sorted(lat[b])
+        persons_done = {"bare": bare[b][0], "service": served[b][0], "client": served[b][0]}
+        per_person = {k: cpu[b][k] / persons_done[k] for k in cpu[b]}
         tail_name, tail = tail_latency(ms_sorted)
         result["backends"][b] = {
             "service_persons_per_s": round(rate(served[b]), 3),
             "bare_persons_per_s": round(rate(bare[b]), 3),
             "service_vs_bare": round(rate(served[b]) / rate(bare[b]), 4),
             # CPU per person: what the service costs beyond the runtime, whatever the load.
-            **{f"{k}_cpu_ms_per_person": round(1000 * v[0] / v[1], 2) for k, v in cpu[b].items()},
-            "bare_cpu_vs_service_cpu": round(
-                (cpu[b]["bare"][0] / cpu[b]["bare"][1])
-                / (cpu[b]["service"][0] / cpu[b]["service"][1]),
-                4,
-            ),
+            **{f"{k}_cpu_ms_per_person": round(1000 * v, 2) for k, v in per_person.items()},
+            "bare_cpu_vs_service_cpu": round(per_person["bare"] / per_person["service"], 4),
             "p50_ms": round(ms_sorted[len(ms_sorted) // 2], 1),
             f"{tail_name}_ms": round(tail, 1),
             "runtime": cards[b]["runtime"],
