@@ -77,9 +77,10 @@ class ServiceProcess:
         self._log.close()
 
 
-def small_checkpoint(workdir: Path) -> Path:
-    """A random-weight ResNet-18 at 96x64 input: the HTTP layer is what these benches test."""
-    path = workdir / "r18_96x64_random.ckpt"
+def random_checkpoint(path: Path, preset: str, overrides: Sequence[str] = ()) -> Path:
+    """A pose checkpoint of ``preset`` (plus ``overrides``) with random weights (seed 0) at
+    ``path``, written once: what the speed benches serve, whose speed does not depend on the
+    weights."""
     if path.is_file():
         return path
     import mindspore as ms
@@ -88,29 +89,21 @@ def small_checkpoint(workdir: Path) -> Path:
     from simplepose.network.checkpoint import save_pose_checkpoint
     from simplepose.network.pose_net import PoseResNet
 
-    config = load_config(
-        "res18_128x96",
-        ["model.input_size=[64,96]", "model.heatmap_size=[16,24]", "model.deconv_channels=32"],
-    )
+    config = load_config(preset, list(overrides))
     ms.set_seed(0)
     save_pose_checkpoint(PoseResNet(config.model), path, config, {"note": "random weights"})
     return path
 
 
+def small_checkpoint(workdir: Path) -> Path:
+    """A random-weight ResNet-18 at 96x64 input: the HTTP layer is what these benches test."""
+    small = ["model.input_size=[64,96]", "model.heatmap_size=[16,24]", "model.deconv_channels=32"]
+    return random_checkpoint(workdir / "r18_96x64_random.ckpt", "res18_128x96", small)
+
+
 def r50_random_checkpoint(workdir: Path) -> Path:
-    """A random-weight (seed 0) ResNet-50 at ``R50_PRESET``: speed does not depend on weights."""
-    import mindspore as ms
-
-    from simplepose.config import get_preset
-    from simplepose.network.checkpoint import save_pose_checkpoint
-    from simplepose.network.pose_net import PoseResNet
-
-    ckpt = workdir / "r50_random.ckpt"
-    if not ckpt.is_file():
-        ms.set_seed(0)
-        config = get_preset(R50_PRESET)
-        save_pose_checkpoint(PoseResNet(config.model), ckpt, config, {"note": "random weights"})
-    return ckpt
+    """A random-weight ResNet-50 at ``R50_PRESET``."""
+    return random_checkpoint(workdir / "r50_random.ckpt", R50_PRESET)
 
 
 @dataclass(frozen=True)
