@@ -52,11 +52,10 @@ def main() -> None:
     model_dir = build_model(args.workdir, args.data, DEFAULT_BATCH_SIZES)
     requests = val_person_boxes(args.data, 12, 3, with_keypoints=True)
     intra = thread_settings().intra_op
-    bare_models = {}
-    for name, flag in SETTINGS.items():  # the sessions read the setting when they are made
-        os.environ["SIMPLEPOSE_SPIN_WAIT"] = flag
-        bare_models[name] = OnnxModel(model_dir, args.backend, threads=intra)
-    del os.environ["SIMPLEPOSE_SPIN_WAIT"]
+    bare_models = {
+        name: OnnxModel(model_dir, args.backend, threads=intra, spin_wait=flag == "1")
+        for name, flag in SETTINGS.items()
+    }
     crops = crops_of(requests, bare_models["spin_off"])
     service_args = ["--backend", args.backend, "--max-batch", str(args.max_batch)]
     services = {}

@@ -67,7 +67,11 @@ class OnnxModel(LockedModel):
     runtime = "onnxruntime"
 
     def __init__(
-        self, directory: str | Path, backend: str = "onnxruntime", threads: int | None = None
+        self,
+        directory: str | Path,
+        backend: str = "onnxruntime",
+        threads: int | None = None,
+        spin_wait: bool | None = None,
     ):
         directory = Path(directory)
         info = ModelInfo.load(directory)
@@ -78,7 +82,7 @@ class OnnxModel(LockedModel):
         super().__init__(info, [n for n in files if n is not None])
         self.backend = spec.name
         self.precision = spec.precision
-        self.threads = thread_settings(threads)
+        self.threads = thread_settings(threads, spin_wait)
         self.sessions = {n: cpu_session(p, self.threads) for n, p in files.items()}
         for n, session in self.sessions.items():
             check_input_shape(files[n], session.get_inputs()[0].shape, n, info)
