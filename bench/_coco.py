@@ -5,29 +5,22 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 from pathlib import Path
 from typing import Any
 
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
+from simplepose.training.coco import check_root, image_dir, load_annotations
 
 from simplepose.keypoints import PERSON_CATEGORY_ID
 
+VAL_SPLIT = "val2017"
 MIN_BOX_SIDE = 8  # px: smaller ground-truth persons are not used as requests
-
-
-def annotation_file(data: Path, split: str) -> Path:
-    """``data/annotations/person_keypoints_{split}.json``; FileNotFoundError when absent."""
-    path = data / "annotations" / f"person_keypoints_{split}.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"annotation file not found: {path}")
-    return path
 
 
 def load_coco(data: Path, split: str) -> COCO:
     """The person keypoint annotations of ``split``, loaded without pycocotools' prints."""
-    path = annotation_file(data, split)
+    path = check_root(data, split)
     with contextlib.redirect_stdout(io.StringIO()):
         return COCO(str(path))
 
@@ -38,7 +31,7 @@ def val_person_boxes(
     """Up to ``limit`` val2017 images (by image id) showing at least ``min_persons`` non-crowd
     persons of at least ``MIN_BOX_SIDE`` px (``with_keypoints``: only persons with a labelled
     keypoint count), each with those persons' xywh boxes."""
-    anns = json.loads((data / "annotations" / "person_keypoints_val2017.json").read_text())
+    anns = load_annotations(data, VAL_SPLIT)  # checked: e.g. no file_name leaves the folder
     by_image: dict[int, list] = {}
     for a in anns["annotations"]:
         if a.get("iscrowd") or min(a["bbox"][2:]) < MIN_BOX_SIDE:
@@ -48,7 +41,7 @@ def val_person_boxes(
         by_image.setdefault(a["image_id"], []).append(a["bbox"])
     names = {i["id"]: i["file_name"] for i in anns["images"]}
     picked = [
-        (data / "val2017" / names[i], boxes)
+        (image_dir(data, VAL_SPLIT) / names[i], boxes)
         for i, boxes in sorted(by_image.items())
         if len(boxes) >= min_persons
     ]
