@@ -10,7 +10,7 @@ from typing import Any
 
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
-from simplepose.training.coco import check_root, image_dir, load_annotations
+from simplepose.training.coco import annotation_path, image_dir, load_annotations
 
 from simplepose.keypoints import PERSON_CATEGORY_ID
 
@@ -18,9 +18,17 @@ VAL_SPLIT = "val2017"
 MIN_BOX_SIDE = 8  # px: smaller ground-truth persons are not used as requests
 
 
+def annotation_file(data: Path, split: str) -> Path:
+    """``training.coco``'s annotation path of ``split``; FileNotFoundError when absent."""
+    path = annotation_path(data, split)
+    if not path.is_file():
+        raise FileNotFoundError(f"annotation file not found: {path}")
+    return path
+
+
 def load_coco(data: Path, split: str) -> COCO:
     """The person keypoint annotations of ``split``, loaded without pycocotools' prints."""
-    path = check_root(data, split)
+    path = annotation_file(data, split)
     with contextlib.redirect_stdout(io.StringIO()):
         return COCO(str(path))
 
