@@ -12,7 +12,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from simplepose.training.coco import annotation_path, image_dir, load_annotations
 
-from simplepose.keypoints import PERSON_CATEGORY_ID
+from simplepose.pose.keypoints import PERSON_CATEGORY_ID
 
 VAL_SPLIT = "val2017"
 MIN_BOX_SIDE = 8  # px: smaller ground-truth persons are not used as requests

@@ -85,7 +85,7 @@ def random_checkpoint(path: Path, preset: str, overrides: Sequence[str] = ()) ->
         return path
     import mindspore as ms
 
-    from simplepose.config_loading import load_config
+    from simplepose.config.loading import load_config
     from simplepose.network.checkpoint import save_pose_checkpoint
     from simplepose.network.pose_net import PoseResNet
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simplepose.geometry import PIXEL_STD, affine_matrices, crop_images, transform_points
+from simplepose.pose.geometry import PIXEL_STD, affine_matrices, crop_images, transform_points
 
 WINDOW = 0.6  # camera window as a fraction of the image width / height
 PAN_AMPLITUDE = 0.3  # the window centre swings this fraction of the image width each way

@@ -24,15 +24,15 @@ from pathlib import Path
 import numpy as np
 from pycocotools.coco import COCO
 
-from simplepose.codec import DECODE_METHODS, HeatmapCodec
-from simplepose.config import get_preset
-from simplepose.geometry import (
+from simplepose.config.presets import get_preset
+from simplepose.pose.codec import DECODE_METHODS, HeatmapCodec
+from simplepose.pose.geometry import (
     affine_matrices,
     box_to_center_scale,
     heatmap_to_image,
     transform_points,
 )
-from simplepose.keypoints import PERSON_CATEGORY_ID
+from simplepose.pose.keypoints import PERSON_CATEGORY_ID
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _coco import load_coco, person_ap  # noqa: E402

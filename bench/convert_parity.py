@@ -35,7 +35,7 @@ def main() -> None:
     import torch
     from simplepose.export.convert import convert_checkpoint
 
-    from simplepose.config import get_preset
+    from simplepose.config.presets import get_preset
     from simplepose.network.checkpoint import build_network
 
     ref = load_torch_reference()

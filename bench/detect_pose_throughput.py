@@ -58,7 +58,7 @@ def post_all(url: str, payloads: list[tuple[bytes, str | None]], clients: int, t
 def bare_round(detector, model, images, max_batch: int) -> tuple[float, float, int]:
     """Seconds of the bare detector on all images, of the bare pose model on the crops of what
     it found, and the number of persons."""
-    from simplepose.pipeline import PosePipeline
+    from simplepose.pose.pipeline import PosePipeline
 
     pipeline = PosePipeline(model)
     start = time.perf_counter()
@@ -95,9 +95,9 @@ def main() -> None:
 
     import simplepose  # noqa: F401
     from simplepose.detection import load_detector
-    from simplepose.network.device import select_device
-    from simplepose.network.runtime import load_model
-    from simplepose.pipeline import read_image
+    from simplepose.pose.pipeline import read_image
+    from simplepose.runtime.device import select_device
+    from simplepose.runtime.model_loader import load_model
 
     select_device("CPU")
     mindir = build_mindir(args.workdir)

@@ -28,15 +28,15 @@ from typing import Any
 import numpy as np
 from pycocotools.coco import COCO
 
-from simplepose.codec import HeatmapCodec
-from simplepose.config import get_preset
+from simplepose.config.model_info import ModelInfo
+from simplepose.config.presets import get_preset
 from simplepose.detection import Detections, load_detector
-from simplepose.detection.coco import coco_records
-from simplepose.geometry import affine_matrices, transform_points
-from simplepose.keypoints import PERSON_CATEGORY_ID
-from simplepose.model_info import ModelInfo
-from simplepose.pipeline import PosePipeline, read_image
-from simplepose.tracking import box_iou
+from simplepose.detection.coco_results import coco_records
+from simplepose.pose.codec import HeatmapCodec
+from simplepose.pose.geometry import affine_matrices, transform_points
+from simplepose.pose.keypoints import PERSON_CATEGORY_ID
+from simplepose.pose.pipeline import PosePipeline, read_image
+from simplepose.video.tracker import box_iou
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _coco import load_coco, person_ap  # noqa: E402

@@ -31,11 +31,11 @@ def main() -> None:
     import numpy as np
     from simplepose.export.exporter import export_model
 
-    from simplepose.codec import HeatmapCodec
-    from simplepose.config_loading import load_config
+    from simplepose.config.loading import load_config
     from simplepose.network.checkpoint import save_pose_checkpoint
     from simplepose.network.pose_net import PoseResNet
-    from simplepose.network.runtime import load_model
+    from simplepose.pose.codec import HeatmapCodec
+    from simplepose.runtime.model_loader import load_model
 
     cfg = load_config(args.config)
     m = cfg.model

@@ -51,8 +51,8 @@ def op_times(path: Path, batch: np.ndarray, runs: int, scratch: Path) -> dict[st
     """ms per run and node count per operator type of the graph ONNX Runtime runs for ``path``."""
     import onnxruntime as ort
 
-    from simplepose.network.onnx_runtime import session_options
-    from simplepose.threads import thread_settings
+    from simplepose.runtime.onnx_model import session_options
+    from simplepose.runtime.threads import thread_settings
 
     options = session_options(thread_settings())
     options.enable_profiling = True
@@ -93,9 +93,9 @@ def main() -> None:
     args = parser.parse_args()
 
     import simplepose  # noqa: F401
-    from simplepose.model_info import ModelInfo
-    from simplepose.network.onnx_runtime import cpu_session
-    from simplepose.threads import thread_settings
+    from simplepose.config.model_info import ModelInfo
+    from simplepose.runtime.onnx_model import cpu_session
+    from simplepose.runtime.threads import thread_settings
 
     info = ModelInfo.load(args.model_dir)
     files = {p: info.bucket_files("onnx", p).get(args.batch_size) for p in PRECISIONS}

@@ -24,7 +24,7 @@ from simplepose.training.evaluate import evaluate
 from simplepose.training.trainer import TrainOptions, train
 
 import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore loads)
-from simplepose.config_loading import load_config
+from simplepose.config.loading import load_config
 
 SPLIT = "train2017"
 

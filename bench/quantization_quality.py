@@ -35,8 +35,8 @@ def displacement(fp32, int8, data: Path) -> np.ndarray:
     """Distances (image px) between the FP32 and INT8 keypoints of every GT person and joint."""
     from simplepose.training.coco import gt_boxes, image_dir, load_annotations
 
-    from simplepose.geometry import heatmap_to_image
-    from simplepose.pipeline import PosePipeline, read_image
+    from simplepose.pose.geometry import heatmap_to_image
+    from simplepose.pose.pipeline import PosePipeline, read_image
 
     pipelines = [PosePipeline(m, decode="dark") for m in (fp32, int8)]
     items = gt_boxes(load_annotations(data, SPLIT), image_dir(data, SPLIT))
@@ -65,11 +65,11 @@ def main() -> int:
     from simplepose.export.exporter import export_model
     from simplepose.training.evaluate import evaluate
 
-    from simplepose.buckets import parse_batch_sizes
-    from simplepose.model_info import ModelInfo
-    from simplepose.network.device import select_device
-    from simplepose.network.runtime import load_model
-    from simplepose.threads import thread_settings
+    from simplepose.config.model_info import ModelInfo
+    from simplepose.runtime.buckets import parse_batch_sizes
+    from simplepose.runtime.device import select_device
+    from simplepose.runtime.model_loader import load_model
+    from simplepose.runtime.threads import thread_settings
 
     select_device("CPU")
     sizes = parse_batch_sizes(args.batch_sizes)

@@ -3,7 +3,7 @@
 R50 256x192 with the flip test fused (random weights: speed does not depend on them), exported
 once by the export stage into one model directory: the dynamic-batch MindIR, MindIR buckets,
 ONNX FP32 buckets and ONNX INT8 buckets (calibrated on coco-mini train persons). For each
-backend (``simplepose.backends``: mindspore-dynamic, mindspore-buckets, onnxruntime,
+backend (``simplepose.runtime.backends``: mindspore-dynamic, mindspore-buckets, onnxruntime,
 onnxruntime-int8) one run measures, in interleaved rounds so a load change on the shared
 machine hits all of them:
 
@@ -70,7 +70,7 @@ def build_model(workdir: Path, data: Path, sizes: tuple[int, ...]) -> Path:
     """Random-weight R50 checkpoint -> one directory with every backend's graphs."""
     from simplepose.export.exporter import export_model
 
-    from simplepose.model_info import ModelInfo
+    from simplepose.config.model_info import ModelInfo
 
     ckpt = r50_random_checkpoint(workdir)
     out = workdir / "r50_buckets"
@@ -83,7 +83,7 @@ def build_model(workdir: Path, data: Path, sizes: tuple[int, ...]) -> Path:
 
 
 def crops_of(requests, model) -> list[np.ndarray]:
-    from simplepose.pipeline import PosePipeline, read_image
+    from simplepose.pose.pipeline import PosePipeline, read_image
 
     pipeline = PosePipeline(model)
     return [pipeline.preprocess(read_image(str(p)), np.array(b)).batch for p, b in requests]
@@ -149,11 +149,11 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
 
     import simplepose  # noqa: F401
-    from simplepose.backends import choose_backend
-    from simplepose.buckets import parse_batch_sizes
-    from simplepose.network.device import select_device
-    from simplepose.network.runtime import load_model
-    from simplepose.threads import thread_settings
+    from simplepose.runtime.backends import choose_backend
+    from simplepose.runtime.buckets import parse_batch_sizes
+    from simplepose.runtime.device import select_device
+    from simplepose.runtime.model_loader import load_model
+    from simplepose.runtime.threads import thread_settings
 
     select_device("CPU")
     backends = [b for b in args.backends.split(",") if b]

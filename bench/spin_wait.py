@@ -1,6 +1,6 @@
 """ONNX Runtime's spinning intra-op threads on or off: the service and the bare runtime.
 
-``simplepose.threads`` turns ONNX Runtime's busy-waiting off by default (``SIMPLEPOSE_SPIN_WAIT``
+``simplepose.runtime.threads`` turns ONNX Runtime's busy-waiting off by default (``SIMPLEPOSE_SPIN_WAIT``
 turns it on). This bench is the measurement behind that default: the same model directory as
 ``serve_throughput.py`` (R50 256x192, flip fused, ONNX FP32 or INT8 buckets), two services that
 differ only in ``SIMPLEPOSE_SPIN_WAIT`` and two bare sessions that differ only in the setting,
@@ -45,9 +45,9 @@ def main() -> None:
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
 
-    from simplepose.buckets import DEFAULT_BATCH_SIZES
-    from simplepose.network.onnx_runtime import OnnxModel
-    from simplepose.threads import thread_settings
+    from simplepose.runtime.buckets import DEFAULT_BATCH_SIZES
+    from simplepose.runtime.onnx_model import OnnxModel
+    from simplepose.runtime.threads import thread_settings
 
     model_dir = build_model(args.workdir, args.data, DEFAULT_BATCH_SIZES)
     requests = val_person_boxes(args.data, 12, 3, with_keypoints=True)

@@ -2,7 +2,7 @@
 
 Clips come from real coco-mini images seen through a moving virtual camera (pan back and forth
 past the edges so persons leave and re-enter, zoom, small rotation; bench/_virtual_camera.py).
-The tracker runs exactly as in the product (``simplepose.track_pipeline.TrackingPipeline``:
+The tracker runs exactly as in the product (``simplepose.video.track_pipeline.TrackingPipeline``:
 flow boxes + detections merged by NMS, OKS/IoU matching), with the detector = the ground-truth
 boxes of the persons in view, on every frame or every 5th, and poses from
 
@@ -34,15 +34,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _virtual_camera import Clip, GroundTruth, coco_persons, make_clip  # noqa: E402
 
-from simplepose.codec import HeatmapCodec  # noqa: E402
-from simplepose.config_loading import load_config  # noqa: E402
-from simplepose.geometry import affine_matrices, box_to_center_scale, clip_boxes  # noqa: E402
-from simplepose.model_info import ModelInfo  # noqa: E402
-from simplepose.persons import oks_between, rescore  # noqa: E402
-from simplepose.pipeline import Crops, Persons, PosePipeline  # noqa: E402
-from simplepose.track_pipeline import TrackingPipeline  # noqa: E402
-from simplepose.tracking import box_iou  # noqa: E402
-from simplepose.video import Frame  # noqa: E402
+from simplepose.config.loading import load_config  # noqa: E402
+from simplepose.config.model_info import ModelInfo  # noqa: E402
+from simplepose.pose.codec import HeatmapCodec  # noqa: E402
+from simplepose.pose.geometry import affine_matrices, box_to_center_scale, clip_boxes  # noqa: E402
+from simplepose.pose.persons import oks_between, rescore  # noqa: E402
+from simplepose.pose.pipeline import Crops, Persons, PosePipeline  # noqa: E402
+from simplepose.video.frames import Frame  # noqa: E402
+from simplepose.video.track_pipeline import TrackingPipeline  # noqa: E402
+from simplepose.video.tracker import box_iou  # noqa: E402
 
 MIN_IOU = 0.3  # a box "sees" the ground-truth person it overlaps most, above this IoU
 MATCH_OKS = 0.5  # MOT matching threshold on OKS

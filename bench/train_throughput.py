@@ -20,8 +20,8 @@ import numpy as np
 from _torch_reference import load_torch_reference
 
 import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore loads)
-from simplepose.config import Config
-from simplepose.config_loading import load_config
+from simplepose.config.loading import load_config
+from simplepose.config.presets import Config
 
 
 def make_batch(cfg: Config, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -38,8 +38,8 @@ def mindspore_step(cfg: Config, batch: int):
     from mindspore import nn
     from simplepose.training.steps import make_train_step
 
-    from simplepose.network.device import select_device
     from simplepose.network.pose_net import PoseResNet
+    from simplepose.runtime.device import select_device
 
     device = select_device("CPU")
     net = PoseResNet(cfg.model)

@@ -20,7 +20,7 @@ from simplepose.export import weights_cli
 from simplepose.serving import detect_cli, keys_cli, predict_cli, serve_cli
 from simplepose.training import cli as training_cli
 
-from simplepose import command
+from simplepose.commandline import runner as command
 
 # Stage modules contributing subcommands, in the order they appear in --help.
 SUBCOMMANDS: tuple[command.Registrar, ...] = (

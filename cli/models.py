@@ -11,7 +11,7 @@ from pathlib import Path
 
 from simplepose.export.weights import fetch
 
-from simplepose.weights import lookup
+from simplepose.hub.registry import lookup
 
 
 def registry_model(

@@ -15,9 +15,9 @@ from typing import Any
 from simplepose.export.exporter import EXPORT_FORMATS
 from simplepose.export.layouts import LAYOUT_CHOICES
 
-from simplepose.buckets import DEFAULT_BATCH_SIZES
-from simplepose.errors import CLIError
-from simplepose.model_info import MODEL_FILES
+from simplepose.commandline.errors import CLIError
+from simplepose.config.model_info import MODEL_FILES
+from simplepose.runtime.buckets import DEFAULT_BATCH_SIZES
 
 Option = tuple[tuple[str, ...], dict[str, Any]]
 DEFAULT_SIZES = ",".join(map(str, DEFAULT_BATCH_SIZES))
@@ -113,13 +113,13 @@ def add_options(parser: argparse.ArgumentParser, options: tuple[Option, ...]) ->
 def _config(name: str | None):
     if name is None:
         return None
-    from simplepose.config_loading import load_config
+    from simplepose.config.loading import load_config
 
     return load_config(name)
 
 
 def batch_sizes_option(text: str | None) -> tuple[int, ...] | None:
-    from simplepose.buckets import parse_batch_sizes
+    from simplepose.runtime.buckets import parse_batch_sizes
 
     if text is None:
         return None

@@ -23,9 +23,9 @@ from simplepose.export.layouts import (
 from simplepose.export.pth_reader import load_pth
 
 import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore runs)
-from simplepose.config import Config, get_preset
+from simplepose.config.presets import Config, get_preset
+from simplepose.hub.registry import sha256_file
 from simplepose.network.resnet import RESNET_SPECS
-from simplepose.weights import sha256_file
 
 log = logging.getLogger(__name__)
 DEFAULT_INPUT = "256x192"  # preset suffix used when no config is given (the paper's main size)

@@ -1,6 +1,6 @@
 """Keypoint decoding inside the graph: argmax + the reference quarter-pixel refinement.
 
-The same formula as ``simplepose.codec.HeatmapCodec.decode(..., "quarter")`` (tested to agree),
+The same formula as ``simplepose.pose.codec.HeatmapCodec.decode(..., "quarter")`` (tested to agree),
 written with MindSpore ops so an exported graph can return ``(N, K, 3)`` keypoints
 ``(x, y, score)`` in heatmap pixels instead of ``(N, K, H, W)`` heatmaps.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import mindspore as ms
 from mindspore import nn, ops
 
-from simplepose.codec import QUARTER_OFFSET
+from simplepose.pose.codec import QUARTER_OFFSET
 
 
 class QuarterDecode(nn.Cell):

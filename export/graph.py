@@ -3,7 +3,7 @@ the flip test fused, and optionally the decode fused."""
 
 from __future__ import annotations
 
-from simplepose.config import Config
+from simplepose.config.presets import Config
 
 
 def _padded_maxpool(pool):

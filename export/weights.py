@@ -1,7 +1,7 @@
-"""Turn a registry entry (``simplepose.weights``) into a model directory: download (verified
+"""Turn a registry entry (``simplepose.hub.registry``) into a model directory: download (verified
 where a full digest is published), convert and export, reusing whatever the cache holds.
 
-The directory gets the graphs its device serves fastest (``simplepose.backends``): next to the
+The directory gets the graphs its device serves fastest (``simplepose.runtime.backends``): next to the
 dynamic ``model.mindir``, ONNX Runtime FP32 buckets on CPU (when onnx and onnxruntime are
 installed), MindIR buckets on Ascend. A cached directory without them (an older export) gets
 them added; one whose ``model.json`` lists graphs that are not there is refused.
@@ -15,11 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from simplepose.backends import bucket_format_for
-from simplepose.buckets import DEFAULT_BATCH_SIZES, check_batch_sizes
-from simplepose.model_info import MODEL_FILES, MODEL_JSON, Bucket, ModelInfo
-from simplepose.network.onnx_runtime import onnxruntime_installed
-from simplepose.weights import (
+from simplepose.config.model_info import MODEL_FILES, MODEL_JSON, Bucket, ModelInfo
+from simplepose.hub.registry import (
     DEFAULT_MODEL,
     REGISTRY,
     KnownWeights,
@@ -30,6 +27,9 @@ from simplepose.weights import (
     model_path,
     obtain,
 )
+from simplepose.runtime.backends import bucket_format_for
+from simplepose.runtime.buckets import DEFAULT_BATCH_SIZES, check_batch_sizes
+from simplepose.runtime.onnx_model import onnxruntime_installed
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def bucket_format(
     if choice != "auto":
         return None if choice == "none" else choice
     if device is None:
-        from simplepose.network.device import default_device
+        from simplepose.runtime.device import default_device
 
         device = default_device()
     return bucket_format_for(device, onnx_export_available(), backend)
@@ -148,14 +148,14 @@ def fetch(
     backend: str = "auto",
 ) -> FetchedWeights:
     """Download (unless cached), check, convert and export one pose or backbone entry.
-    Existing results in the cache are reused (layout: ``simplepose.weights``).
+    Existing results in the cache are reused (layout: ``simplepose.hub.registry``).
 
     ``buckets`` (``BUCKET_CHOICES``, see ``bucket_format``) adds static-shape graphs of
     ``batch_sizes`` next to the main one; ``auto``: those ``backend`` serves fastest on
     ``device``. Raises ``DamagedModelCache`` for a cached directory that is not intact."""
     from simplepose.export.convert import convert_checkpoint
 
-    from simplepose.config import get_preset
+    from simplepose.config.presets import get_preset
 
     if entry.kind not in ("pose", "backbone"):
         raise ValueError(f"{entry.name} is a {entry.kind} file, not pose weights")

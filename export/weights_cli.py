@@ -20,8 +20,8 @@ from simplepose.export.cli import (
 from simplepose.export.exporter import EXPORT_FORMATS
 from simplepose.export.weights import BUCKET_CHOICES
 
-from simplepose.errors import CLIError
-from simplepose.weights import KnownWeights
+from simplepose.commandline.errors import CLIError
+from simplepose.hub.registry import KnownWeights
 
 WEIGHTS_GET_OPTIONS: tuple[Option, ...] = (
     (("name",), {"help": "a name from 'simplepose weights list'"}),
@@ -65,7 +65,7 @@ examples:
 def _weights_list(args: argparse.Namespace) -> int:
     from simplepose.export.layouts import CHANNEL_ORDER
 
-    from simplepose.weights import AP_NOTE, DEFAULT_MODEL, REGISTRY
+    from simplepose.hub.registry import AP_NOTE, DEFAULT_MODEL, REGISTRY
 
     print(f"{'name':<24} {'kind':<9} {'layout':<12} {'input':<8} {'order':<5} {'AP':>5}  sha256")
     for e in REGISTRY.values():
@@ -97,10 +97,10 @@ def _detector_get(args: argparse.Namespace, entry: KnownWeights) -> int:
 
 def _served_by(model_dir: Path) -> str:
     """How ``simplepose serve`` (backend ``auto``) runs ``model_dir`` on this machine."""
-    from simplepose.backends import choose_backend
-    from simplepose.model_info import ModelInfo
-    from simplepose.network.device import default_device
-    from simplepose.network.onnx_runtime import onnxruntime_installed
+    from simplepose.config.model_info import ModelInfo
+    from simplepose.runtime.backends import choose_backend
+    from simplepose.runtime.device import default_device
+    from simplepose.runtime.onnx_model import onnxruntime_installed
 
     info, device = ModelInfo.load(model_dir), default_device()
     try:
@@ -116,7 +116,7 @@ def _weights_get(args: argparse.Namespace) -> int:
     from simplepose.export.onnx_graph import MissingDependencyError
     from simplepose.export.weights import DamagedModelCache, fetch
 
-    from simplepose.weights import WeightsUnavailable, lookup
+    from simplepose.hub.registry import WeightsUnavailable, lookup
 
     entry = lookup(args.name)
     sizes = batch_sizes_option(args.batch_sizes)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from simplepose.serving.errors import error_body, error_response
+from simplepose.serving.http_errors import error_body, error_response
 from simplepose.serving.keyfile import KeyFileError, KeyStore, read_keyfile
 from simplepose.serving.metrics import ServiceMetrics
 from simplepose.serving.page import PAGE_PREFIX

@@ -4,7 +4,7 @@
 Every malformed value is a 422 (never a 500): huge integers, deep nesting, over-long text.
 The service parses boxes in a worker thread, not on the event loop. Only the shape is checked
 here; whether a box fits the image is decided by
-``simplepose.geometry.clip_boxes`` inside the pipeline (one rule for the service and evaluate).
+``simplepose.pose.geometry.clip_boxes`` inside the pipeline (one rule for the service and evaluate).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 import numpy as np
-from simplepose.serving.errors import ServiceError
+from simplepose.serving.http_errors import ServiceError
 
 BOX_VALUES = 4
 MAX_BOXES_JSON_CHARS = 1 << 20  # a few hundred boxes fit in a few kB

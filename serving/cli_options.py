@@ -8,9 +8,9 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from simplepose.backends import BACKENDS
-from simplepose.config import DEVICES
-from simplepose.errors import CLIError
+from simplepose.commandline.errors import CLIError
+from simplepose.config.presets import DEVICES
+from simplepose.runtime.backends import BACKENDS
 
 if TYPE_CHECKING:
     from simplepose.serving.settings import Settings
@@ -73,7 +73,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 def image_paths(items: list[str]) -> list[Path]:
     """The files ``items`` name, and the images (by suffix, sorted) of the folders they name."""
-    from simplepose.video import IMAGE_SUFFIXES  # the same as --track's folders; loads OpenCV
+    from simplepose.video.frames import (
+        IMAGE_SUFFIXES,  # the same as --track's folders; loads OpenCV
+    )
 
     paths: list[Path] = []
     for item in items:

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from simplepose.config import Config, get_preset
-from simplepose.model_info import MODEL_JSON, ModelInfo
+from simplepose.config.model_info import MODEL_JSON, ModelInfo
+from simplepose.config.presets import Config, get_preset
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from simplepose.serving.cli_options import (
     settings_from_args,
 )
 
-from simplepose.config import DEVICES
-from simplepose.errors import CLIError
+from simplepose.commandline.errors import CLIError
+from simplepose.config.presets import DEVICES
 from simplepose.jsonfile import read_json
 
 DETECT_EPILOG = """\
@@ -55,7 +55,7 @@ def _image_ids(paths: list[Path], annotations: Path | None) -> dict[Path, int | 
 def _detect(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from simplepose.detection.coco import coco_records, detect_files
+    from simplepose.detection.coco_results import coco_records, detect_files
 
     settings = settings_from_args(args, ("device", "cache_dir", "offline", "detector"))
     paths = image_paths(args.images)

@@ -4,7 +4,7 @@ Order of checks, cheapest first: declared content type (415), byte size (413), t
 Pillow without decoding pixels (not an image 400, unsupported format 415, width x height over the
 limit, a side over OpenCV's limit or a decompression bomb 413), the decode work counted from the
 bytes (JPEG scans, PNG chunks: 400), then the decode itself (any decoder error: 400). Pixels are decoded by OpenCV, exactly
-as ``simplepose.pipeline.read_image`` reads files for the evaluator (EXIF orientation applied), so
+as ``simplepose.pose.pipeline.read_image`` reads files for the evaluator (EXIF orientation applied), so
 the service and ``simplepose evaluate`` see the same pixels.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from PIL import Image
-from simplepose.serving.errors import ServiceError
+from simplepose.serving.http_errors import ServiceError
 
 # Pillow format name -> the content types a client may declare for it.
 FORMATS: dict[str, tuple[str, ...]] = {

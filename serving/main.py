@@ -11,8 +11,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from simplepose.serving.access import install_access
-from simplepose.serving.api.routes import health, keypoints, model, stream, video
-from simplepose.serving.errors import install_error_handlers
+from simplepose.serving.api.routes import health, keypoints, model, stream, video_upload
+from simplepose.serving.http_errors import install_error_handlers
 from simplepose.serving.metrics import ServiceMetrics
 from simplepose.serving.middleware import MetricsMiddleware, UploadLimitMiddleware
 from simplepose.serving.page import install_page
@@ -22,7 +22,7 @@ from simplepose.serving.tracking import Slots
 
 import simplepose
 from simplepose.detection import PersonDetector
-from simplepose.pipeline import HeatmapModel
+from simplepose.pose.pipeline import HeatmapModel
 
 log = logging.getLogger(__name__)
 DEMO_BANNER = (
@@ -49,7 +49,7 @@ def build_detector(settings: Settings) -> PersonDetector:
 def api_router() -> APIRouter:
     router = APIRouter()
     router.include_router(keypoints.router)
-    router.include_router(video.router)
+    router.include_router(video_upload.router)
     router.include_router(stream.router)
     router.include_router(model.router)
     router.include_router(health.router)

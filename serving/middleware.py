@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from simplepose.serving.errors import ServiceError, error_response
+from simplepose.serving.http_errors import ServiceError, error_response
 from simplepose.serving.metrics import ServiceMetrics
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 

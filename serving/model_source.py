@@ -33,7 +33,7 @@ def default_model(settings: Settings) -> tuple[Path | None, str]:
     try:
         from simplepose.export.weights import ensure_default_model
 
-        from simplepose.weights import WeightsUnavailable
+        from simplepose.hub.registry import WeightsUnavailable
     except ImportError as exc:
         return None, f"this installation has no default-weights registry ({exc})"
     try:
@@ -49,7 +49,7 @@ def named_model(settings: Settings) -> Path | None:
     """``--model NAME`` for a pose entry of the weights registry: its model directory, fetched
     into the cache like the default model (with the device's buckets); ``None`` if ``NAME``
     is no such entry."""
-    from simplepose.weights import REGISTRY, WeightsUnavailable
+    from simplepose.hub.registry import REGISTRY, WeightsUnavailable
 
     entry = REGISTRY.get(str(settings.model))
     if entry is None or entry.kind != "pose":
@@ -86,7 +86,7 @@ def resolve_model(settings: Settings, progress: Callable[[str], None] | None = N
         "Pass --model DIR or set SIMPLEPOSE_MODEL for real use."
     )
     log.warning("%s", note)
-    from simplepose.network.device import select_device
+    from simplepose.runtime.device import select_device
 
     device = select_device(settings.device, settings.device_id)  # train where it will run
     demo = ensure_demo_model(
@@ -102,13 +102,13 @@ def load_on_device(
     backend: str = "auto",
     threads: int | None = None,
 ):
-    """Select the MindSpore device, then load ``path`` with ``backend`` (``simplepose.backends``)
+    """Select the MindSpore device, then load ``path`` with ``backend`` (``simplepose.runtime.backends``)
     and ``threads`` CPU threads; returns ``(model, device_name)``.
 
     ``network.device.select_device`` owns the choice: asking again for the device already in
     use (e.g. after the demo model trained on it) is fine; a switch raises ``RuntimeError``."""
-    from simplepose.network.device import select_device
-    from simplepose.network.runtime import load_model
+    from simplepose.runtime.device import select_device
+    from simplepose.runtime.model_loader import load_model
 
     name = select_device(device, device_id)
     return load_model(path, backend=backend, threads=threads), name

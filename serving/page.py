@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from simplepose.serving.errors import ServiceError
+from simplepose.serving.http_errors import ServiceError
 
-from simplepose.config import TestConfig
-from simplepose.keypoints import KEYPOINT_NAMES, SKELETON
+from simplepose.config.presets import TestConfig
+from simplepose.pose.keypoints import KEYPOINT_NAMES, SKELETON
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 PAGE_PREFIX = "/web"
@@ -68,7 +68,7 @@ def _page_file(body: bytes, media_type: str) -> PageFile:
 
 
 def page_meta() -> dict[str, object]:
-    """What the page draws with, from the one place that defines it (``simplepose.keypoints``)."""
+    """What the page draws with, from the one place that defines it (``simplepose.pose.keypoints``)."""
     return {
         "keypoint_names": list(KEYPOINT_NAMES),
         "skeleton": [list(limb) for limb in SKELETON],

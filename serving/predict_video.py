@@ -16,13 +16,13 @@ from typing import Any
 from simplepose.serving.tracking import frame_json
 from tqdm import tqdm
 
-from simplepose.config import TrackConfig
+from simplepose.commandline.errors import CLIError
+from simplepose.config.presets import TrackConfig
 from simplepose.detection import PersonDetector
 from simplepose.drawing import draw_persons
-from simplepose.errors import CLIError
-from simplepose.pipeline import PosePipeline
-from simplepose.track_pipeline import TrackingPipeline
-from simplepose.video import Frame, FrameSource, VideoWriter, open_frames
+from simplepose.pose.pipeline import PosePipeline
+from simplepose.video.frames import Frame, FrameSource, VideoWriter, open_frames
+from simplepose.video.track_pipeline import TrackingPipeline
 
 # Rendered video container (by --render suffix) -> encoder.
 RENDER_CODECS = {".mp4": "libx264", ".mkv": "libx264", ".mov": "libx264", ".webm": "libvpx-vp9"}

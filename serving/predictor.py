@@ -2,7 +2,7 @@
 
 Decode and crop run in the thread pool, the model call in the batching executor (one thread per
 device), decoding the heatmaps back in the thread pool, so the stages of different requests
-overlap. The crop, the model call and the decoding are ``simplepose.pipeline.PosePipeline``'s,
+overlap. The crop, the model call and the decoding are ``simplepose.pose.pipeline.PosePipeline``'s,
 the same code ``simplepose evaluate`` runs.
 """
 
@@ -21,16 +21,16 @@ import numpy as np
 from simplepose.serving.batching import BatchingExecutor, ExecutorClosed, QueueFull
 from simplepose.serving.boxes import parse_boxes
 from simplepose.serving.detection_stage import CLIENT_BOXES, DetectionStage, FoundBoxes
-from simplepose.serving.errors import ServiceError
+from simplepose.serving.http_errors import ServiceError
 from simplepose.serving.images import DecodedImage, decode_image
 from simplepose.serving.metrics import ServiceMetrics
 from simplepose.serving.settings import Settings
 from starlette.concurrency import run_in_threadpool
 
-from simplepose.codec import DECODE_METHODS
 from simplepose.detection import DetectorInfo, PersonDetector, WholeImageDetector
-from simplepose.geometry import BoxError
-from simplepose.pipeline import HeatmapModel, Persons, PosePipeline
+from simplepose.pose.codec import DECODE_METHODS
+from simplepose.pose.geometry import BoxError
+from simplepose.pose.pipeline import HeatmapModel, Persons, PosePipeline
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def detector_summary(info: DetectorInfo) -> dict[str, Any]:
 
 
 def model_summary(model: HeatmapModel, device: str) -> dict[str, Any]:
-    """The model card: what runs, and on which runtime (``simplepose.backends``)."""
+    """The model card: what runs, and on which runtime (``simplepose.runtime.backends``)."""
     info = model.info
     sizes = getattr(model, "batch_sizes", None)
     return {

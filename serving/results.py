@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from simplepose.pipeline import Persons
+from simplepose.pose.pipeline import Persons
 
 
 def persons_to_json(

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from simplepose.codec import DECODE_METHODS
+from simplepose.pose.codec import DECODE_METHODS
 
 DecodeMethod = Literal[DECODE_METHODS]  # type: ignore[valid-type]  # the core's list, not a copy
 

@@ -15,12 +15,12 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from simplepose.serving.demo import DEMO_STEPS
 
-from simplepose.backends import BACKENDS
-from simplepose.codec import DECODE_METHODS
-from simplepose.config import DEVICES
+from simplepose.config.presets import DEVICES
 from simplepose.detection import DEFAULT_DETECTOR
-from simplepose.detection.coco import DETECT_BATCH
-from simplepose.paths import DEFAULT_CACHE_DIR
+from simplepose.detection.coco_results import DETECT_BATCH
+from simplepose.hub.cache import DEFAULT_CACHE_DIR
+from simplepose.pose.codec import DECODE_METHODS
+from simplepose.runtime.backends import BACKENDS
 
 ENV_PREFIX = "SIMPLEPOSE_"
 AuthMode = Literal["required", "off"]

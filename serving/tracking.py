@@ -8,15 +8,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from simplepose.serving.errors import ServiceError
+from simplepose.serving.http_errors import ServiceError
 from simplepose.serving.predictor import KeypointPredictor
 from simplepose.serving.results import persons_to_json
 from simplepose.serving.settings import Settings
 
-from simplepose.geometry import BoxError
-from simplepose.track_pipeline import TrackingPipeline
-from simplepose.tracking import TrackedFrame
-from simplepose.video import COMMON_CODECS, Frame, VideoError, VideoLimits, open_frames
+from simplepose.pose.geometry import BoxError
+from simplepose.video.frames import COMMON_CODECS, Frame, VideoError, VideoLimits, open_frames
+from simplepose.video.track_pipeline import TrackingPipeline
+from simplepose.video.tracker import TrackedFrame
 
 # VideoError code -> HTTP status: limits are 413 (size) / 422 (length), unusable input 400/415.
 VIDEO_ERROR_STATUS = {

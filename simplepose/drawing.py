@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from simplepose.keypoints import SKELETON, keypoint_color, limb_color
+from simplepose.pose.keypoints import SKELETON, keypoint_color, limb_color
 
 BOX_COLOR = (0, 255, 0)  # BGR
 GOLDEN_RATIO_CONJUGATE = 0.618033988749895

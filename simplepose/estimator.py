@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from simplepose.codec import DECODE_METHODS
+from simplepose.config.model_info import MODEL_JSON, ModelInfo
 from simplepose.detection.base import PersonDetector
 from simplepose.detection.load import DEFAULT_DETECTOR, load_detector
 from simplepose.drawing import draw_persons
-from simplepose.keypoints import KEYPOINT_NAMES
-from simplepose.model_info import MODEL_JSON, ModelInfo
-from simplepose.pipeline import HeatmapModel, Persons, PosePipeline, read_image
-from simplepose.weights import REGISTRY, checkpoint_path, model_path
+from simplepose.hub.registry import REGISTRY, checkpoint_path, model_path
+from simplepose.pose.codec import DECODE_METHODS
+from simplepose.pose.keypoints import KEYPOINT_NAMES
+from simplepose.pose.pipeline import HeatmapModel, Persons, PosePipeline, read_image
 
 # Turning downloaded registry weights into a model directory needs the export stage (reading
 # .pth, conversion, export), which the core may not import. The package names the function
@@ -226,7 +226,7 @@ class PoseEstimator:
     Raises:
         FileNotFoundError: ``model`` does not exist.
         ValueError: ``model`` is not a model directory or checkpoint, or an option is unknown.
-        simplepose.weights.WeightsUnavailable: a registry model can neither be found in the
+        simplepose.hub.registry.WeightsUnavailable: a registry model can neither be found in the
             cache nor downloaded.
     """
 
@@ -240,8 +240,8 @@ class PoseEstimator:
         cache_dir: str | Path | None = None,
         offline: bool = False,
     ):
-        from simplepose.network.device import select_device
-        from simplepose.network.runtime import load_model
+        from simplepose.runtime.device import select_device
+        from simplepose.runtime.model_loader import load_model
 
         if decode is not None and decode not in DECODE_METHODS:
             raise ValueError(f"decode must be one of {DECODE_METHODS}, got {decode!r}")

@@ -9,8 +9,8 @@ os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")  # before anything can load 
 
 import pytest  # noqa: E402
 
-from simplepose.config import Config  # noqa: E402
-from simplepose.config_loading import load_config
+from simplepose.config.loading import load_config
+from simplepose.config.presets import Config  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ASCEND_DEVICE_NODE = Path("/dev/davinci_manager")  # what network.device looks for

@@ -1,5 +1,5 @@
 """Training augmentation (seed recipe): flip with left/right swap, scale, rotation, half-body,
-then the affine crop. Geometry comes from ``simplepose.geometry``; nothing is re-implemented.
+then the affine crop. Geometry comes from ``simplepose.pose.geometry``; nothing is re-implemented.
 
 Shapes: K joints; ``joints`` ``(K, 2)`` image pixels, ``visible`` ``(K,)``; sizes are ``(w, h)``.
 """
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from simplepose.config import DataConfig
-from simplepose.geometry import PIXEL_STD, affine_matrices, crop_images, transform_points
-from simplepose.keypoints import KEYPOINT_NAMES, flip_index
+from simplepose.config.presets import DataConfig
+from simplepose.pose.geometry import PIXEL_STD, affine_matrices, crop_images, transform_points
+from simplepose.pose.keypoints import KEYPOINT_NAMES, flip_index
 
 HALF_BODY_PADDING = 1.5  # context around a half-body box (reference value)
 HALF_BODY_MIN_SELECTED = 2  # fewer visible joints in the chosen half: keep the full body

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from simplepose.config import DEVICES
-from simplepose.errors import CLIError
+from simplepose.commandline.errors import CLIError
+from simplepose.config.presets import DEVICES
 
 
 def add_device_args(p: argparse.ArgumentParser) -> None:

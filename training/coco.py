@@ -1,7 +1,7 @@
 """COCO-format person keypoints: annotation files, person samples and detection results.
 
 A COCO root holds ``annotations/person_keypoints_<split>.json`` and images in ``<split>/``.
-Box -> (center, scale) goes through ``simplepose.geometry``; nothing here re-implements it.
+Box -> (center, scale) goes through ``simplepose.pose.geometry``; nothing here re-implements it.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from simplepose.config import Config
-from simplepose.geometry import BoxError, box_to_center_scale, clip_boxes
+from simplepose.config.presets import Config
 from simplepose.jsonfile import read_json
-from simplepose.keypoints import NUM_KEYPOINTS, PERSON_CATEGORY_ID
+from simplepose.pose.geometry import BoxError, box_to_center_scale, clip_boxes
+from simplepose.pose.keypoints import NUM_KEYPOINTS, PERSON_CATEGORY_ID
 
 log = logging.getLogger(__name__)
 IMAGE_FIELDS = frozenset({"id", "file_name", "width", "height"})

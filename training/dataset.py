@@ -16,9 +16,9 @@ import numpy as np
 from simplepose.training.augment import augment
 from simplepose.training.coco import PersonSample, SkipCounter
 
-from simplepose.codec import HeatmapCodec
-from simplepose.config import Config
-from simplepose.pipeline import normalise_crops, read_image
+from simplepose.config.presets import Config
+from simplepose.pose.codec import HeatmapCodec
+from simplepose.pose.pipeline import normalise_crops, read_image
 
 log = logging.getLogger(__name__)
 COLUMNS = ("image", "target", "target_weight", "index")

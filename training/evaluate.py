@@ -1,6 +1,6 @@
 """COCO keypoint evaluation of a model, through the same ``PosePipeline`` as the service.
 
-Crops, decoding, back-projection, rescoring and OKS NMS all happen in ``simplepose.pipeline``;
+Crops, decoding, back-projection, rescoring and OKS NMS all happen in ``simplepose.pose.pipeline``;
 this module only gathers boxes, batches crops of several images into one model call, writes the
 COCO results file and runs pycocotools' ``COCOeval``.
 """
@@ -30,9 +30,9 @@ from simplepose.training.coco import (
 )
 
 from simplepose.detection import PersonDetector
-from simplepose.detection.coco import coco_records, detect_files
-from simplepose.geometry import BoxError, clip_boxes
-from simplepose.pipeline import Crops, HeatmapModel, Persons, PosePipeline, read_image
+from simplepose.detection.coco_results import coco_records, detect_files
+from simplepose.pose.geometry import BoxError, clip_boxes
+from simplepose.pose.pipeline import Crops, HeatmapModel, Persons, PosePipeline, read_image
 
 log = logging.getLogger(__name__)
 STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
@@ -193,7 +193,7 @@ def evaluate(
     """COCO keypoint AP of ``model`` on ``split`` of a COCO root.
 
     Args:
-        model: a loaded model (``simplepose.network.runtime.load_model``) or the path of a
+        model: a loaded model (``simplepose.runtime.model_loader.load_model``) or the path of a
             ``.ckpt`` / exported model directory to load.
         boxes: ``"gt"`` for ground-truth person boxes, ``"detector"`` for the boxes ``detector``
             finds, else a COCO detection-results file.
@@ -207,7 +207,7 @@ def evaluate(
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if isinstance(model, str | Path):
-        from simplepose.network.runtime import load_model
+        from simplepose.runtime.model_loader import load_model
 
         model = load_model(model, flip=flip)
     pipeline = PosePipeline(

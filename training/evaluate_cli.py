@@ -8,8 +8,8 @@ from pathlib import Path
 
 from simplepose.training.cli_args import add_device_args, check_data
 
-from simplepose.codec import DECODE_METHODS
-from simplepose.errors import CLIError
+from simplepose.commandline.errors import CLIError
+from simplepose.pose.codec import DECODE_METHODS
 
 EVAL_EPILOG = """\
 examples:
@@ -83,8 +83,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     from simplepose.training.evaluate import evaluate
 
-    from simplepose.network.device import select_device
-    from simplepose.network.runtime import load_model
+    from simplepose.runtime.device import select_device
+    from simplepose.runtime.model_loader import load_model
 
     detector = None
     if args.boxes == "detector":

@@ -8,7 +8,7 @@ from typing import Any
 from simplepose.training.run_dir import LAST_CKPT, STATE_CKPT, STATE_KEY, RunState
 from simplepose.training.steps import optimizer_state
 
-from simplepose.config import Config
+from simplepose.config.presets import Config
 
 
 def restore(run_dir: Path, net: Any, optimizer: Any) -> RunState:

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from simplepose.config import Config
-from simplepose.config_loading import load_config
+from simplepose.config.loading import load_config
+from simplepose.config.presets import Config
 
 CONFIG_FILE = "config.yaml"
 LAST_CKPT = "last.ckpt"

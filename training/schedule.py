@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simplepose.config import TrainConfig
+from simplepose.config.presets import TrainConfig
 
 
 def multistep_lr(train: TrainConfig, steps_per_epoch: int) -> np.ndarray:

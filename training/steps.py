@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from simplepose.config import Config
+from simplepose.config.presets import Config
 
 log = logging.getLogger(__name__)
 HEAD_PREFIXES = ("deconv_layers.", "final_layer.")

@@ -26,7 +26,7 @@ from simplepose.training.schedule import multistep_lr
 from simplepose.training.steps import check_amp, load_backbone, make_train_step
 from simplepose.training.stop import StopRequest, agreed_reason
 
-from simplepose.config import Config
+from simplepose.config.presets import Config
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,8 @@ class Trainer:
         import mindspore as ms
         from mindspore import nn
 
-        from simplepose.network.device import select_device
         from simplepose.network.pose_net import PoseResNet
+        from simplepose.runtime.device import select_device
 
         self.config = config
         self.options = options

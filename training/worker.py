@@ -10,7 +10,7 @@ import sys
 
 from simplepose.training.cli import add_parsers
 
-from simplepose.command import build_parser, run
+from simplepose.commandline.runner import build_parser, run
 
 if __name__ == "__main__":
     parser = build_parser((add_parsers,), "one msrun training worker", prog="simplepose")

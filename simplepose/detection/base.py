@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from simplepose.pipeline import whole_image_box
+from simplepose.pose.pipeline import whole_image_box
 
 
 @dataclass(frozen=True)

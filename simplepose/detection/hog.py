@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from simplepose.detection.base import Detections, DetectorInfo, LoopingDetector
-from simplepose.detection.boxes import BoxFilter, filter_boxes
+from simplepose.detection.box_ops import BoxFilter, filter_boxes
 
 HOG_LABEL = "hog (low-accuracy fallback)"
 HOG_WINDOW = (64, 128)  # the detector's window (width, height): smaller people are missed

@@ -14,7 +14,7 @@ from simplepose.detection.base import PersonDetector, WholeImageDetector
 from simplepose.detection.hog import HogDetector
 from simplepose.detection.onnx_end2end import DetectorLoadError, End2EndSpec, OnnxEnd2EndDetector
 from simplepose.detection.zoo import DETECTOR_PRESETS, GRAPH_NAME, detector_entry, fetch_detector
-from simplepose.weights import REGISTRY, WeightsUnavailable
+from simplepose.hub.registry import REGISTRY, WeightsUnavailable
 
 DETECTOR_ENV = "SIMPLEPOSE_DETECTOR"
 DEFAULT_DETECTOR = "hog"

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from simplepose.detection.base import Detections, DetectorInfo
-from simplepose.detection.boxes import BoxFilter, Letterbox, filter_boxes, letterbox
+from simplepose.detection.box_ops import BoxFilter, Letterbox, filter_boxes, letterbox
 
 log = logging.getLogger(__name__)
 

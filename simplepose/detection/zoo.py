@@ -1,6 +1,6 @@
 """Downloadable person detectors: their input presets and safe unpacking.
 
-Their entries in ``simplepose.weights`` (kind ``detector``) are OpenMMLab's YOLOX person
+Their entries in ``simplepose.hub.registry`` (kind ``detector``) are OpenMMLab's YOLOX person
 detectors (COCO + Human-Art) as mmdeploy "onnx_sdk" zips, the ones rtmlib runs in front of
 RTMPose (docs/detector.md says why). The zip holds ``end2end.onnx`` (NMS inside); only that
 member is extracted, with a size cap. Their file names carry the hash of the PyTorch checkpoint
@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 from simplepose.detection.onnx_end2end import DetectorLoadError, End2EndSpec
-from simplepose.weights import MAX_DOWNLOAD_BYTES, KnownWeights, detector_path, lookup, obtain
+from simplepose.hub.registry import MAX_DOWNLOAD_BYTES, KnownWeights, detector_path, lookup, obtain
 
 GRAPH_NAME = "end2end.onnx"
 COPY_CHUNK = 1 << 20

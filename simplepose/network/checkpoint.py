@@ -15,8 +15,8 @@ from typing import Any
 import mindspore as ms
 from mindspore import nn
 
-from simplepose.config import DATA_FACT_FIELDS, Config, reconcile_with_checkpoint
-from simplepose.config_loading import config_from_dict
+from simplepose.config.loading import config_from_dict
+from simplepose.config.presets import DATA_FACT_FIELDS, Config, reconcile_with_checkpoint
 from simplepose.network.pose_net import PoseResNet
 
 META_KEY = "simplepose_meta"

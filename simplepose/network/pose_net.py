@@ -7,8 +7,7 @@ import numpy as np
 from mindspore import Tensor, nn, ops
 from mindspore.common.initializer import Normal, initializer
 
-from simplepose.config import ModelConfig
-from simplepose.keypoints import flip_index
+from simplepose.config.presets import ModelConfig
 from simplepose.network.resnet import (
     BLOCKS,
     RESNET_SPECS,
@@ -16,6 +15,7 @@ from simplepose.network.resnet import (
     make_stage,
     resnet_out_channels,
 )
+from simplepose.pose.keypoints import flip_index
 
 HEAD_INIT_STD = 0.001  # deconv and final conv weights ~ N(0, 0.001), as in the reference
 STEM_KERNEL = 7

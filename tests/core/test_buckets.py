@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simplepose.backends import choose_backend
-from simplepose.buckets import bucket_for, parse_batch_sizes, plan_calls
-from simplepose.config_loading import load_config
-from simplepose.model_info import Bucket, ModelInfo
-from simplepose.network.locked_model import LockedModel
-from simplepose.threads import thread_settings
+from simplepose.config.loading import load_config
+from simplepose.config.model_info import Bucket, ModelInfo
+from simplepose.runtime.backends import choose_backend
+from simplepose.runtime.buckets import bucket_for, parse_batch_sizes, plan_calls
+from simplepose.runtime.locked_model import LockedModel
+from simplepose.runtime.threads import thread_settings
 
 SIZES = (1, 2, 4, 8, 16)
 
@@ -65,7 +65,7 @@ def test_spin_wait_is_off_unless_asked(monkeypatch):
 
 def test_onnx_runtime_sessions_get_the_spin_setting():
     pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
-    from simplepose.network.onnx_runtime import session_options
+    from simplepose.runtime.onnx_model import session_options
 
     for spin in (False, True):
         options = session_options(thread_settings(2, spin_wait=spin))

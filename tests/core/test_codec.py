@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from simplepose.codec import DECODE_METHODS, HeatmapCodec, dark_blur_kernel, flip_back
+from simplepose.pose.codec import DECODE_METHODS, HeatmapCodec, dark_blur_kernel, flip_back
 
 
 @pytest.fixture

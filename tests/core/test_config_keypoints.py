@@ -3,9 +3,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simplepose.config import PRESETS, get_preset
-from simplepose.config_loading import config_from_dict, load_config, parse_overrides
-from simplepose.keypoints import FLIP_PAIRS, KEYPOINT_NAMES, OKS_SIGMAS, SKELETON, flip_index
+from simplepose.config.loading import config_from_dict, load_config, parse_overrides
+from simplepose.config.presets import PRESETS, get_preset
+from simplepose.pose.keypoints import FLIP_PAIRS, KEYPOINT_NAMES, OKS_SIGMAS, SKELETON, flip_index
 
 
 def test_presets_cover_all_depths_and_sizes():
@@ -84,8 +84,8 @@ def test_shipped_yaml_configs_load():
 
 
 def test_saved_configs_with_retired_keys_still_load() -> None:
-    from simplepose.config import Config
-    from simplepose.config_loading import config_from_dict
+    from simplepose.config.loading import config_from_dict
+    from simplepose.config.presets import Config
 
     saved = Config().to_dict()
     saved["test"]["bbox_thre"] = 1.0  # written by older versions, never read

@@ -11,7 +11,7 @@ import onnxruntime  # noqa: F401  (dev extra: missing is an error, not a skip)
 import pytest
 
 from simplepose.detection import DetectorLoadError, load_detector
-from simplepose.detection.boxes import BoxFilter, filter_boxes, letterbox
+from simplepose.detection.box_ops import BoxFilter, filter_boxes, letterbox
 from simplepose.detection.hog import HOG_LABEL, HogDetector
 from simplepose.detection.onnx_end2end import OnnxEnd2EndDetector
 from simplepose.detection.zoo import extract_graph
@@ -107,7 +107,7 @@ def test_hog_finds_nobody_in_a_blank_or_tiny_image_and_is_labelled():
 
 
 def test_hog_finds_the_pedestrian_of_a_coco_mini_image(coco_mini: Path):
-    from simplepose.pipeline import read_image
+    from simplepose.pose.pipeline import read_image
 
     found = HogDetector().detect(read_image(coco_mini / "train2017" / "000000030752.jpg"))
     assert len(found) >= 1 and 0.5 < found.scores[0] <= 1.0

@@ -2,7 +2,7 @@ import mindspore as ms
 import numpy as np
 import pytest
 
-from simplepose.network.device import select_device
+from simplepose.runtime.device import select_device
 
 
 def test_select_device_is_idempotent_after_the_runtime_started():

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from simplepose.geometry import BoxError
-from simplepose.keypoints import KEYPOINT_NAMES
+from simplepose.pose.geometry import BoxError
+from simplepose.pose.keypoints import KEYPOINT_NAMES
 
 IMAGE_W, IMAGE_H = 160, 120
 
@@ -148,7 +148,7 @@ def test_registry_names_resolve_through_the_builder(tmp_path, monkeypatch) -> No
     choices."""
     from simplepose import estimator
     from simplepose.estimator import resolve_model
-    from simplepose.weights import REGISTRY, WeightsUnavailable, model_path
+    from simplepose.hub.registry import REGISTRY, WeightsUnavailable, model_path
 
     name = "mmpose1-res50-256x192"
     with pytest.raises(WeightsUnavailable, match="offline"):

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from simplepose.geometry import (
+from simplepose.pose.geometry import (
     PIXEL_STD,
     BoxError,
     affine_matrices,

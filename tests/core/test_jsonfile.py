@@ -30,7 +30,7 @@ def test_read_json_checks_file_syntax_and_type(tmp_path):
     ids=["top_list", "no_config", "config_list", "model_int", "deep", "digits"],
 )
 def test_hostile_model_json_is_a_clear_error_naming_the_file(tmp_path, text, reason):
-    from simplepose.model_info import MODEL_JSON, ModelInfo
+    from simplepose.config.model_info import MODEL_JSON, ModelInfo
 
     (tmp_path / MODEL_JSON).write_text(text)
     with pytest.raises(ValueError, match=reason) as exc:

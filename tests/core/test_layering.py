@@ -101,7 +101,7 @@ def test_the_composition_root_names_every_stage() -> None:
         ("MODULES = ('export.cli',)", {"export"}),
         ("import importlib\nname = 'x'\nimportlib.import_module(name)", {"<dynamic import>"}),
         ('"""Docstring naming simplepose.serving in prose."""\nimport numpy', set()),
-        ("from simplepose.config import Config\nimport numpy.training", set()),
+        ("from simplepose.config.presets import Config\nimport numpy.training", set()),
     ],
 )
 def test_references_sees_every_form(source: str, expected: set[str]) -> None:

@@ -3,15 +3,15 @@ import numpy as np
 import pytest
 
 import simplepose  # noqa: F401  (oneDNN cap before MindSpore)
-from simplepose.codec import flip_back
-from simplepose.config import get_preset
+from simplepose.config.presets import get_preset
 from simplepose.network.checkpoint import (
     CheckpointError,
     build_network,
     read_checkpoint,
 )
 from simplepose.network.pose_net import FlipTestNet, JointsMSELoss, PoseResNet
-from simplepose.network.runtime import InputShapeError, load_model
+from simplepose.pose.codec import flip_back
+from simplepose.runtime.model_loader import InputShapeError, load_model
 
 
 def test_r50_parameter_names_follow_msra_layout_and_size():

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from simplepose.paths import CACHE_DIR_ENV, DEFAULT_CACHE_DIR, cache_dir
+from simplepose.hub.cache import CACHE_DIR_ENV, DEFAULT_CACHE_DIR, cache_dir
 
 
 def test_cache_dir_precedence(monkeypatch, tmp_path):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from simplepose.keypoints import OKS_SIGMAS
-from simplepose.persons import oks_matrix, oks_nms, rescore, scale_areas
+from simplepose.pose.keypoints import OKS_SIGMAS
+from simplepose.pose.persons import oks_matrix, oks_nms, rescore, scale_areas
 
 
 def test_rescore_hand_example():

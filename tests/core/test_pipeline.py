@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simplepose.codec import HeatmapCodec
-from simplepose.config import get_preset
-from simplepose.config_loading import load_config
-from simplepose.geometry import BoxError, affine_matrices, transform_points
-from simplepose.model_info import ModelInfo
-from simplepose.pipeline import PosePipeline, normalise_crops
+from simplepose.config.loading import load_config
+from simplepose.config.model_info import ModelInfo
+from simplepose.config.presets import get_preset
+from simplepose.pose.codec import HeatmapCodec
+from simplepose.pose.geometry import BoxError, affine_matrices, transform_points
+from simplepose.pose.pipeline import PosePipeline, normalise_crops
 
 CFG = load_config("res18_128x96")
 

@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from simplepose.config import TrackConfig
-from simplepose.config_loading import load_config
-from simplepose.pipeline import Persons
-from simplepose.smoothing import OneEuroFilter
-from simplepose.tracking import PoseTracker, box_iou, greedy_match, keypoint_boxes, merge_boxes
+from simplepose.config.loading import load_config
+from simplepose.config.presets import TrackConfig
+from simplepose.pose.pipeline import Persons
+from simplepose.video.smoothing import OneEuroFilter
+from simplepose.video.tracker import PoseTracker, box_iou, greedy_match, keypoint_boxes, merge_boxes
 
 K = 17
 
@@ -171,7 +171,7 @@ def test_a_person_panned_out_of_view_keeps_the_id_beyond_max_missed() -> None:
 
 
 def test_duplicate_poses_with_different_unseen_joints_are_one_person() -> None:
-    from simplepose.persons import oks_nms
+    from simplepose.pose.persons import oks_nms
 
     a = pose(100, 100, seed=6)
     b = a.copy()

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from simplepose.video import COMMON_CODECS, VideoError, VideoLimits, VideoWriter, open_frames
+from simplepose.video.frames import COMMON_CODECS, VideoError, VideoLimits, VideoWriter, open_frames
 
 
 def frames_bgr(n: int = 6, width: int = 96, height: int = 64) -> list[np.ndarray]:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from simplepose import weights
-from simplepose.weights import (
+from simplepose.hub import registry as weights
+from simplepose.hub.registry import (
     KnownWeights,
     WeightsError,
     WeightsUnavailable,

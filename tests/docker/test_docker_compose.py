@@ -35,7 +35,7 @@ from simplepose.cli import build_parser
 from simplepose.serving.settings import Settings
 from simplepose.training.run_dir import BEST_CKPT
 
-from simplepose.config import DEVICES
+from simplepose.config.presets import DEVICES
 
 ASCEND_SERVICES = ("keypoints", "train")
 SERVICE_VARIANTS = ("keypoints", "keypoints-cpu")
@@ -294,7 +294,7 @@ def test_each_export_adds_the_buckets_its_service_runs_fastest(
     reads; the exporter merges them, and ``auto`` on each device picks its own."""
     from simplepose.export.weights import bucket_format
 
-    from simplepose.buckets import DEFAULT_BATCH_SIZES, parse_batch_sizes
+    from simplepose.runtime.buckets import DEFAULT_BATCH_SIZES, parse_batch_sizes
 
     services = compose["services"]
     args = build_parser().parse_args(services[export_name]["command"])

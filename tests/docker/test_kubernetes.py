@@ -136,7 +136,7 @@ def test_every_setting_name_is_a_settings_field(variant: str) -> None:
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_commands_parse_and_the_model_is_where_the_service_reads_it(variant: str) -> None:
-    from simplepose.weights import lookup, model_path
+    from simplepose.hub.registry import lookup, model_path
 
     objects = _kustomize(KUBE_DIR / variant)
     spec = _one(objects, "Deployment")["spec"]["template"]["spec"]
@@ -162,10 +162,10 @@ def test_the_init_container_exports_the_graphs_its_service_runs_fastest(variant:
     container itself sees no NPU, so ``--buckets auto`` would guess from the wrong device."""
     from simplepose.export.weights import bucket_format
 
-    from simplepose.backends import choose_backend
-    from simplepose.buckets import parse_batch_sizes
-    from simplepose.config import get_preset
-    from simplepose.model_info import Bucket, ModelInfo
+    from simplepose.config.model_info import Bucket, ModelInfo
+    from simplepose.config.presets import get_preset
+    from simplepose.runtime.backends import choose_backend
+    from simplepose.runtime.buckets import parse_batch_sizes
 
     objects = _kustomize(KUBE_DIR / variant)
     spec = _one(objects, "Deployment")["spec"]["template"]["spec"]

@@ -83,7 +83,7 @@ def test_readme_python_snippet(exported_model: Path, tmp_path: Path) -> None:
     (snippet,) = [b for b in readme_blocks("python") if "PoseEstimator" in b]
     assert len(snippet.strip().splitlines()) <= 6
     (name,) = SNIPPET_MODEL.findall(snippet)
-    from simplepose.weights import REGISTRY
+    from simplepose.hub.registry import REGISTRY
 
     assert name in REGISTRY  # the name the README shows is a real registry entry
     image = "serving/demo_data/train2017/000000489520.jpg"

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from simplepose.export.exporter import export_model
 
-from simplepose.codec import HeatmapCodec, flip_back
-from simplepose.config import Config
-from simplepose.model_info import ModelInfo
-from simplepose.network.runtime import InputShapeError, load_model
-from simplepose.weights import sha256_file
+from simplepose.config.model_info import ModelInfo
+from simplepose.config.presets import Config
+from simplepose.hub.registry import sha256_file
+from simplepose.pose.codec import HeatmapCodec, flip_back
+from simplepose.runtime.model_loader import InputShapeError, load_model
 
 BATCHES = (1, 3, 8)
 
@@ -98,7 +98,7 @@ def test_export_without_flip_is_the_plain_network(
 ):
     import mindspore as ms
 
-    from simplepose.pipeline import PosePipeline
+    from simplepose.pose.pipeline import PosePipeline
 
     info = export_model(tiny_checkpoint, tmp_path, flip=False)
     assert info.flip_fused is False

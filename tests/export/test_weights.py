@@ -15,7 +15,7 @@ import torch_reference
 from simplepose.cli import main
 from simplepose.export.weights import ensure_default_model, fetch
 
-from simplepose.weights import KnownWeights, WeightsError, WeightsUnavailable
+from simplepose.hub.registry import KnownWeights, WeightsError, WeightsUnavailable
 
 PRESET = "res18_128x96"
 
@@ -63,8 +63,8 @@ def closed_port_url() -> str:
 
 @pytest.mark.slow
 def test_get_downloads_verifies_converts_and_exports(tmp_path, served):
-    from simplepose.backends import choose_backend
-    from simplepose.model_info import ModelInfo
+    from simplepose.config.model_info import ModelInfo
+    from simplepose.runtime.backends import choose_backend
 
     base, sha = served
     _Quiet.requests.clear()
@@ -84,7 +84,7 @@ def test_get_downloads_verifies_converts_and_exports(tmp_path, served):
 
 
 def test_name_prefix_checked_full_digest_required(tmp_path, served):
-    from simplepose.weights import download
+    from simplepose.hub.registry import download
 
     base, sha = served
     digest = download(f"{base}/sb_r18.pth", tmp_path / "a.pth", sha, progress=False)
@@ -100,7 +100,7 @@ def test_name_prefix_checked_full_digest_required(tmp_path, served):
 
 
 def test_unknown_hash_is_recorded_then_enforced(tmp_path, served):
-    from simplepose.weights import download
+    from simplepose.hub.registry import download
 
     base, sha = served
     dest = tmp_path / "downloads" / "sb_r18.pth"
@@ -127,7 +127,7 @@ def test_unreachable_and_missing_urls(tmp_path, served):
 
 @pytest.mark.slow
 def test_ensure_default_model(tmp_path, served):
-    from simplepose.network.runtime import load_model
+    from simplepose.runtime.model_loader import load_model
 
     base, sha = served
     registry = {"default": entry(f"{base}/sb_r18.pth", sha, "default")}
@@ -148,7 +148,7 @@ def test_ensure_default_model(tmp_path, served):
 
 
 def test_weights_cli(tmp_path, served, capsys, monkeypatch):
-    from simplepose import weights
+    from simplepose.hub import registry as weights
 
     assert main(["weights", "list"]) == 0
     out = capsys.readouterr().out
@@ -168,8 +168,8 @@ def _cached_download_and_checkpoint(e: KnownWeights, cache) -> None:
     """The cache as a first ``weights get`` leaves it, minus the model directory."""
     from simplepose.export.convert import convert_checkpoint
 
-    from simplepose.config import get_preset
-    from simplepose.weights import checkpoint_path, obtain
+    from simplepose.config.presets import get_preset
+    from simplepose.hub.registry import checkpoint_path, obtain
 
     pth = obtain(e, cache, progress=False)
     convert_checkpoint(pth, checkpoint_path(e, cache), layout=e.layout, config=get_preset(PRESET))
@@ -183,10 +183,10 @@ def test_a_damaged_cached_model_is_refused_with_the_fix(tmp_path, served, capsys
 
     from simplepose.export.weights import DamagedModelCache
 
-    from simplepose import weights
-    from simplepose.config import get_preset
-    from simplepose.model_info import Bucket, ModelInfo
-    from simplepose.weights import model_path
+    from simplepose.config.model_info import Bucket, ModelInfo
+    from simplepose.config.presets import get_preset
+    from simplepose.hub import registry as weights
+    from simplepose.hub.registry import model_path
 
     base, sha = served
     e = entry(f"{base}/sb_r18.pth", sha)
@@ -251,12 +251,13 @@ def test_default_model_is_served_by_onnxruntime_on_cpu(tmp_path, served, capsys,
     from simplepose.serving.model_source import resolve_model
     from simplepose.serving.settings import Settings
 
-    from simplepose import PoseEstimator, weights
-    from simplepose.backends import choose_backend
-    from simplepose.buckets import DEFAULT_BATCH_SIZES
-    from simplepose.model_info import ModelInfo
-    from simplepose.network import runtime
-    from simplepose.network.runtime import load_model
+    from simplepose import PoseEstimator
+    from simplepose.config.model_info import ModelInfo
+    from simplepose.hub import registry as weights
+    from simplepose.runtime import model_loader as runtime
+    from simplepose.runtime.backends import choose_backend
+    from simplepose.runtime.buckets import DEFAULT_BATCH_SIZES
+    from simplepose.runtime.model_loader import load_model
 
     base, sha = served
     e = entry(f"{base}/sb_r18.pth", sha, weights.DEFAULT_MODEL)

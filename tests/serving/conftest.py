@@ -12,8 +12,8 @@ from serving_helpers import encode, make_test_settings, synthetic_bgr
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_checkpoint: Path):
-    from simplepose.network.device import select_device
-    from simplepose.network.runtime import load_model
+    from simplepose.runtime.device import select_device
+    from simplepose.runtime.model_loader import load_model
 
     select_device("CPU", 0)
     return load_model(tiny_checkpoint)
@@ -32,7 +32,7 @@ def tiny_mindir_dir(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFact
 @pytest.fixture(scope="session")
 def tiny_mindir_model(tiny_mindir_dir: Path):
     """``tiny_mindir_dir`` loaded."""
-    from simplepose.network.runtime import load_model
+    from simplepose.runtime.model_loader import load_model
 
     return load_model(tiny_mindir_dir)
 

@@ -26,7 +26,7 @@ from simplepose.serving.ratelimit import FRAMES, PERSONS, REQUESTS, BucketSpec
 from starlette.routing import Mount, WebSocketRoute
 from starlette.testclient import WebSocketDenialResponse
 
-from simplepose.video import VideoWriter
+from simplepose.video.frames import VideoWriter
 
 # Every route reachable without a key, on purpose: probes, the web page, the API docs
 # (SIMPLEPOSE_DOCS_PUBLIC, default on). /metrics needs a key unless SIMPLEPOSE_METRICS_PUBLIC.

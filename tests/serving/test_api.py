@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from simplepose.keypoints import KEYPOINT_NAMES
-from simplepose.pipeline import PosePipeline
+from simplepose.pose.keypoints import KEYPOINT_NAMES
+from simplepose.pose.pipeline import PosePipeline
 
 BOXES = [[10, 5, 60, 100], {"bbox": [70, 10, 50, 100], "score": 0.5}]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from simplepose.serving.boxes import parse_boxes
-from simplepose.serving.errors import ServiceError
+from simplepose.serving.http_errors import ServiceError
 
 
 def test_lists_and_objects_with_scores() -> None:

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from simplepose.export.exporter import export_model
 
-from simplepose.config import Config
-from simplepose.model_info import ModelInfo
-from simplepose.network.onnx_runtime import cpu_session
-from simplepose.network.runtime import load_model
+from simplepose.config.model_info import ModelInfo
+from simplepose.config.presets import Config
+from simplepose.runtime.model_loader import load_model
+from simplepose.runtime.onnx_model import cpu_session
 
 SIZES = (1, 4, 8)
 HEAD_GAIN = 30.0
@@ -71,8 +71,8 @@ def reference(loud_checkpoint: Path):
     """The eager two-pass flip test (two network calls, NumPy flip-back, mean)."""
     import mindspore as ms
 
-    from simplepose.codec import flip_back
     from simplepose.network.checkpoint import build_network
+    from simplepose.pose.codec import flip_back
 
     net, _, _ = build_network(loud_checkpoint)
 
@@ -133,8 +133,8 @@ def test_int8_buckets_run_in_int8_from_input_to_output(int8_dir: Path, tmp_path:
     import onnx
     import onnxruntime as ort
 
-    from simplepose.network.onnx_runtime import session_options
-    from simplepose.threads import thread_settings
+    from simplepose.runtime.onnx_model import session_options
+    from simplepose.runtime.threads import thread_settings
 
     for n, file in ModelInfo.load(int8_dir).bucket_files("onnx", "int8").items():
         options = session_options(thread_settings(1))

@@ -13,7 +13,7 @@ from hostile_images import jpeg, many_scan_jpeg, mpo, noise_rgb, png_with_chunks
 from serving_helpers import encode, synthetic_bgr
 from simplepose.serving import images
 from simplepose.serving.boxes import parse_boxes
-from simplepose.serving.errors import ServiceError
+from simplepose.serving.http_errors import ServiceError
 from simplepose.serving.images import MAX_JPEG_SCANS, MAX_PNG_CHUNKS, decode_image
 
 MB = 1 << 20

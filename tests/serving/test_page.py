@@ -10,8 +10,8 @@ from serving_helpers import make_test_settings
 from simplepose.serving.main import create_app
 from simplepose.serving.page import CONTENT_SECURITY_POLICY, STATIC_DIR
 
-from simplepose import config
-from simplepose.keypoints import KEYPOINT_NAMES, SKELETON
+from simplepose.config import presets as config
+from simplepose.pose.keypoints import KEYPOINT_NAMES, SKELETON
 
 # No lifespan (no `with`): the page needs no model, and these tests load none.
 ON = TestClient(create_app(make_test_settings()))

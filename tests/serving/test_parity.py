@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from serving_helpers import make_test_settings
 
-from simplepose.geometry import BoxError, clip_boxes
+from simplepose.pose.geometry import BoxError, clip_boxes
 
 TOLERANCE_PX = 1e-3  # the evaluator's results file rounds coordinates to 1e-3 px itself
 MAX_PERSONS = 32  # more than any coco-mini val image has: one request = one model call

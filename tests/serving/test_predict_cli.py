@@ -11,7 +11,7 @@ import pytest
 from serving_helpers import encode, make_test_settings, synthetic_bgr, wait_until_ready
 from simplepose.cli import main
 
-from simplepose.pipeline import PosePipeline, read_image
+from simplepose.pose.pipeline import PosePipeline, read_image
 
 
 @pytest.fixture(scope="module")

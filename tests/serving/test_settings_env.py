@@ -1,6 +1,6 @@
 from simplepose.serving.settings import ENV_PREFIX, Settings
 
-from simplepose.paths import CACHE_DIR_ENV
+from simplepose.hub.cache import CACHE_DIR_ENV
 
 
 def test_service_and_weights_registry_read_the_same_cache_variable(monkeypatch, tmp_path):

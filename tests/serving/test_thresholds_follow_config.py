@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from serving_helpers import encode, make_test_settings, synthetic_bgr
 
-from simplepose.config import Config
-from simplepose.pipeline import Persons, PosePipeline
+from simplepose.config.presets import Config
+from simplepose.pose.pipeline import Persons, PosePipeline
 
 # The second box repeats the first: identical keypoints, OKS exactly 1. OKS NMS at the preset's
 # 0.9 removes it; at 1.0 it stays.
@@ -40,14 +40,14 @@ def changed_checkpoint(tiny_checkpoint: Path, tiny_config: Config, tmp_path_fact
 
 @pytest.fixture(scope="module")
 def changed_model(changed_checkpoint: Path, tiny_model):  # tiny_model selects the device
-    from simplepose.network.runtime import load_model
+    from simplepose.runtime.model_loader import load_model
 
     return load_model(changed_checkpoint)
 
 
 @pytest.fixture(scope="module")
 def reference_model(changed_checkpoint: Path, tiny_model):
-    from simplepose.network.runtime import load_model
+    from simplepose.runtime.model_loader import load_model
 
     return load_model(changed_checkpoint, flip=False)
 

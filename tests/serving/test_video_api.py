@@ -11,7 +11,7 @@ import pytest
 from serving_helpers import encode, make_test_settings, synthetic_bgr
 from starlette.websockets import WebSocketDisconnect
 
-from simplepose.video import VideoWriter
+from simplepose.video.frames import VideoWriter
 
 W, H = 160, 120
 STREAM_FPS = 2.0  # the stream's rate limit in these tests; frames are sent 1 / 1.8 s apart

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from simplepose.cli import main
 
-from simplepose.tracking import box_iou
-from simplepose.video import open_frames
+from simplepose.video.frames import open_frames
+from simplepose.video.tracker import box_iou
 
 STRONG_OVERLAP = 0.6  # box IoU between consecutive frames that makes two persons "the same"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from simplepose.config import Config
-from simplepose.config_loading import load_config
+from simplepose.config.loading import load_config
+from simplepose.config.presets import Config
 
 
 def make_root(

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simplepose.config import Config
-from simplepose.config_loading import load_config
+from simplepose.config.loading import load_config
+from simplepose.config.presets import Config
 
 pytestmark = pytest.mark.ascend
 STEPS = 8
@@ -18,7 +18,7 @@ STEPS = 8
 
 @pytest.fixture(scope="module")
 def ascend() -> str:
-    from simplepose.network.device import select_device
+    from simplepose.runtime.device import select_device
 
     return select_device("Ascend", 0)
 

@@ -19,12 +19,12 @@ from simplepose.training.dataset import (
     steps_per_epoch,
 )
 
-from simplepose.codec import HeatmapCodec
-from simplepose.config_loading import load_config
-from simplepose.geometry import affine_matrices, transform_points
-from simplepose.keypoints import flip_index
-from simplepose.model_info import ModelInfo
-from simplepose.pipeline import PosePipeline, normalise_crops
+from simplepose.config.loading import load_config
+from simplepose.config.model_info import ModelInfo
+from simplepose.pose.codec import HeatmapCodec
+from simplepose.pose.geometry import affine_matrices, transform_points
+from simplepose.pose.keypoints import flip_index
+from simplepose.pose.pipeline import PosePipeline, normalise_crops
 
 
 def test_coco_mini_train_persons(coco_mini: Path) -> None:

@@ -14,11 +14,16 @@ from simplepose.cli import main
 from simplepose.training.coco import gt_boxes, image_dir, load_annotations
 from simplepose.training.evaluate import STAT_NAMES, evaluate
 
-from simplepose.codec import HeatmapCodec
-from simplepose.config import Config
-from simplepose.config_loading import load_config
-from simplepose.geometry import affine_matrices, box_to_center_scale, clip_boxes, transform_points
-from simplepose.model_info import ModelInfo
+from simplepose.config.loading import load_config
+from simplepose.config.model_info import ModelInfo
+from simplepose.config.presets import Config
+from simplepose.pose.codec import HeatmapCodec
+from simplepose.pose.geometry import (
+    affine_matrices,
+    box_to_center_scale,
+    clip_boxes,
+    transform_points,
+)
 
 
 def coco_eval_by_hand(annotation_file: Path, results_file: Path) -> np.ndarray:

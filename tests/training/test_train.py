@@ -16,7 +16,7 @@ from simplepose.training.run_dir import read_metrics
 from simplepose.training.trainer import TrainOptions, train
 from train_cli import train_cli_command
 
-from simplepose.config_loading import load_config
+from simplepose.config.loading import load_config
 from simplepose.network.checkpoint import build_network
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from simplepose.config import Config
+from simplepose.config.presets import Config
 
 
 def train_cli_command(

@@ -17,8 +17,8 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from simplepose.serving.access import accepted_subprotocol
 from simplepose.serving.api.deps import QuotaDep
 from simplepose.serving.api.routes.keypoints import DecodeQuery, ScoreQuery
-from simplepose.serving.api.routes.video import DetectEveryQuery, SmoothQuery
-from simplepose.serving.errors import ServiceError
+from simplepose.serving.api.routes.video_upload import DetectEveryQuery, SmoothQuery
+from simplepose.serving.http_errors import ServiceError
 from simplepose.serving.images import decode_image
 from simplepose.serving.predictor import KeypointPredictor
 from simplepose.serving.quota import Quota
@@ -26,9 +26,9 @@ from simplepose.serving.tracking import frame_json, make_tracker
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketState
 
-from simplepose.keypoints import SKELETON
-from simplepose.track_pipeline import TrackingPipeline
-from simplepose.video import Frame
+from simplepose.pose.keypoints import SKELETON
+from simplepose.video.frames import Frame
+from simplepose.video.track_pipeline import TrackingPipeline
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/keypoints", tags=["video"])

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from simplepose.paths import cache_dir
+from simplepose.hub.cache import cache_dir
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Typed configuration: the dataclass sections, named presets, and which fields a checkpoint
-fixes. Reading configs from YAML files, overrides and saved dicts: ``simplepose.config_loading``.
+fixes. Reading configs from YAML files, overrides and saved dicts: ``simplepose.config.loading``.
 
 A config has five sections: ``model`` (network and input geometry), ``data`` (augmentation and
 crop recipe), ``train`` (optimiser and schedule), ``test`` (evaluation and post-processing) and
@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from simplepose.codec import DECODE_METHODS
-from simplepose.keypoints import NUM_KEYPOINTS
+from simplepose.pose.codec import DECODE_METHODS
+from simplepose.pose.keypoints import NUM_KEYPOINTS
 
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
@@ -129,7 +129,7 @@ class TestConfig:
 
 @dataclass(frozen=True)
 class TrackConfig:
-    """Video tracking (``simplepose.tracking``; SimpleBaselines' flow-based pose tracking)."""
+    """Video tracking (``simplepose.video.tracker``; SimpleBaselines' flow-based pose tracking)."""
 
     detect_every: int = 1  # run the person detector on every N-th frame; flow boxes in between
     oks_weight: float = 0.5  # similarity = w * OKS + (1 - w) * IoU of the person boxes

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from simplepose.geometry import MIN_BOX_SIZE
+from simplepose.pose.geometry import MIN_BOX_SIZE
 
 
 @dataclass(frozen=True)

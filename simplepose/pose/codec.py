@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from simplepose.keypoints import flip_index
+from simplepose.pose.keypoints import flip_index
 
 DECODE_METHODS = ("argmax", "quarter", "dark")
 QUARTER_OFFSET = 0.25  # reference sub-pixel step towards the higher neighbour

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import mindspore as ms
 
-from simplepose.config import DEVICES
-from simplepose.threads import ThreadSettings
+from simplepose.config.presets import DEVICES
+from simplepose.runtime.threads import ThreadSettings
 
 log = logging.getLogger(__name__)
 ASCEND_DEVICE_NODE = Path("/dev/davinci_manager")

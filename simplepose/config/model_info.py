@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from simplepose.config import Config, ModelConfig
-from simplepose.config_loading import config_from_dict
+from simplepose.config.loading import config_from_dict
+from simplepose.config.presets import Config, ModelConfig
 from simplepose.jsonfile import read_json
-from simplepose.keypoints import FLIP_PAIRS, KEYPOINT_NAMES
+from simplepose.pose.keypoints import FLIP_PAIRS, KEYPOINT_NAMES
 
 MODEL_JSON = "model.json"
 MODEL_FORMATS = ("mindir", "onnx", "checkpoint")

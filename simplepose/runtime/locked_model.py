@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from simplepose.backends import Backend, backend_sizes
-from simplepose.buckets import plan_calls
-from simplepose.model_info import MODEL_FILES, ModelInfo
+from simplepose.config.model_info import MODEL_FILES, ModelInfo
+from simplepose.runtime.backends import Backend, backend_sizes
+from simplepose.runtime.buckets import plan_calls
 
 
 class InputShapeError(ValueError):
@@ -35,11 +35,11 @@ def check_batch(batch: np.ndarray, info: ModelInfo) -> None:
 
 class LockedModel(ABC):
     """A model behind a lock. ``batch_sizes`` are the only batch sizes its graphs take
-    (``None``: any); calls of other sizes are padded/split by ``simplepose.buckets.plan_calls``.
+    (``None``: any); calls of other sizes are padded/split by ``simplepose.runtime.buckets.plan_calls``.
     """
 
     info: ModelInfo
-    backend = "mindspore-dynamic"  # a name in simplepose.backends.BACKENDS
+    backend = "mindspore-dynamic"  # a name in simplepose.runtime.backends.BACKENDS
     runtime = "mindspore"
     precision = "fp32"
 

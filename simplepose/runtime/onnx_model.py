@@ -1,6 +1,6 @@
 """Exported ONNX graphs run by ONNX Runtime on CPU: FP32 or INT8, one session per bucket.
 
-The sessions' thread pools come from ``simplepose.threads`` (intra-op = usable CPUs, inter-op =
+The sessions' thread pools come from ``simplepose.runtime.threads`` (intra-op = usable CPUs, inter-op =
 1, sequential execution): ONNX Runtime's own default also spins extra threads that only
 contend with the service's request threads. No MindSpore here.
 """
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from simplepose.backends import BACKEND_SPECS
-from simplepose.model_info import ModelInfo
-from simplepose.network.locked_model import LockedModel, graph_files
-from simplepose.threads import ThreadSettings, thread_settings
+from simplepose.config.model_info import ModelInfo
+from simplepose.runtime.backends import BACKEND_SPECS
+from simplepose.runtime.locked_model import LockedModel, graph_files
+from simplepose.runtime.threads import ThreadSettings, thread_settings
 
 ORT_MISSING = "ONNX models need onnxruntime: pip install 'simplepose[onnx]'"
 

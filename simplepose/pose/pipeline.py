@@ -17,17 +17,17 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from simplepose.codec import DECODE_METHODS, HeatmapCodec, flip_back
-from simplepose.config import Config, ModelConfig
-from simplepose.geometry import (
+from simplepose.config.model_info import ModelInfo
+from simplepose.config.presets import Config, ModelConfig
+from simplepose.pose.codec import DECODE_METHODS, HeatmapCodec, flip_back
+from simplepose.pose.geometry import (
     box_to_center_scale,
     clip_boxes,
     clip_keypoints,
     crop_images,
     heatmap_to_image,
 )
-from simplepose.model_info import ModelInfo
-from simplepose.persons import oks_nms, rescore, scale_areas
+from simplepose.pose.persons import oks_nms, rescore, scale_areas
 
 PIXEL_MAX = 255.0
 

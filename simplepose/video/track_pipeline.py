@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simplepose.config import TrackConfig
-from simplepose.persons import oks_nms, scale_areas
-from simplepose.pipeline import Crops, Persons, PosePipeline
-from simplepose.tracking import PoseTracker, TrackedFrame, merge_boxes
-from simplepose.video import Frame
+from simplepose.config.presets import TrackConfig
+from simplepose.pose.persons import oks_nms, scale_areas
+from simplepose.pose.pipeline import Crops, Persons, PosePipeline
+from simplepose.video.frames import Frame
+from simplepose.video.tracker import PoseTracker, TrackedFrame, merge_boxes
 
 # image -> person boxes (N, 4) xywh and their scores (N,)
 DetectFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]

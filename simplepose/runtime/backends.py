@@ -1,7 +1,7 @@
 """Which runtime runs a model directory: MindSpore (dynamic batch or static buckets) or ONNX
 Runtime (FP32 or INT8 buckets), and which one ``auto`` picks on each device.
 
-Pure: the loaders live in ``simplepose.network.runtime``. ``auto`` follows the measurements in
+Pure: the loaders live in ``simplepose.runtime.model_loader``. ``auto`` follows the measurements in
 docs/fast-paths.md (bench/serve_throughput.py): on CPU, ONNX Runtime's FP32 buckets when the
 directory has them; on Ascend, MindSpore's static-shape buckets (GraphCell is built for the
 exported shape). INT8 is never picked by ``auto``: it must be asked for (its accuracy cost is
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simplepose.model_info import ModelInfo
+from simplepose.config.model_info import ModelInfo
 
 
 @dataclass(frozen=True)

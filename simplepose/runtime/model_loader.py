@@ -1,5 +1,5 @@
 """Load a model (exported directory or checkpoint) and run batches of crops on MindSpore, or
-hand an exported directory to ONNX Runtime (``simplepose.network.onnx_runtime``).
+hand an exported directory to ONNX Runtime (``simplepose.runtime.onnx_model``).
 
 A MindSpore graph must not be called from two threads at once (it crashed the process when
 tried), so every model serialises its calls with a lock; the service batches requests instead.
@@ -13,15 +13,15 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from simplepose.backends import BACKEND_SPECS, choose_backend
-from simplepose.config import Config
-from simplepose.model_info import MODEL_JSON, ModelInfo
+from simplepose.config.model_info import MODEL_JSON, ModelInfo
+from simplepose.config.presets import Config
 from simplepose.network.checkpoint import build_network
-from simplepose.network.device import configure_cpu_threads
-from simplepose.network.locked_model import InputShapeError, LockedModel, graph_files
-from simplepose.network.onnx_runtime import OnnxModel, onnxruntime_installed
 from simplepose.network.pose_net import FlipTestNet
-from simplepose.threads import thread_settings
+from simplepose.runtime.backends import BACKEND_SPECS, choose_backend
+from simplepose.runtime.device import configure_cpu_threads
+from simplepose.runtime.locked_model import InputShapeError, LockedModel, graph_files
+from simplepose.runtime.onnx_model import OnnxModel, onnxruntime_installed
+from simplepose.runtime.threads import thread_settings
 
 __all__ = [
     "CheckpointModel",
@@ -85,9 +85,9 @@ def load_model(
 
     ``flip`` and ``config`` apply to checkpoints only (``flip=None``: the config's
     ``test.flip_test``); an exported graph says in its ``model.json`` whether the flip test is
-    fused. ``backend`` (``simplepose.backends``) picks the runtime of a directory; ``auto``
+    fused. ``backend`` (``simplepose.runtime.backends``) picks the runtime of a directory; ``auto``
     chooses for the current MindSpore device. ``threads``: CPU intra-op threads (default:
-    ``simplepose.threads``).
+    ``simplepose.runtime.threads``).
     """
     path = Path(path)
     if path.is_dir():

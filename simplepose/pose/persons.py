@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from simplepose.geometry import PIXEL_STD
-from simplepose.keypoints import OKS_SIGMAS
+from simplepose.pose.geometry import PIXEL_STD
+from simplepose.pose.keypoints import OKS_SIGMAS
 
 
 def rescore(

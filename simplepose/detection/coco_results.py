@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from simplepose.detection.base import Detections, PersonDetector
-from simplepose.keypoints import PERSON_CATEGORY_ID
-from simplepose.pipeline import read_image
+from simplepose.pose.keypoints import PERSON_CATEGORY_ID
+from simplepose.pose.pipeline import read_image
 
 DETECT_BATCH = 4  # images per detector call
 

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 import simplepose
-from simplepose.errors import CLIError
+from simplepose.commandline.errors import CLIError
 
 # ``add_parsers(subparsers)``: registers a stage's subcommands, each with ``func`` as its handler.
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]

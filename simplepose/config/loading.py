@@ -1,7 +1,7 @@
 """Reading configs: a preset name or YAML file, ``section.key=value`` overrides, and the
 plain dicts ``Config.to_dict()`` saves (checkpoints, model.json, a run's config.yaml).
 
-Every value is checked against the dataclass field types in ``simplepose.config``; unknown keys
+Every value is checked against the dataclass field types in ``simplepose.config.presets``; unknown keys
 and wrong types are ``ValueError`` naming the key.
 """
 
@@ -15,7 +15,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import yaml
 
-from simplepose.config import Config, get_preset
+from simplepose.config.presets import Config, get_preset
 
 
 def _coerce(value: Any, hint: Any, key: str) -> Any:

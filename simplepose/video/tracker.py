@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from simplepose.config import TestConfig, TrackConfig
-from simplepose.geometry import MIN_BOX_SIZE
-from simplepose.motion import camera_motion, optical_flow
-from simplepose.persons import oks_between
-from simplepose.pipeline import Persons
-from simplepose.smoothing import OneEuroFilter
+from simplepose.config.presets import TestConfig, TrackConfig
+from simplepose.pose.geometry import MIN_BOX_SIZE
+from simplepose.pose.persons import oks_between
+from simplepose.pose.pipeline import Persons
+from simplepose.video.motion import camera_motion, optical_flow
+from simplepose.video.smoothing import OneEuroFilter
 
 OUT_OF_VIEW_FRACTION = 0.5  # a track with fewer of its joints in the frame is out of view,
 MIN_JOINTS_IN_VIEW = 3  # as is one with fewer joints than this in the frame (undetectable)

@@ -1,0 +1,1 @@
+"""The ``simplepose`` command line runner and the user error it reports as one line."""

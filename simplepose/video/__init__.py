@@ -1,0 +1,2 @@
+"""Video: bounded frame sources, optical-flow motion, the pose tracker, keypoint smoothing and
+the tracked per-frame pipeline."""
