@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 import torch_reference
+
 from simplepose.cli import main
 from simplepose.export.weights import ensure_default_model, fetch
-
 from simplepose.hub.registry import KnownWeights, WeightsError, WeightsUnavailable
 
 PRESET = "res18_128x96"
@@ -166,9 +166,8 @@ def test_weights_cli(tmp_path, served, capsys, monkeypatch):
 
 def _cached_download_and_checkpoint(e: KnownWeights, cache) -> None:
     """The cache as a first ``weights get`` leaves it, minus the model directory."""
-    from simplepose.export.convert import convert_checkpoint
-
     from simplepose.config.presets import get_preset
+    from simplepose.export.convert import convert_checkpoint
     from simplepose.hub.registry import checkpoint_path, obtain
 
     pth = obtain(e, cache, progress=False)
@@ -181,10 +180,9 @@ def test_a_damaged_cached_model_is_refused_with_the_fix(tmp_path, served, capsys
     exported over them."""
     from dataclasses import replace
 
-    from simplepose.export.weights import DamagedModelCache
-
     from simplepose.config.model_info import Bucket, ModelInfo
     from simplepose.config.presets import get_preset
+    from simplepose.export.weights import DamagedModelCache
     from simplepose.hub import registry as weights
     from simplepose.hub.registry import model_path
 
@@ -246,18 +244,18 @@ def test_default_model_is_served_by_onnxruntime_on_cpu(tmp_path, served, capsys,
     import shutil
 
     from fastapi.testclient import TestClient
-    from simplepose.export import weights as export_weights
-    from simplepose.serving.main import create_app
-    from simplepose.serving.model_source import resolve_model
-    from simplepose.serving.settings import Settings
 
     from simplepose import PoseEstimator
     from simplepose.config.model_info import ModelInfo
+    from simplepose.export import weights as export_weights
     from simplepose.hub import registry as weights
     from simplepose.runtime import model_loader as runtime
     from simplepose.runtime.backends import choose_backend
     from simplepose.runtime.buckets import DEFAULT_BATCH_SIZES
     from simplepose.runtime.model_loader import load_model
+    from simplepose.serving.main import create_app
+    from simplepose.serving.model_source import resolve_model
+    from simplepose.serving.settings import Settings
 
     base, sha = served
     e = entry(f"{base}/sb_r18.pth", sha, weights.DEFAULT_MODEL)
