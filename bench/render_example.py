@@ -29,7 +29,9 @@ def main() -> None:
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
 
-    anns = json.loads((args.data / "annotations" / f"person_keypoints_{args.split}.json").read_text())
+    anns = json.loads(
+        (args.data / "annotations" / f"person_keypoints_{args.split}.json").read_text()
+    )
     image_id = next(i["id"] for i in anns["images"] if i["file_name"] == args.image)
     boxes = [
         a["bbox"]

@@ -87,9 +87,11 @@ def predict_video(
             p = tracked.persons
             frames.append({**frame_json(tracked), **({"file": frame.name} if frame.name else {})})
             if writer is not None:
-                writer.write(draw_persons(
-                    frame.image, p.keypoints, p.boxes, pipeline.in_vis_thre, tracked.track_ids
-                ))
+                writer.write(
+                    draw_persons(
+                        frame.image, p.keypoints, p.boxes, pipeline.in_vis_thre, tracked.track_ids
+                    )
+                )
     finally:
         if writer is not None:
             writer.close()

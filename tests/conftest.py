@@ -24,6 +24,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("ascend") is not None:
             item.add_marker(skip)
+
+
 COCO_MINI = Path(
     os.environ.get("SIMPLEPOSE_COCO_MINI", REPO_ROOT.parent / "shared" / "data" / "coco-mini")
 )

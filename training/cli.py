@@ -42,6 +42,7 @@ The run directory gets config.yaml (resolved config), last.ckpt (every epoch), b
 val AP, with --val-split), last_state.ckpt (optimiser state for --resume) and metrics.jsonl.
 """
 
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """``train`` and ``evaluate`` (see ``evaluate_cli``)."""
     text = "train SimpleBaselines on COCO keypoints and write checkpoints"
@@ -310,5 +311,3 @@ def run_train(args: argparse.Namespace) -> int:
         if summary.stopped and s.epoch < config.train.epochs:
             print(f"continue with: simplepose train --resume {summary.run_dir} --data {data}")
     return EXIT_STOPPED if summary.signal else 0
-
-

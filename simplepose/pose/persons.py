@@ -12,9 +12,7 @@ from simplepose.pose.geometry import PIXEL_STD
 from simplepose.pose.keypoints import OKS_SIGMAS
 
 
-def rescore(
-    maxvals: np.ndarray, box_scores: np.ndarray, in_vis_thre: float
-) -> np.ndarray:
+def rescore(maxvals: np.ndarray, box_scores: np.ndarray, in_vis_thre: float) -> np.ndarray:
     """Person score ``(N,)`` = box score x mean of the joint scores ``(N, K)`` above
     ``in_vis_thre`` (0 when no joint is above it)."""
     maxvals = np.asarray(maxvals, dtype=np.float64)

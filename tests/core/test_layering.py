@@ -55,7 +55,9 @@ def references(source: str) -> set[str]:
             found.update(filter(None, [_layer(node.module)]))
             if node.module == "simplepose":
                 found.update(a.name for a in node.names if a.name in UPPER)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+        elif (
+            isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
+        ):
             for match in NAMED.finditer(node.value):
                 found.add(match.group(1) or match.group(2))
         elif isinstance(node, ast.Call):

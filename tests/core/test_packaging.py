@@ -17,8 +17,12 @@ import tomllib
 
 REPO = Path(__file__).resolve().parents[2]
 # the stages and the composition root (cli/, see tests/core/test_layering.py)
-STAGES = {"simplepose.training": "training", "simplepose.export": "export",
-          "simplepose.serving": "serving", "simplepose.cli": "cli"}
+STAGES = {
+    "simplepose.training": "training",
+    "simplepose.export": "export",
+    "simplepose.serving": "serving",
+    "simplepose.cli": "cli",
+}
 
 
 def _tree_packages() -> set[str]:
@@ -52,8 +56,11 @@ def test_stages_are_symlinked_into_the_package() -> None:
 def test_wheel_holds_only_the_simplepose_namespace(tmp_path: Path) -> None:
     # Build from the tracked files only: a stale build/ folder in a checkout leaks into wheels.
     src = tmp_path / "src"
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, check=True,
-                             capture_output=True).stdout.decode().split("\0")
+    tracked = (
+        subprocess.run(["git", "ls-files", "-z"], cwd=REPO, check=True, capture_output=True)
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, tracked):
         path = REPO / name
         if path.is_symlink():
@@ -63,9 +70,20 @@ def test_wheel_holds_only_the_simplepose_namespace(tmp_path: Path) -> None:
             (src / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, src / name)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path),
-         str(src)],
-        check=True, timeout=300, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            "-w",
+            str(tmp_path),
+            str(src),
+        ],
+        check=True,
+        timeout=300,
+        capture_output=True,
     )
     (wheel,) = tmp_path.glob("simplepose-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
@@ -77,4 +95,6 @@ def test_wheel_holds_only_the_simplepose_namespace(tmp_path: Path) -> None:
     # package data of the stages travels with them (the demo model's sample images)
     assert any(n.startswith("simplepose/serving/demo_data/train2017/") for n in names)
     # and the web page's files (serving/static/, served at /)
-    assert {"simplepose/serving/static/index.html", "simplepose/serving/static/main.js"} <= set(names)
+    assert {"simplepose/serving/static/index.html", "simplepose/serving/static/main.js"} <= set(
+        names
+    )

@@ -53,8 +53,9 @@ def _one(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> d
 
 
 def _container(pod_spec: dict[str, Any], name: str) -> dict[str, Any]:
-    return next(c for c in pod_spec["containers"] + pod_spec.get("initContainers", [])
-                if c["name"] == name)
+    return next(
+        c for c in pod_spec["containers"] + pod_spec.get("initContainers", []) if c["name"] == name
+    )
 
 
 def _env(container: dict[str, Any], objects: list[dict[str, Any]]) -> dict[str, str]:
@@ -78,8 +79,10 @@ def _parse_cli(args: list[str]):
 
 
 @pytest.mark.parametrize(
-    "path,doc", _manifests(), ids=lambda v: v.relative_to(KUBE_DIR).as_posix()
-    if isinstance(v, Path) else v["kind"])
+    "path,doc",
+    _manifests(),
+    ids=lambda v: v.relative_to(KUBE_DIR).as_posix() if isinstance(v, Path) else v["kind"],
+)
 def test_manifest_validates_against_the_api_schema(path: Path, doc: dict[str, Any]) -> None:
     kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
 
@@ -111,8 +114,10 @@ def test_probes_point_at_real_routes(variant: str) -> None:
     routes = set(create_app(Settings()).openapi()["paths"])
     spec = _one(_kustomize(KUBE_DIR / variant), "Deployment")["spec"]["template"]["spec"]
     container = _container(spec, "keypoints")
-    probes = {k: container[k]["httpGet"]["path"]
-              for k in ("startupProbe", "livenessProbe", "readinessProbe")}
+    probes = {
+        k: container[k]["httpGet"]["path"]
+        for k in ("startupProbe", "livenessProbe", "readinessProbe")
+    }
     assert probes["readinessProbe"] == "/readyz" and probes["livenessProbe"] == "/healthz"
     assert set(probes.values()) <= routes
     port = container["ports"][0]
@@ -129,9 +134,13 @@ def test_every_setting_name_is_a_settings_field(variant: str) -> None:
         named = {k for k in _env(_container(spec, name), objects) if ENV_NAME.fullmatch(k)}
         assert named and named <= known, f"{name}: not Settings fields: {named - known}"
     # and the values are ones the service accepts
-    Settings(**{k[len("SIMPLEPOSE_"):].lower(): v
-                for k, v in _env(_container(spec, "keypoints"), objects).items()
-                if k != "SIMPLEPOSE_API_KEYS_FILE"})
+    Settings(
+        **{
+            k[len("SIMPLEPOSE_") :].lower(): v
+            for k, v in _env(_container(spec, "keypoints"), objects).items()
+            if k != "SIMPLEPOSE_API_KEYS_FILE"
+        }
+    )
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -145,13 +154,15 @@ def test_commands_parse_and_the_model_is_where_the_service_reads_it(variant: str
     fetch = _parse_cli(init["args"])
     assert (fetch.command, fetch.weights_command) == ("weights", "get")
     env = _env(service, objects)
-    written = model_path(lookup(fetch.name), fetch.cache_dir, flip=not fetch.no_flip,
-                         fmt=fetch.format)
+    written = model_path(
+        lookup(fetch.name), fetch.cache_dir, flip=not fetch.no_flip, fmt=fetch.format
+    )
     assert Path(env["SIMPLEPOSE_MODEL"]) == written
     assert env["SIMPLEPOSE_OFFLINE"] == "true"  # the init step fetched it; never download again
     # both containers see the same volume at the cache path
-    mounts = {c["name"]: {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
-              for c in (service, init)}
+    mounts = {
+        c["name"]: {m["mountPath"]: m["name"] for m in c["volumeMounts"]} for c in (service, init)
+    }
     assert mounts["keypoints"][fetch.cache_dir] == mounts["fetch-model"][fetch.cache_dir]
 
 
@@ -169,15 +180,21 @@ def test_the_init_container_exports_the_graphs_its_service_runs_fastest(variant:
 
     objects = _kustomize(KUBE_DIR / variant)
     spec = _one(objects, "Deployment")["spec"]["template"]["spec"]
-    service, fetch = _container(spec, "keypoints"), _parse_cli(_container(spec, "fetch-model")["args"])
+    service, fetch = (
+        _container(spec, "keypoints"),
+        _parse_cli(_container(spec, "fetch-model")["args"]),
+    )
     device = _env(service, objects)["SIMPLEPOSE_DEVICE"]
     assert device == DEVICES[variant]
     fmt = bucket_format(fetch.buckets, device)
     assert fmt == {"CPU": "onnx", "Ascend": "mindir"}[device] == bucket_format("auto", device)
     sizes = parse_batch_sizes(fetch.batch_sizes)
     # what `weights get` writes with these arguments, as the service will find it
-    served = ModelInfo(config=get_preset("res50_256x192"), format=fetch.format,
-                       buckets=tuple(Bucket(Bucket.file_name(fmt, n), fmt, n) for n in sizes))
+    served = ModelInfo(
+        config=get_preset("res50_256x192"),
+        format=fetch.format,
+        buckets=tuple(Bucket(Bucket.file_name(fmt, n), fmt, n) for n in sizes),
+    )
     backend = choose_backend(served, device)
     assert backend.name == {"CPU": "onnxruntime", "Ascend": "mindspore-buckets"}[device]
     # the service's largest batch has a bucket of its own (no call is split below it)
@@ -219,8 +236,12 @@ def test_npu_resources_and_driver_mounts_only_on_npu_variants() -> None:
         resources, mounts = npu_bits(npu_spec)
         assert resources and mounts == set(DRIVER_MOUNTS)
         assert npu_spec["nodeSelector"] and npu_spec["tolerations"]
-        for mount in (m for c in npu_spec["containers"] for m in c["volumeMounts"]
-                      if m["mountPath"] in DRIVER_MOUNTS):
+        for mount in (
+            m
+            for c in npu_spec["containers"]
+            for m in c["volumeMounts"]
+            if m["mountPath"] in DRIVER_MOUNTS
+        ):
             assert mount["readOnly"]
     assert npu_bits(cpu) == (set(), set())
     assert "nodeSelector" not in cpu and "tolerations" not in cpu
@@ -233,6 +254,7 @@ def test_npu_resources_and_driver_mounts_only_on_npu_variants() -> None:
 def test_cpu_variant_is_the_ascend_one_without_the_npu() -> None:
     """The two Deployments differ only in what the NPU needs and in the buckets the model is
     exported with (no drift in probes, settings...)."""
+
     def strip(deployment: dict[str, Any]) -> dict[str, Any]:
         d = copy.deepcopy(deployment)
         spec = d["spec"]["template"]["spec"]
@@ -244,7 +266,9 @@ def test_cpu_variant_is_the_ascend_one_without_the_npu() -> None:
             c["image"] = c["image"].split(":")[0]
             if "--buckets" in c["args"]:  # the device's own fast path, tested above
                 c["args"][c["args"].index("--buckets") + 1] = "<device's buckets>"
-            c["volumeMounts"] = [m for m in c["volumeMounts"] if m["mountPath"] not in DRIVER_MOUNTS]
+            c["volumeMounts"] = [
+                m for m in c["volumeMounts"] if m["mountPath"] not in DRIVER_MOUNTS
+            ]
             c["env"] = [e for e in c.get("env", []) if e["name"] != "SIMPLEPOSE_DEVICE_ID"]
             for e in c["env"]:
                 if e["name"] == "SIMPLEPOSE_DEVICE":

@@ -208,7 +208,9 @@ def test_a_damaged_cached_model_is_refused_with_the_fix(tmp_path, served, capsys
     with pytest.raises(DamagedModelCache, match="not valid JSON|not a valid model.json"):
         fetch(e, tmp_path, offline=True, progress=False, device="CPU")
     info.save(model_dir)
-    with pytest.raises(DamagedModelCache):  # not "unavailable": serve must not fall back to the demo
+    with pytest.raises(
+        DamagedModelCache
+    ):  # not "unavailable": serve must not fall back to the demo
         ensure_default_model(tmp_path, offline=True, name=e.name, registry={e.name: e})
     monkeypatch.setitem(weights.REGISTRY, e.name, e)
     assert main(["weights", "get", e.name, "--cache-dir", str(tmp_path), "--offline"]) == 2

@@ -31,9 +31,7 @@ def changed_checkpoint(tiny_checkpoint: Path, tiny_config: Config, tmp_path_fact
     from simplepose.network.checkpoint import build_network, save_pose_checkpoint
 
     net, _, _ = build_network(tiny_checkpoint)
-    config = dataclasses.replace(
-        tiny_config, test=dataclasses.replace(tiny_config.test, **CHANGED)
-    )
+    config = dataclasses.replace(tiny_config, test=dataclasses.replace(tiny_config.test, **CHANGED))
     path = tmp_path_factory.mktemp("changed") / "changed.ckpt"
     return save_pose_checkpoint(net, path, config)
 

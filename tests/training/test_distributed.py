@@ -32,7 +32,9 @@ def _rank_metrics(run: Path) -> list[list[dict]]:
 
 
 @pytest.fixture(scope="module")
-def two_worker_run(small_root: Path, tmp_path_factory: pytest.TempPathFactory, train_config) -> Path:
+def two_worker_run(
+    small_root: Path, tmp_path_factory: pytest.TempPathFactory, train_config
+) -> Path:
     """One epoch of ``simplepose train --devices 2`` on one node (batch 2 per worker)."""
     run = tmp_path_factory.mktemp("two_workers") / "run"
     cmd = train_cli_command(
@@ -109,6 +111,7 @@ def _start_nodes(
     """``simplepose train --nodes 2`` as node 0 and node 1 (one worker each, master on
     127.0.0.1). Node 1 runs the exact msrun command the CLI prints for it (``--print-command``),
     through msrun's own code with its is-this-the-master check answered as on a second host."""
+
     def node(rank: int, *more: str) -> list[str]:
         return train_cli_command(
             root, run, config, 2, epochs, "--devices", "1", "--device", "CPU", "--nodes", "2",
@@ -116,19 +119,31 @@ def _start_nodes(
             *extra, *more,
         )  # fmt: skip
 
-    printed = subprocess.run(node(1, "--print-command"), env=ENV, capture_output=True,
-                             text=True, timeout=60, check=True).stdout.strip()
+    printed = subprocess.run(
+        node(1, "--print-command"), env=ENV, capture_output=True, text=True, timeout=60, check=True
+    ).stdout.strip()
     path, _, command = printed.partition(" ")
     msrun, *msrun_args = shlex.split(command)
     assert Path(msrun).name == "msrun" and "--node_rank=1" in msrun_args
     assert "--worker_num=2" in msrun_args and "--local_worker_num=1" in msrun_args
     env1 = {**ENV, "PATH": path.removeprefix("PATH=").replace("$PATH", os.environ["PATH"])}
     # each "host" is a session of its own, so a test can take one away whole
-    node0 = subprocess.Popen(node(0), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, start_new_session=True)
-    node1 = subprocess.Popen([sys.executable, str(SECOND_HOST_MSRUN), *msrun_args], env=env1,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)
+    node0 = subprocess.Popen(
+        node(0),
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    node1 = subprocess.Popen(
+        [sys.executable, str(SECOND_HOST_MSRUN), *msrun_args],
+        env=env1,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     return [node0, node1]
 
 
@@ -184,8 +199,7 @@ def test_losing_a_node_stops_the_other_and_a_relaunch_resumes(
     from simplepose.network.checkpoint import build_network
 
     run, epochs = tmp_path / "run", 6
-    node0, node1 = _start_nodes(small_root, run, train_config, epochs, free_port(),
-                                "--auto-resume")
+    node0, node1 = _start_nodes(small_root, run, train_config, epochs, free_port(), "--auto-resume")
     rank1 = run / "metrics_rank1.jsonl"
     deadline = time.time() + TIMEOUT_S
     while time.time() < deadline and node0.poll() is None:
@@ -204,8 +218,9 @@ def test_losing_a_node_stops_the_other_and_a_relaunch_resumes(
     assert 1 <= saved_epoch < epochs
 
     # the same two commands again (as a rescheduled pod would run them): resume, then finish
-    results = _finish(_start_nodes(small_root, run, train_config, epochs, free_port(),
-                                   "--auto-resume"), TIMEOUT_S)
+    results = _finish(
+        _start_nodes(small_root, run, train_config, epochs, free_port(), "--auto-resume"), TIMEOUT_S
+    )
     assert [c for c, _ in results] == [0, 0], results[0][1][-3000:] + _logs(run)
     starts = [r for r in read_metrics(run / "metrics.jsonl") if r["kind"] == "start"]
     assert [s["resume"] for s in starts] == [False, True]

@@ -113,7 +113,9 @@ async def render(
     png = await run_in_threadpool(
         lambda: encode_png(
             draw_persons(
-                result.image.bgr, result.persons.keypoints[keep], result.persons.boxes[keep],
+                result.image.bgr,
+                result.persons.keypoints[keep],
+                result.persons.boxes[keep],
                 predictor.params.in_vis_thre,
             )  # fmt: skip
         )
