@@ -10,9 +10,9 @@ from typing import Any
 
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
-from simplepose.training.coco import annotation_path, image_dir, load_annotations
 
 from simplepose.pose.keypoints import PERSON_CATEGORY_ID
+from simplepose.training.coco import annotation_path, image_dir, load_annotations
 
 VAL_SPLIT = "val2017"
 MIN_BOX_SIDE = 8  # px: smaller ground-truth persons are not used as requests

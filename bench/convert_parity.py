@@ -33,9 +33,9 @@ def main() -> None:
     import mindspore as ms
     import numpy as np
     import torch
-    from simplepose.export.convert import convert_checkpoint
 
     from simplepose.config.presets import get_preset
+    from simplepose.export.convert import convert_checkpoint
     from simplepose.network.checkpoint import build_network
 
     ref = load_torch_reference()

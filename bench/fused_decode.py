@@ -29,9 +29,9 @@ def main() -> None:
 
     import mindspore as ms
     import numpy as np
-    from simplepose.export.exporter import export_model
 
     from simplepose.config.loading import load_config
+    from simplepose.export.exporter import export_model
     from simplepose.network.checkpoint import save_pose_checkpoint
     from simplepose.network.pose_net import PoseResNet
     from simplepose.pose.codec import HeatmapCodec

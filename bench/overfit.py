@@ -18,13 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore loads)
+from simplepose.config.loading import load_config
 from simplepose.training.coco import person_samples
 from simplepose.training.dataset import Shard, steps_per_epoch
 from simplepose.training.evaluate import evaluate
 from simplepose.training.trainer import TrainOptions, train
-
-import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore loads)
-from simplepose.config.loading import load_config
 
 SPLIT = "train2017"
 

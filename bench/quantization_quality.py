@@ -33,10 +33,9 @@ GOAL_MEDIAN_PX = 0.5
 
 def displacement(fp32, int8, data: Path) -> np.ndarray:
     """Distances (image px) between the FP32 and INT8 keypoints of every GT person and joint."""
-    from simplepose.training.coco import gt_boxes, image_dir, load_annotations
-
     from simplepose.pose.geometry import heatmap_to_image
     from simplepose.pose.pipeline import PosePipeline, read_image
+    from simplepose.training.coco import gt_boxes, image_dir, load_annotations
 
     pipelines = [PosePipeline(m, decode="dark") for m in (fp32, int8)]
     items = gt_boxes(load_annotations(data, SPLIT), image_dir(data, SPLIT))
@@ -62,14 +61,13 @@ def main() -> int:
     p.add_argument("--batch-sizes", default="1,2,4,8,16")
     args = p.parse_args()
 
-    from simplepose.export.exporter import export_model
-    from simplepose.training.evaluate import evaluate
-
     from simplepose.config.model_info import ModelInfo
+    from simplepose.export.exporter import export_model
     from simplepose.runtime.buckets import parse_batch_sizes
     from simplepose.runtime.device import select_device
     from simplepose.runtime.model_loader import load_model
     from simplepose.runtime.threads import thread_settings
+    from simplepose.training.evaluate import evaluate
 
     select_device("CPU")
     sizes = parse_batch_sizes(args.batch_sizes)

@@ -68,9 +68,8 @@ def cpu_flags() -> dict[str, bool]:
 
 def build_model(workdir: Path, data: Path, sizes: tuple[int, ...]) -> Path:
     """Random-weight R50 checkpoint -> one directory with every backend's graphs."""
-    from simplepose.export.exporter import export_model
-
     from simplepose.config.model_info import ModelInfo
+    from simplepose.export.exporter import export_model
 
     ckpt = r50_random_checkpoint(workdir)
     out = workdir / "r50_buckets"

@@ -36,10 +36,10 @@ def make_batch(cfg: Config, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndar
 def mindspore_step(cfg: Config, batch: int):
     import mindspore as ms
     from mindspore import nn
-    from simplepose.training.steps import make_train_step
 
     from simplepose.network.pose_net import PoseResNet
     from simplepose.runtime.device import select_device
+    from simplepose.training.steps import make_train_step
 
     device = select_device("CPU")
     net = PoseResNet(cfg.model)

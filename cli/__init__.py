@@ -15,12 +15,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from simplepose.commandline import runner as command
 from simplepose.export import cli as export_cli
 from simplepose.export import weights_cli
 from simplepose.serving import detect_cli, keys_cli, predict_cli, serve_cli
 from simplepose.training import cli as training_cli
-
-from simplepose.commandline import runner as command
 
 # Stage modules contributing subcommands, in the order they appear in --help.
 SUBCOMMANDS: tuple[command.Registrar, ...] = (

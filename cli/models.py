@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from simplepose.export.weights import fetch
-
 from simplepose.hub.registry import lookup
 
 

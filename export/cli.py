@@ -12,11 +12,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from simplepose.export.exporter import EXPORT_FORMATS
-from simplepose.export.layouts import LAYOUT_CHOICES
-
 from simplepose.commandline.errors import CLIError
 from simplepose.config.model_info import MODEL_FILES
+from simplepose.export.exporter import EXPORT_FORMATS
+from simplepose.export.layouts import LAYOUT_CHOICES
 from simplepose.runtime.buckets import DEFAULT_BATCH_SIZES
 
 Option = tuple[tuple[str, ...], dict[str, Any]]

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore runs)
+from simplepose.config.presets import Config, get_preset
 from simplepose.export.layouts import (
     LayoutError,
     blocks_per_stage,
@@ -21,9 +23,6 @@ from simplepose.export.layouts import (
     unwrap_state_dict,
 )
 from simplepose.export.pth_reader import load_pth
-
-import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore runs)
-from simplepose.config.presets import Config, get_preset
 from simplepose.hub.registry import sha256_file
 from simplepose.network.resnet import RESNET_SPECS
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from simplepose.export.onnx_graph import import_onnx
 
 

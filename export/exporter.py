@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from simplepose.export.graph import build_export_graph
-from simplepose.export.onnx_graph import import_onnx, strip_convtranspose_output_shape
 
 import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore runs)
 from simplepose.config.model_info import MODEL_FILES, MODEL_JSON, PRECISIONS, Bucket, ModelInfo
 from simplepose.config.presets import Config
+from simplepose.export.graph import build_export_graph
+from simplepose.export.onnx_graph import import_onnx, strip_convtranspose_output_shape
 from simplepose.hub.registry import sha256_file
 from simplepose.runtime.buckets import DEFAULT_BATCH_SIZES, check_batch_sizes
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from simplepose.export.pth_reader import UnsafeCheckpointError, is_inert, refusal
 
 LAYOUTS = ("msra", "mmpose0", "mmpose1", "torchvision")

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import numpy as np
+
 from simplepose.export.pth_prescan import CheckpointFormatError, UnsafeCheckpointError, prescan
 
 MAX_NDIM = 16

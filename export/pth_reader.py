@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+
 from simplepose.export.pth_pickle import (
     MAX_DIM,
     ArrayBuilder,

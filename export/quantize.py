@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from simplepose.export.deconv_rewrite import convtranspose_as_convs
-from simplepose.export.onnx_graph import import_onnx, tensor_names
 
 from simplepose.config.model_info import Bucket, ModelInfo
+from simplepose.export.deconv_rewrite import convtranspose_as_convs
+from simplepose.export.onnx_graph import import_onnx, tensor_names
 from simplepose.pose.pipeline import PosePipeline, read_image
 
 log = logging.getLogger(__name__)

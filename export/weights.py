@@ -153,9 +153,8 @@ def fetch(
     ``buckets`` (``BUCKET_CHOICES``, see ``bucket_format``) adds static-shape graphs of
     ``batch_sizes`` next to the main one; ``auto``: those ``backend`` serves fastest on
     ``device``. Raises ``DamagedModelCache`` for a cached directory that is not intact."""
-    from simplepose.export.convert import convert_checkpoint
-
     from simplepose.config.presets import get_preset
+    from simplepose.export.convert import convert_checkpoint
 
     if entry.kind not in ("pose", "backbone"):
         raise ValueError(f"{entry.name} is a {entry.kind} file, not pose weights")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from simplepose.commandline.errors import CLIError
 from simplepose.export.cli import (
     DEFAULT_SIZES,
     NO_FLIP,
@@ -19,8 +20,6 @@ from simplepose.export.cli import (
 )
 from simplepose.export.exporter import EXPORT_FORMATS
 from simplepose.export.weights import BUCKET_CHOICES
-
-from simplepose.commandline.errors import CLIError
 from simplepose.hub.registry import KnownWeights
 
 WEIGHTS_GET_OPTIONS: tuple[Option, ...] = (
@@ -64,7 +63,6 @@ examples:
 
 def _weights_list(args: argparse.Namespace) -> int:
     from simplepose.export.layouts import CHANNEL_ORDER
-
     from simplepose.hub.registry import AP_NOTE, DEFAULT_MODEL, REGISTRY
 
     print(f"{'name':<24} {'kind':<9} {'layout':<12} {'input':<8} {'order':<5} {'AP':>5}  sha256")
@@ -115,7 +113,6 @@ def _served_by(model_dir: Path) -> str:
 def _weights_get(args: argparse.Namespace) -> int:
     from simplepose.export.onnx_graph import MissingDependencyError
     from simplepose.export.weights import DamagedModelCache, fetch
-
     from simplepose.hub.registry import WeightsUnavailable, lookup
 
     entry = lookup(args.name)

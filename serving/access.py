@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from simplepose.serving.http_errors import error_body, error_response
 from simplepose.serving.keyfile import KeyFileError, KeyStore, read_keyfile
 from simplepose.serving.metrics import ServiceMetrics
 from simplepose.serving.page import PAGE_PREFIX
 from simplepose.serving.ratelimit import FRAMES, PERSONS, REQUESTS, BucketSpec, RateLimiter
 from simplepose.serving.settings import Settings
-from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 import numpy as np
+
 from simplepose.serving.http_errors import ServiceError
 
 BOX_VALUES = 4

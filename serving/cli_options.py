@@ -13,14 +13,14 @@ from simplepose.config.presets import DEVICES
 from simplepose.runtime.backends import BACKENDS
 
 if TYPE_CHECKING:
-    from simplepose.serving.settings import Settings
-
     from simplepose.detection import PersonDetector
+    from simplepose.serving.settings import Settings
 
 
 def settings_from_args(args: argparse.Namespace, names: tuple[str, ...]):
     """Settings from the environment, overridden by the options given on the command line."""
     from pydantic import ValidationError
+
     from simplepose.serving.settings import Settings
 
     given = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
@@ -42,9 +42,8 @@ def add_detector_option(p: argparse.ArgumentParser) -> None:
 
 def load_settings_detector(settings: Settings) -> PersonDetector:
     """The detector ``settings.detector`` names; naming errors are user errors."""
-    from simplepose.serving.main import build_detector
-
     from simplepose.detection import DetectorLoadError
+    from simplepose.serving.main import build_detector
 
     try:
         return build_detector(settings)

@@ -12,16 +12,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from simplepose.commandline.errors import CLIError
+from simplepose.config.presets import DEVICES
+from simplepose.jsonfile import read_json
 from simplepose.serving.cli_options import (
     add_detector_option,
     image_paths,
     load_settings_detector,
     settings_from_args,
 )
-
-from simplepose.commandline.errors import CLIError
-from simplepose.config.presets import DEVICES
-from simplepose.jsonfile import read_json
 
 DETECT_EPILOG = """\
 image ids: from --annotations (a COCO annotation file: file_name -> id) when given, else the

@@ -14,7 +14,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
-from simplepose.serving.batching import BatchingExecutor, BatchStats
 
 from simplepose.detection import (
     Detections,
@@ -23,6 +22,7 @@ from simplepose.detection import (
     PersonDetector,
     WholeImageDetector,
 )
+from simplepose.serving.batching import BatchingExecutor, BatchStats
 
 CLIENT_BOXES = DetectorInfo(name="client", label="client boxes (no detector run)")
 NO_DETECTOR = "none"

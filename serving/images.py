@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from PIL import Image
+
 from simplepose.serving.http_errors import ServiceError
 
 # Pillow format name -> the content types a client may declare for it.

@@ -10,6 +10,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+
+import simplepose
+from simplepose.detection import PersonDetector
+from simplepose.pose.pipeline import HeatmapModel
 from simplepose.serving.access import install_access
 from simplepose.serving.api.routes import health, keypoints, model, stream, video_upload
 from simplepose.serving.http_errors import install_error_handlers
@@ -19,10 +23,6 @@ from simplepose.serving.page import install_page
 from simplepose.serving.predictor import KeypointPredictor
 from simplepose.serving.settings import Settings, get_settings
 from simplepose.serving.tracking import Slots
-
-import simplepose
-from simplepose.detection import PersonDetector
-from simplepose.pose.pipeline import HeatmapModel
 
 log = logging.getLogger(__name__)
 DEMO_BANNER = (

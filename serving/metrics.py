@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST as PROMETHEUS_CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
 from simplepose.serving.batching import BatchStats
 
 NAMESPACE = "simplepose"

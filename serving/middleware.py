@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from simplepose.serving.http_errors import ServiceError, error_response
 from simplepose.serving.metrics import ServiceMetrics
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Multipart framing and the small form fields on top of the image itself.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024

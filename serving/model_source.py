@@ -32,7 +32,6 @@ def default_model(settings: Settings) -> tuple[Path | None, str]:
     Runtime's), added to an older cached export that lacks them."""
     try:
         from simplepose.export.weights import ensure_default_model
-
         from simplepose.hub.registry import WeightsUnavailable
     except ImportError as exc:
         return None, f"this installation has no default-weights registry ({exc})"

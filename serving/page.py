@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from simplepose.serving.http_errors import ServiceError
 
 from simplepose.config.presets import TestConfig
 from simplepose.pose.keypoints import KEYPOINT_NAMES, SKELETON
+from simplepose.serving.http_errors import ServiceError
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 PAGE_PREFIX = "/web"

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from simplepose.jsonfile import read_json
+from simplepose.pose.codec import DECODE_METHODS
 from simplepose.serving.cli_options import (
     add_detector_option,
     add_model_options,
@@ -19,9 +21,6 @@ from simplepose.serving.cli_options import (
     load_settings_detector,
     settings_from_args,
 )
-
-from simplepose.jsonfile import read_json
-from simplepose.pose.codec import DECODE_METHODS
 
 PREDICT_EPILOG = """\
 boxes file: JSON object mapping an image path (as given) or file name to its person boxes,
@@ -67,15 +66,15 @@ def _load_boxes_file(path: Path | None) -> dict[str, Any]:
 
 def _predict(args: argparse.Namespace) -> int:
     import cv2
-    from simplepose.serving.boxes import boxes_from_list
-    from simplepose.serving.http_errors import ServiceError
-    from simplepose.serving.predictor import model_summary
-    from simplepose.serving.results import persons_to_json
     from tqdm import tqdm
 
     from simplepose.drawing import draw_persons
     from simplepose.pose.geometry import BoxError
     from simplepose.pose.pipeline import PosePipeline, read_image
+    from simplepose.serving.boxes import boxes_from_list
+    from simplepose.serving.http_errors import ServiceError
+    from simplepose.serving.predictor import model_summary
+    from simplepose.serving.results import persons_to_json
 
     settings = settings_from_args(
         args,

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from simplepose.serving.tracking import frame_json
 from tqdm import tqdm
 
 from simplepose.commandline.errors import CLIError
@@ -21,6 +20,7 @@ from simplepose.config.presets import TrackConfig
 from simplepose.detection import PersonDetector
 from simplepose.drawing import draw_persons
 from simplepose.pose.pipeline import PosePipeline
+from simplepose.serving.tracking import frame_json
 from simplepose.video.frames import Frame, FrameSource, VideoWriter, open_frames
 from simplepose.video.track_pipeline import TrackingPipeline
 

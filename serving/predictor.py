@@ -18,6 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from simplepose.detection import DetectorInfo, PersonDetector, WholeImageDetector
+from simplepose.pose.codec import DECODE_METHODS
+from simplepose.pose.geometry import BoxError
+from simplepose.pose.pipeline import HeatmapModel, Persons, PosePipeline
 from simplepose.serving.batching import BatchingExecutor, ExecutorClosed, QueueFull
 from simplepose.serving.boxes import parse_boxes
 from simplepose.serving.detection_stage import CLIENT_BOXES, DetectionStage, FoundBoxes
@@ -25,12 +31,6 @@ from simplepose.serving.http_errors import ServiceError
 from simplepose.serving.images import DecodedImage, decode_image
 from simplepose.serving.metrics import ServiceMetrics
 from simplepose.serving.settings import Settings
-from starlette.concurrency import run_in_threadpool
-
-from simplepose.detection import DetectorInfo, PersonDetector, WholeImageDetector
-from simplepose.pose.codec import DECODE_METHODS
-from simplepose.pose.geometry import BoxError
-from simplepose.pose.pipeline import HeatmapModel, Persons, PosePipeline
 
 log = logging.getLogger(__name__)
 

@@ -7,11 +7,12 @@ model runs, and the caller gets a 429 JSON error with ``Retry-After`` when they 
 
 from __future__ import annotations
 
+from starlette.requests import HTTPConnection
+
 from simplepose.serving.access import ANONYMOUS, CALLER_SCOPE_KEY, Caller, retry_after
 from simplepose.serving.http_errors import ServiceError
 from simplepose.serving.metrics import ServiceMetrics
 from simplepose.serving.ratelimit import FRAMES, PERSONS, RateLimiter
-from starlette.requests import HTTPConnection
 
 
 class Quota:

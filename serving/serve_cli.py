@@ -48,6 +48,7 @@ SERVE_OPTIONS = (
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
+
     from simplepose.serving.access import access_policy
     from simplepose.serving.main import create_app
 

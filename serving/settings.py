@@ -13,7 +13,6 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from simplepose.serving.demo import DEMO_STEPS
 
 from simplepose.config.presets import DEVICES
 from simplepose.detection import DEFAULT_DETECTOR
@@ -21,6 +20,7 @@ from simplepose.detection.coco_results import DETECT_BATCH
 from simplepose.hub.cache import DEFAULT_CACHE_DIR
 from simplepose.pose.codec import DECODE_METHODS
 from simplepose.runtime.backends import BACKENDS
+from simplepose.serving.demo import DEMO_STEPS
 
 ENV_PREFIX = "SIMPLEPOSE_"
 AuthMode = Literal["required", "off"]

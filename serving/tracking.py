@@ -8,12 +8,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from simplepose.pose.geometry import BoxError
 from simplepose.serving.http_errors import ServiceError
 from simplepose.serving.predictor import KeypointPredictor
 from simplepose.serving.results import persons_to_json
 from simplepose.serving.settings import Settings
-
-from simplepose.pose.geometry import BoxError
 from simplepose.video.frames import COMMON_CODECS, Frame, VideoError, VideoLimits, open_frames
 from simplepose.video.track_pipeline import TrackingPipeline
 from simplepose.video.tracker import TrackedFrame

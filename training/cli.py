@@ -14,10 +14,9 @@ import sys
 import time
 from pathlib import Path
 
+from simplepose.commandline.errors import CLIError
 from simplepose.training import evaluate_cli
 from simplepose.training.cli_args import add_device_args, check_data
-
-from simplepose.commandline.errors import CLIError
 
 log = logging.getLogger(__name__)
 DEFAULT_PRESET = "res50_256x192"
@@ -247,9 +246,8 @@ def _auto_resume(args: argparse.Namespace) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from simplepose.training.run_dir import load_run_config
-
     from simplepose.config.loading import load_config
+    from simplepose.training.run_dir import load_run_config
 
     _check_cluster(args)
     if args.auto_resume:

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from simplepose.training.augment import augment
-from simplepose.training.coco import PersonSample, SkipCounter
 
 from simplepose.config.presets import Config
 from simplepose.pose.codec import HeatmapCodec
 from simplepose.pose.pipeline import normalise_crops, read_image
+from simplepose.training.augment import augment
+from simplepose.training.coco import PersonSample, SkipCounter
 
 log = logging.getLogger(__name__)
 COLUMNS = ("image", "target", "target_weight", "index")

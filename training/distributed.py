@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 import numpy as np
+
 from simplepose.training.dataset import Shard
 
 LAUNCHER_ENV = ("MS_ROLE", "RANK_SIZE")  # set by msrun for every worker

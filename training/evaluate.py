@@ -17,6 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from simplepose.detection import PersonDetector
+from simplepose.detection.coco_results import coco_records, detect_files
+from simplepose.pose.geometry import BoxError, clip_boxes
+from simplepose.pose.pipeline import Crops, HeatmapModel, Persons, PosePipeline, read_image
 from simplepose.training.coco import (
     PERSON_CATEGORY_ID,
     ImageBoxes,
@@ -28,11 +33,6 @@ from simplepose.training.coco import (
     image_dir,
     load_annotations,
 )
-
-from simplepose.detection import PersonDetector
-from simplepose.detection.coco_results import coco_records, detect_files
-from simplepose.pose.geometry import BoxError, clip_boxes
-from simplepose.pose.pipeline import Crops, HeatmapModel, Persons, PosePipeline, read_image
 
 log = logging.getLogger(__name__)
 STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")

@@ -6,10 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from simplepose.training.cli_args import add_device_args, check_data
-
 from simplepose.commandline.errors import CLIError
 from simplepose.pose.codec import DECODE_METHODS
+from simplepose.training.cli_args import add_device_args, check_data
 
 EVAL_EPILOG = """\
 examples:
@@ -81,10 +80,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.batch_size is not None and args.batch_size < 1:
         raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
 
-    from simplepose.training.evaluate import evaluate
-
     from simplepose.runtime.device import select_device
     from simplepose.runtime.model_loader import load_model
+    from simplepose.training.evaluate import evaluate
 
     detector = None
     if args.boxes == "detector":

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from simplepose.config.presets import Config
 from simplepose.training.run_dir import LAST_CKPT, STATE_CKPT, STATE_KEY, RunState
 from simplepose.training.steps import optimizer_state
-
-from simplepose.config.presets import Config
 
 
 def restore(run_dir: Path, net: Any, optimizer: Any) -> RunState:

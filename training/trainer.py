@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from simplepose.config.presets import Config
 from simplepose.training.coco import SkipCounter, person_samples
 from simplepose.training.dataset import PoseSource, build_dataset, epoch_indices, steps_per_epoch
 from simplepose.training.distributed import init_distributed, trainable_digest
@@ -25,8 +26,6 @@ from simplepose.training.run_dir import (
 from simplepose.training.schedule import multistep_lr
 from simplepose.training.steps import check_amp, load_backbone, make_train_step
 from simplepose.training.stop import StopRequest, agreed_reason
-
-from simplepose.config.presets import Config
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +147,8 @@ class Trainer:
         opts = self.options
         if not (self.is_main and opts.val_split and state.epoch % opts.val_every == 0):
             return None
-        from simplepose.training.evaluate import evaluate
-
         from simplepose.network.checkpoint import save_pose_checkpoint
+        from simplepose.training.evaluate import evaluate
 
         # the checkpoint carries self.config: its test section sets every threshold
         result = evaluate(self.run_dir / LAST_CKPT, opts.data_root, opts.val_split, opts.val_boxes)

@@ -8,9 +8,8 @@ import the composition root.
 
 import sys
 
-from simplepose.training.cli import add_parsers
-
 from simplepose.commandline.runner import build_parser, run
+from simplepose.training.cli import add_parsers
 
 if __name__ == "__main__":
     parser = build_parser((add_parsers,), "one msrun training worker", prog="simplepose")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+
 from simplepose.serving.http_errors import ServiceError
 from simplepose.serving.metrics import ServiceMetrics
 from simplepose.serving.predictor import KeypointPredictor

@@ -26,6 +26,7 @@ from page_helpers import (
     unobstructed_keypoints,
     wait_for_result,
 )
+
 from simplepose.serving.middleware import MULTIPART_OVERHEAD_BYTES
 
 pytestmark = pytest.mark.slow

@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import pytest
+
 from simplepose.cli import build_parser, main
 
 SUBCOMMANDS = ("train", "evaluate", "export", "convert", "weights", "serve", "predict")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from simplepose.serving.settings import ENV_PREFIX, Settings
 
 REPO = Path(__file__).resolve().parents[2]

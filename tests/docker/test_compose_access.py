@@ -15,6 +15,7 @@ from deploy_files import (
     load_compose,
     merge,
 )
+
 from simplepose.serving.access import AccessConfigError, access_policy
 from simplepose.serving.keyfile import create_key
 from simplepose.serving.settings import Settings

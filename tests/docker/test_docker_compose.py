@@ -31,11 +31,11 @@ from deploy_files import (
     option,
     settings_env_names,
 )
+
 from simplepose.cli import build_parser
+from simplepose.config.presets import DEVICES
 from simplepose.serving.settings import Settings
 from simplepose.training.run_dir import BEST_CKPT
-
-from simplepose.config.presets import DEVICES
 
 ASCEND_SERVICES = ("keypoints", "train")
 SERVICE_VARIANTS = ("keypoints", "keypoints-cpu")
@@ -293,7 +293,6 @@ def test_each_export_adds_the_buckets_its_service_runs_fastest(
     Runtime on the CPU image) write the same checkpoint into the directory their service
     reads; the exporter merges them, and ``auto`` on each device picks its own."""
     from simplepose.export.weights import bucket_format
-
     from simplepose.runtime.buckets import DEFAULT_BATCH_SIZES, parse_batch_sizes
 
     services = compose["services"]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from deploy_files import ENTRYPOINT, HEALTHCHECK, INSTALL_SH, REPO
+
 from simplepose.cli import build_parser
 
 SHELL_SCRIPTS = (ENTRYPOINT, INSTALL_SH)

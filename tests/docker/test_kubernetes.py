@@ -13,6 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from deploy_files import DRIVER_MOUNTS, ENV_NAME, REPO, settings_env_names
+
 from simplepose.serving.settings import Settings
 
 KUBE_DIR = REPO / "deploy" / "kubernetes"
@@ -171,10 +172,9 @@ def test_the_init_container_exports_the_graphs_its_service_runs_fastest(variant:
     """The served directory gets the buckets ``auto`` picks on the service's device: ONNX on
     CPU (ONNX Runtime is in the CPU image), MindIR on Ascend. Asked for explicitly: the init
     container itself sees no NPU, so ``--buckets auto`` would guess from the wrong device."""
-    from simplepose.export.weights import bucket_format
-
     from simplepose.config.model_info import Bucket, ModelInfo
     from simplepose.config.presets import get_preset
+    from simplepose.export.weights import bucket_format
     from simplepose.runtime.backends import choose_backend
     from simplepose.runtime.buckets import parse_batch_sizes
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 import torch_reference
-from simplepose.export.convert import convert_checkpoint
-from simplepose.export.layouts import LayoutError, infer_model_fields, map_layout, unwrap_state_dict
 
 from simplepose.config.presets import get_preset
+from simplepose.export.convert import convert_checkpoint
+from simplepose.export.layouts import LayoutError, infer_model_fields, map_layout, unwrap_state_dict
 from simplepose.network.checkpoint import CheckpointError
 
 PARITY_ATOL = 1e-4

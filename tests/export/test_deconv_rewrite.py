@@ -10,6 +10,7 @@ import pytest
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
 from simplepose.export.deconv_rewrite import convtranspose_as_convs  # noqa: E402
 
 CIN, COUT, H, W = 6, 4, 7, 5

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from simplepose.export.exporter import export_model
 
 from simplepose.config.model_info import ModelInfo
 from simplepose.config.presets import Config
+from simplepose.export.exporter import export_model
 from simplepose.hub.registry import sha256_file
 from simplepose.pose.codec import HeatmapCodec, flip_back
 from simplepose.runtime.model_loader import InputShapeError, load_model
@@ -150,6 +150,7 @@ def test_fused_decode_equals_codec_quarter_decode(
 
 def test_quarter_decode_cell_matches_codec_on_edge_cases():
     import mindspore as ms
+
     from simplepose.export.decode_net import QuarterDecode
 
     h, w = 9, 7

@@ -9,6 +9,7 @@ import zipfile
 import pytest
 import torch
 import torch_reference
+
 from simplepose.cli import main
 
 

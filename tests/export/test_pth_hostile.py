@@ -31,6 +31,7 @@ from crafted_pth import (
     uni,
     zip_pth,
 )
+
 from simplepose.export import pth_reader
 from simplepose.export.layouts import unwrap_state_dict
 from simplepose.export.pth_reader import (

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from simplepose.export.layouts import unwrap_state_dict
 from simplepose.export.pth_reader import (
     CheckpointFormatError,

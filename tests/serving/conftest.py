@@ -40,6 +40,7 @@ def tiny_mindir_model(tiny_mindir_dir: Path):
 @pytest.fixture(scope="module")
 def client(tiny_model) -> Iterator:
     from fastapi.testclient import TestClient
+
     from simplepose.serving.main import create_app
 
     settings = make_test_settings(max_upload_bytes=200_000, max_pixels=1_000_000, max_boxes=4)

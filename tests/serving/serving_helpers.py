@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 from localhost import wait_ready  # noqa: F401 - the serving tests import it from here
 from PIL import Image
+
 from simplepose.serving.settings import Settings
 
 IMAGE_W, IMAGE_H = 160, 120

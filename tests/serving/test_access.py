@@ -16,6 +16,9 @@ from fastapi import FastAPI, WebSocket
 from fastapi.routing import APIWebSocketRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from serving_helpers import make_test_settings, synthetic_bgr
+from starlette.routing import Mount, WebSocketRoute
+from starlette.testclient import WebSocketDenialResponse
+
 from simplepose.serving.access import (
     WS_KEY_PROTOCOL_PREFIX,
     WS_SUBPROTOCOL,
@@ -23,9 +26,6 @@ from simplepose.serving.access import (
 )
 from simplepose.serving.keyfile import create_key, revoke_key
 from simplepose.serving.ratelimit import FRAMES, PERSONS, REQUESTS, BucketSpec
-from starlette.routing import Mount, WebSocketRoute
-from starlette.testclient import WebSocketDenialResponse
-
 from simplepose.video.frames import VideoWriter
 
 # Every route reachable without a key, on purpose: probes, the web page, the API docs

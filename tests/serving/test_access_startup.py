@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from localhost import free_port
 from serving_helpers import make_test_settings, wait_ready
+
 from simplepose.cli import main
 from simplepose.serving.access import AccessConfigError, access_policy
 from simplepose.serving.keyfile import create_key, revoke_key

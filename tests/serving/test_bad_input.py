@@ -88,6 +88,7 @@ def test_pixel_count_over_the_limit(client, png_bytes) -> None:
 
 def test_queue_full_is_503_with_retry_after(tiny_model, png_bytes) -> None:
     from fastapi.testclient import TestClient
+
     from simplepose.serving.main import create_app
 
     gated = GatedModel(tiny_model)

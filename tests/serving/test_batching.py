@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+
 from simplepose.serving.batching import BatchingExecutor, BatchStats, ExecutorClosed, QueueFull
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from simplepose.serving.boxes import parse_boxes
 from simplepose.serving.http_errors import ServiceError
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime  # noqa: F401  (dev extra: missing is an error, not a skip)
 import pytest
-from simplepose.cli import main
 
+from simplepose.cli import main
 from tests.detection_graph import graph_finding
 
 IMAGE, IMAGE_ID = "000000217285.jpg", 217285  # coco-mini val2017, 640x427
@@ -78,10 +78,9 @@ def test_predict_uses_the_detector_for_images_without_boxes(
 
 
 def test_evaluate_boxes_detector_uses_the_same_detections(coco_mini, found) -> None:
+    from simplepose.detection import load_detector
     from simplepose.training.coco import image_dir, load_annotations
     from simplepose.training.evaluate import detector_items
-
-    from simplepose.detection import load_detector
 
     data = load_annotations(coco_mini, "val2017")
     detector = load_detector(str(found[0]), device="CPU")

@@ -56,6 +56,7 @@ def detector(people, tmp_path_factory: pytest.TempPathFactory) -> Counting:
 @pytest.fixture(scope="module")
 def client(tiny_model, detector: Counting) -> Iterator:
     from fastapi.testclient import TestClient
+
     from simplepose.serving.main import create_app
 
     app = create_app(make_test_settings(), model=tiny_model, device="CPU", detector=detector)
@@ -123,6 +124,7 @@ def test_model_endpoint_and_metrics_report_the_detector(client) -> None:
 
 def test_hog_default_is_labelled_low_accuracy_everywhere(tiny_model, caplog) -> None:
     from fastapi.testclient import TestClient
+
     from simplepose.serving.main import create_app
 
     settings = make_test_settings(detector="hog")

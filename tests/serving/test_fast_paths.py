@@ -13,10 +13,10 @@ from pathlib import Path
 import mindspore as ms
 import numpy as np
 import pytest
-from simplepose.export.exporter import export_model
 
 from simplepose.config.model_info import ModelInfo
 from simplepose.config.presets import Config
+from simplepose.export.exporter import export_model
 from simplepose.runtime.model_loader import load_model
 from simplepose.runtime.onnx_model import cpu_session
 
@@ -153,6 +153,7 @@ def test_service_serves_the_int8_export(int8_dir, coco_mini, png_bytes):
     bucket_dir = int8_dir
     from fastapi.testclient import TestClient
     from serving_helpers import make_test_settings
+
     from simplepose.export.quantize import calibration_crops
     from simplepose.serving.main import create_app
 

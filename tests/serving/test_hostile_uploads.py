@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hostile_images import jpeg, many_scan_jpeg, mpo, noise_rgb, png_with_chunks, wide_bmp
 from serving_helpers import encode, synthetic_bgr
+
 from simplepose.serving import images
 from simplepose.serving.boxes import parse_boxes
 from simplepose.serving.http_errors import ServiceError

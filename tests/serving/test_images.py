@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 from serving_helpers import encode, jpeg_with_orientation, synthetic_bgr
+
 from simplepose.serving.http_errors import ServiceError
 from simplepose.serving.images import decode_image, read_header
 

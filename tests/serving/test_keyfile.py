@@ -13,6 +13,7 @@ from pathlib import Path
 from statistics import median
 
 import pytest
+
 from simplepose.cli import main
 from simplepose.serving.keyfile import (
     KEY_PREFIX,

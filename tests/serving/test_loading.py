@@ -29,6 +29,7 @@ def gated_loading(monkeypatch, tiny_model, tiny_checkpoint):
 
 def test_healthz_answers_while_the_model_loads(gated_loading, tiny_checkpoint) -> None:
     from fastapi.testclient import TestClient
+
     from simplepose.serving.main import create_app
 
     app = create_app(make_test_settings(model=tiny_checkpoint, detector="none"))
@@ -46,6 +47,7 @@ def test_healthz_answers_while_the_model_loads(gated_loading, tiny_checkpoint) -
 
 def test_a_failed_load_is_reported_and_stops_the_server(monkeypatch, tiny_checkpoint) -> None:
     from fastapi.testclient import TestClient
+
     from simplepose.serving import model_source
     from simplepose.serving.main import create_app
 

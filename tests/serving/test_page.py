@@ -7,11 +7,11 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 from serving_helpers import make_test_settings
-from simplepose.serving.main import create_app
-from simplepose.serving.page import CONTENT_SECURITY_POLICY, STATIC_DIR
 
 from simplepose.config import presets as config
 from simplepose.pose.keypoints import KEYPOINT_NAMES, SKELETON
+from simplepose.serving.main import create_app
+from simplepose.serving.page import CONTENT_SECURITY_POLICY, STATIC_DIR
 
 # No lifespan (no `with`): the page needs no model, and these tests load none.
 ON = TestClient(create_app(make_test_settings()))

@@ -26,6 +26,7 @@ def default_client(tiny_mindir_model):
     which DARK decoding of a random-weight model's flat heatmaps can amplify to ~1e-3 px.
     """
     from fastapi.testclient import TestClient
+
     from simplepose.serving.main import create_app
 
     with TestClient(
@@ -38,10 +39,9 @@ def default_client(tiny_mindir_model):
 def test_http_keypoints_equal_simplepose_evaluate_and_the_python_api(
     coco_mini, default_client, tiny_mindir_model, tiny_mindir_dir
 ) -> None:
+    from simplepose import PoseEstimator
     from simplepose.training.coco import gt_boxes, image_dir, load_annotations
     from simplepose.training.evaluate import evaluate
-
-    from simplepose import PoseEstimator
 
     estimator = PoseEstimator(tiny_mindir_dir, device="CPU")  # its own copy of the model
     api_worst = 0.0

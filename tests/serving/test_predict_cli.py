@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 from serving_helpers import encode, make_test_settings, synthetic_bgr, wait_until_ready
-from simplepose.cli import main
 
+from simplepose.cli import main
 from simplepose.pose.pipeline import PosePipeline, read_image
 
 
@@ -87,6 +87,7 @@ def test_explicit_model_wins_and_missing_is_an_error(tmp_path, tiny_checkpoint) 
 def test_demo_model_is_built_labelled_and_served(tmp_path, monkeypatch) -> None:
     """No default model -> the demo model: trained briefly, exported, labelled everywhere."""
     from fastapi.testclient import TestClient
+
     from simplepose.serving import model_source
     from simplepose.serving.main import create_app
 

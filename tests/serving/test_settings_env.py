@@ -1,6 +1,5 @@
-from simplepose.serving.settings import ENV_PREFIX, Settings
-
 from simplepose.hub.cache import CACHE_DIR_ENV
+from simplepose.serving.settings import ENV_PREFIX, Settings
 
 
 def test_service_and_weights_registry_read_the_same_cache_variable(monkeypatch, tmp_path):

@@ -85,6 +85,7 @@ def test_pipeline_defaults_are_the_models_config(changed_model, image, expected)
 
 def test_service_follows_the_models_config(changed_model, image, expected) -> None:
     from fastapi.testclient import TestClient
+
     from simplepose.serving.main import create_app
 
     with TestClient(create_app(make_test_settings(), model=changed_model, device="CPU")) as c:

@@ -41,6 +41,7 @@ def video_bytes(frames: list[np.ndarray], codec: str = "mpeg4", fmt: str = "mp4"
 @pytest.fixture(scope="module")
 def vclient(tiny_model) -> Iterator:
     from fastapi.testclient import TestClient
+
     from simplepose.serving.main import create_app
 
     settings = make_test_settings(

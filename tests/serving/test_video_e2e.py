@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from simplepose.cli import main
 
+from simplepose.cli import main
 from simplepose.video.frames import open_frames
 from simplepose.video.tracker import box_iou
 
@@ -71,9 +71,9 @@ def test_image_folder_tracks_like_frames(posetrack_clip: Path, tiny_checkpoint, 
 def hog_client(tiny_model) -> Iterator:
     from fastapi.testclient import TestClient
     from serving_helpers import make_test_settings
-    from simplepose.serving.main import create_app
 
     from simplepose.detection.hog import HogDetector
+    from simplepose.serving.main import create_app
 
     app = create_app(make_test_settings(), model=tiny_model, device="CPU", detector=HogDetector())
     with TestClient(app) as c:

@@ -34,9 +34,9 @@ def test_select_device_runs_mindspore_on_the_npu(ascend: str) -> None:
 def test_amp_o2_with_loss_scale_learns_a_fixed_batch(ascend: str, tiny_config: Config) -> None:
     import mindspore as ms
     from mindspore import nn
-    from simplepose.training.steps import make_train_step
 
     from simplepose.network.pose_net import PoseResNet
+    from simplepose.training.steps import make_train_step
 
     config = load_config("res18_128x96", ["train.amp_level=O2", "train.loss_scale=1024"])
     config = Config(name="o2", model=tiny_config.model, train=config.train)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from simplepose.training.coco import load_annotations
 
 GOOD_IMAGE = {"id": 1, "file_name": "a.jpg", "width": 64, "height": 48}

@@ -9,6 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from simplepose.config.loading import load_config
+from simplepose.config.model_info import ModelInfo
+from simplepose.pose.codec import HeatmapCodec
+from simplepose.pose.geometry import affine_matrices, transform_points
+from simplepose.pose.keypoints import flip_index
+from simplepose.pose.pipeline import PosePipeline, normalise_crops
 from simplepose.training.augment import augment, flip_sample
 from simplepose.training.coco import SkipCounter, person_samples
 from simplepose.training.dataset import (
@@ -18,13 +25,6 @@ from simplepose.training.dataset import (
     epoch_indices,
     steps_per_epoch,
 )
-
-from simplepose.config.loading import load_config
-from simplepose.config.model_info import ModelInfo
-from simplepose.pose.codec import HeatmapCodec
-from simplepose.pose.geometry import affine_matrices, transform_points
-from simplepose.pose.keypoints import flip_index
-from simplepose.pose.pipeline import PosePipeline, normalise_crops
 
 
 def test_coco_mini_train_persons(coco_mini: Path) -> None:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 from localhost import free_port
-from simplepose.training.run_dir import read_metrics
 from train_cli import train_cli_command
+
+from simplepose.training.run_dir import read_metrics
 
 pytestmark = pytest.mark.slow
 TIMEOUT_S = 300

@@ -10,10 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from simplepose.cli import main
-from simplepose.training.coco import gt_boxes, image_dir, load_annotations
-from simplepose.training.evaluate import STAT_NAMES, evaluate
 
+from simplepose.cli import main
 from simplepose.config.loading import load_config
 from simplepose.config.model_info import ModelInfo
 from simplepose.config.presets import Config
@@ -24,6 +22,8 @@ from simplepose.pose.geometry import (
     clip_boxes,
     transform_points,
 )
+from simplepose.training.coco import gt_boxes, image_dir, load_annotations
+from simplepose.training.evaluate import STAT_NAMES, evaluate
 
 
 def coco_eval_by_hand(annotation_file: Path, results_file: Path) -> np.ndarray:

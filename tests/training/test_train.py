@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from simplepose.training.run_dir import read_metrics
-from simplepose.training.trainer import TrainOptions, train
 from train_cli import train_cli_command
 
 from simplepose.config.loading import load_config
 from simplepose.network.checkpoint import build_network
+from simplepose.training.run_dir import read_metrics
+from simplepose.training.trainer import TrainOptions, train
 
 pytestmark = pytest.mark.slow
 
@@ -124,9 +124,9 @@ def test_amp_is_refused_on_cpu(small_root: Path, tmp_path: Path, train_config) -
 
 def test_pretrained_backbone_init(tiny_checkpoint: Path, tiny_config) -> None:
     import mindspore as ms
-    from simplepose.training.steps import load_backbone
 
     from simplepose.network.pose_net import PoseResNet
+    from simplepose.training.steps import load_backbone
 
     source, _, _ = build_network(tiny_checkpoint)
     ms.set_seed(123)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+
 from simplepose.serving.api.deps import MetricsDep, PredictorDep
 from simplepose.serving.metrics import PROMETHEUS_CONTENT_TYPE
 from simplepose.serving.schemas import ERROR_RESPONSES, HealthResponse, ReadyResponse

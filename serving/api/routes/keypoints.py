@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from simplepose.drawing import draw_persons, encode_png
 from simplepose.serving.api.deps import PredictorDep, QuotaDep
 from simplepose.serving.predictor import Prediction, detector_summary
 from simplepose.serving.results import persons_to_json
 from simplepose.serving.schemas import ERROR_RESPONSES, DecodeMethod, KeypointsResponse
-from starlette.concurrency import run_in_threadpool
-
-from simplepose.drawing import draw_persons, encode_png
 
 router = APIRouter(prefix="/keypoints", tags=["keypoints"])
 

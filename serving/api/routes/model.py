@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+
 from simplepose.serving.api.deps import PredictorDep
 from simplepose.serving.schemas import ERROR_RESPONSES, ModelJson
 

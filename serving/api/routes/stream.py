@@ -14,6 +14,10 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocketState
+
+from simplepose.pose.keypoints import SKELETON
 from simplepose.serving.access import accepted_subprotocol
 from simplepose.serving.api.deps import QuotaDep
 from simplepose.serving.api.routes.keypoints import DecodeQuery, ScoreQuery
@@ -23,10 +27,6 @@ from simplepose.serving.images import decode_image
 from simplepose.serving.predictor import KeypointPredictor
 from simplepose.serving.quota import Quota
 from simplepose.serving.tracking import frame_json, make_tracker
-from starlette.concurrency import run_in_threadpool
-from starlette.websockets import WebSocketState
-
-from simplepose.pose.keypoints import SKELETON
 from simplepose.video.frames import Frame
 from simplepose.video.track_pipeline import TrackingPipeline
 

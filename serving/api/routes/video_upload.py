@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
+
 from simplepose.serving.api.deps import PredictorDep, QuotaDep
 from simplepose.serving.api.routes.keypoints import DecodeQuery, ScoreQuery
 from simplepose.serving.http_errors import ServiceError
 from simplepose.serving.schemas import VIDEO_ERROR_RESPONSES, VideoResponse
 from simplepose.serving.tracking import make_tracker, track_video, video_limits
-from starlette.concurrency import run_in_threadpool
 
 router = APIRouter(prefix="/keypoints", tags=["video"])
 
