@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _coco import val_person_boxes  # noqa: E402
+from _machine import machine  # noqa: E402
 from _service import ServiceProcess, post_keypoints, r50_random_checkpoint  # noqa: E402
 
 
@@ -158,6 +159,7 @@ def main() -> None:
         "requests_per_mode": totals["svc_images"],
         "max_batch": args.max_batch,
         "note": "2 shared CPU cores, random R50 weights; numbers are noisy",
+        "machine": machine(),
     }  # fmt: skip
     print(json.dumps(result))
 

@@ -40,6 +40,7 @@ from simplepose.video.tracker import box_iou
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _coco import load_coco, person_ap  # noqa: E402
+from _machine import machine  # noqa: E402
 
 MATCH_IOU = 0.3  # a box shows the GT person it overlaps most, if at least this much
 
@@ -167,7 +168,7 @@ def main() -> None:
             continue
         print(f"{name:>20}: box AP {r['box_ap']:.4f} (AP50 {r['box_ap50']:.4f})  oracle keypoint "
               f"AP {r['oracle_kpt_ap']:.4f}  {r['boxes']} boxes  {r['label']}")  # fmt: skip
-    print(json.dumps(result))
+    print(json.dumps({**result, "machine": machine()}))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _machine import machine
+
 import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore loads)
 from simplepose.config.loading import load_config
 from simplepose.training.coco import person_samples
@@ -92,6 +94,7 @@ def main() -> int:
                 "preset": args.preset,
                 "batch_size": args.batch_size,
                 "persons": n,
+                "machine": machine(),
             }
         )
     )
