@@ -40,7 +40,7 @@ def _lscpu() -> dict[str, str]:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return {}
-    facts = {}
+    facts: dict[str, str] = {}
     for line in out.splitlines():
         key, sep, value = line.partition(":")
         if sep:
@@ -54,7 +54,7 @@ def _cpuinfo() -> dict[str, str]:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
         return {}
-    facts = {}
+    facts: dict[str, str] = {}
     for line in text.split("\n\n")[0].splitlines():
         key, sep, value = line.partition(":")
         if sep:
