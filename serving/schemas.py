@@ -127,7 +127,8 @@ class ReadyResponse(BaseModel):
 
 
 class ModelJson(BaseModel):
-    """The served model's ``model.json`` (plus ``device``)."""
+    """The served model's ``model.json``, plus where and how it runs (the model card's
+    ``device``, ``runtime``, ``backend``, ``precision`` and ``batch_sizes``)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -145,6 +146,12 @@ class ModelJson(BaseModel):
     keypoint_names: list[str]
     config: dict[str, Any]
     device: str
+    runtime: str = Field(description="mindspore or onnxruntime")
+    backend: str = Field(description="mindspore-dynamic|-buckets, onnxruntime[-int8]")
+    precision: str = Field(description="fp32 or int8")
+    batch_sizes: list[int] | None = Field(
+        description="static-shape buckets calls are padded to (null: any batch size)"
+    )
     detector: DetectorSummary = Field(description="the server's person detector")
 
 
