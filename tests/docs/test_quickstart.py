@@ -81,8 +81,7 @@ def test_make_serve_then_the_readme_curl(exported_model: Path, tmp_path: Path) -
 
 def test_readme_python_snippet(exported_model: Path, tmp_path: Path) -> None:
     (snippet,) = [b for b in readme_blocks("python") if "PoseEstimator" in b]
-    # six statements; ruff format (which formats Markdown code blocks) adds a blank line
-    assert len([line for line in snippet.splitlines() if line.strip()]) <= 6
+    assert len(snippet.strip().splitlines()) <= 6
     (name,) = SNIPPET_MODEL.findall(snippet)
     from simplepose.hub.registry import REGISTRY
 
