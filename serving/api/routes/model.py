@@ -17,6 +17,10 @@ router = APIRouter(prefix="/v1", tags=["model"])
     responses={503: ERROR_RESPONSES[503]},
 )
 def model_json(predictor: PredictorDep) -> ModelJson:
-    return ModelJson(
-        **predictor.info.to_dict(), device=predictor.device, detector=predictor.detector_summary
+    return ModelJson.model_validate(
+        {
+            **predictor.info.to_dict(),
+            "device": predictor.device,
+            "detector": predictor.detector_summary,
+        }
     )
