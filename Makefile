@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-dev
 # MindSpore on AVX-512 CPUs is ~70x slower without this cap (see README, "CPU speed trap").
 export ONEDNN_MAX_CPU_ISA ?= AVX2
 
-.PHONY: venv test lint serve bench clean lock
+.PHONY: venv test test-fast lint serve bench clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,14 @@ lint: venv
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo
 
+# Everything (what CI runs): the checks, then every test.
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The inner loop: the tests not marked slow (no training, msrun, browser, docker install, bench
+# runs); `make lint` runs the checks.
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not slow"
 
 serve: venv
 	$(BIN)/simplepose serve $(SERVE_ARGS)
