@@ -126,9 +126,11 @@ class Settings(BaseSettings):
     @field_validator("device", "backend", "decode")
     @classmethod
     def _known_choice(cls, value: str | None, info: ValidationInfo) -> str | None:
-        choices = CHOICES[info.field_name]
+        name = info.field_name
+        assert name is not None  # pydantic sets it for every field validator
+        choices = CHOICES[name]
         if value is not None and value not in choices:
-            raise ValueError(f"{info.field_name} must be one of {choices}, got {value!r}")
+            raise ValueError(f"{name} must be one of {choices}, got {value!r}")
         return value
 
     @field_validator("cors_origins", mode="before")

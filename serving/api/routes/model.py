@@ -18,12 +18,14 @@ router = APIRouter(prefix="/v1", tags=["model"])
 )
 def model_json(predictor: PredictorDep) -> ModelJson:
     card = predictor.summary  # the same card as /readyz and every response's "model"
-    return ModelJson(
-        **predictor.info.to_dict(),
-        device=predictor.device,
-        runtime=card["runtime"],
-        backend=card["backend"],
-        precision=card["precision"],
-        batch_sizes=card["batch_sizes"],
-        detector=predictor.detector_summary,
+    return ModelJson.model_validate(
+        {
+            **predictor.info.to_dict(),
+            "device": predictor.device,
+            "runtime": card["runtime"],
+            "backend": card["backend"],
+            "precision": card["precision"],
+            "batch_sizes": card["batch_sizes"],
+            "detector": predictor.detector_summary,
+        }
     )
