@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from simplepose.detection.base import NONE_LABEL, DetectorInfo, PersonDetector, WholeImageDetector
@@ -87,11 +88,11 @@ def graph_spec(graph: Path, sdk_spec: End2EndSpec | None, options: DetectorOptio
     preset (by sha256) when the graph needs one, else the default (YOLOX's; size from the
     graph, which ``OnnxEnd2EndDetector`` refuses when it is dynamic)."""
     base = sdk_spec
-    if base is None or base.input_size is None:
-        if options.input_size is None and _dynamic_size(graph):
-            preset = KNOWN_GRAPHS.get(sha256_file(graph))
-            if preset is not None:
-                base = DETECTOR_PRESETS[preset]
+    needs_size = base is None or base.input_size is None
+    if needs_size and options.input_size is None and _dynamic_size(graph):
+        preset = KNOWN_GRAPHS.get(sha256_file(graph))
+        if preset is not None:
+            base = replace(DETECTOR_PRESETS[preset], rules=base.rules if base else None)
     return options.apply_spec(base or End2EndSpec())
 
 
