@@ -131,7 +131,8 @@ def test_hog_default_is_labelled_low_accuracy_everywhere(tiny_model, caplog) -> 
     with caplog.at_level("WARNING"), TestClient(create_app(settings, model=tiny_model,
                                                            device="CPU")) as c:  # fmt: skip
         assert c.get("/v1/model").json()["detector"] == {
-            "name": "hog", "label": HOG_LABEL, "fallback": True}  # fmt: skip
+            "name": "hog", "label": HOG_LABEL, "fallback": True, "score_threshold": 0.5,
+            "nms_iou": 0.5, "max_persons": 100}  # fmt: skip
         body = _post(c, encode(synthetic_bgr(), ".jpg"))
         assert body["detector"]["label"] == "hog (low-accuracy fallback)"
     assert any("PERSON DETECTOR: hog (low-accuracy fallback)" in r.message for r in caplog.records)
