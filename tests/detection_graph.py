@@ -24,7 +24,6 @@ def build_end2end_graph(
 ) -> Path:
     """Write the graph to ``path``; ``batch`` None makes the batch dimension dynamic,
     ``input_size`` None the height and width (as mmdeploy's dynamic exports are)."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     n = len(boxes_xyxy)
@@ -61,6 +60,14 @@ def build_end2end_graph(
         ],
         initializer=[numpy_helper.from_array(v, k) for k, v in consts.items()],
     )
+    return save_graph(graph, path)
+
+
+def save_graph(graph, path: Path) -> Path:
+    """An ``onnx.helper`` graph as a checked opset-13 model at ``path``."""
+    import onnx
+    from onnx import helper
+
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -93,7 +100,6 @@ def build_yolox_raw_graph(
     """A stand-in Megvii YOLOX raw export: one output ``output`` ``(B, A, 5 + C)`` that is
     ``raw`` (``(A, 5 + C)``: x, y, log w, log h in grid cells, objectness, class scores) for
     every image; the input only sets the batch size."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     raw = np.asarray(raw, np.float32)[None]
@@ -113,9 +119,4 @@ def build_yolox_raw_graph(
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, [b, *raw.shape[1:]])],
         initializer=[numpy_helper.from_array(v, k) for k, v in consts.items()],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-    return path
+    return save_graph(graph, path)

@@ -5,10 +5,7 @@ closed port; nothing leaves this machine."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import socket
-import threading
 import zipfile
 from dataclasses import replace
 
@@ -21,19 +18,12 @@ from simplepose.detection.base import WholeImageDetector
 from simplepose.detection.zoo import DEFAULT_DETECTOR_WEIGHTS
 from simplepose.hub import registry
 from tests.detection_graph import graph_finding
+from tests.localhost import serve_directory
 
 ZIP_NAME = "rtmdet_nano_person_standin.zip"
 
 
-class _Counting(http.server.SimpleHTTPRequestHandler):
-    requests: list[str] = []
-
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-    def do_GET(self):  # noqa: N802 (http.server API)
-        type(self).requests.append(self.path)
-        super().do_GET()
+requested: list[str] = []  # the paths the `served` fixture's server was asked for
 
 
 @pytest.fixture(scope="module")
@@ -46,14 +36,8 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     with zipfile.ZipFile(root / ZIP_NAME, "w") as zf:
         zf.write(graph, "rtmdet_nano/end2end.onnx")
         zf.writestr("rtmdet_nano/pipeline.json", '{"pipeline": {"tasks": []}}')
-    handler = functools.partial(_Counting, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/{ZIP_NAME}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with serve_directory(root, requested) as (url, _):
+        yield f"{url}/{ZIP_NAME}"
 
 
 def closed_port_url() -> str:
@@ -80,19 +64,19 @@ def test_the_default_is_the_rtmdet_nano_registry_entry() -> None:
 
 def test_fresh_cache_with_network_fetches_rtmdet_once(tmp_path, served, monkeypatch) -> None:
     point_default_at(monkeypatch, served)
-    _Counting.requests.clear()
+    requested.clear()
     detector = load_detector("auto", "CPU", tmp_path)
     assert detector.info.name == "rtmdet-nano-person" and not detector.info.fallback
     assert detector.info.label == "rtmdet-nano-person (onnxruntime CPU)"
     assert detector.input_size == (320, 320)  # the registry's preset for this graph
     assert detector.spec.mean == (103.53, 116.28, 123.675)
     graph = tmp_path / "detectors" / "rtmdet-nano-person" / "end2end.onnx"
-    assert graph.is_file() and _Counting.requests == [f"/{ZIP_NAME}"]
+    assert graph.is_file() and requested == [f"/{ZIP_NAME}"]
     # fetched once: later loads, online or offline, use the cache
     again = load_detector("auto", "CPU", tmp_path, offline=True)
-    assert again.info.name == "rtmdet-nano-person" and _Counting.requests == [f"/{ZIP_NAME}"]
+    assert again.info.name == "rtmdet-nano-person" and requested == [f"/{ZIP_NAME}"]
     load_detector("auto", "CPU", tmp_path)
-    assert _Counting.requests == [f"/{ZIP_NAME}"]
+    assert requested == [f"/{ZIP_NAME}"]
 
 
 def test_no_network_or_offline_falls_back_to_none_labelled(tmp_path, monkeypatch, caplog) -> None:
