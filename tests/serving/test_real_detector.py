@@ -73,3 +73,20 @@ def test_detect_with_the_real_graph_reaches_box_ap_038(rtmdet, coco_mini, tmp_pa
     first = [d for d in json.loads(out.read_text()) if d["image_id"] in
              {json.loads(annotations.read_text())["images"][i]["id"] for i in range(5)}]  # fmt: skip
     assert sorted(map(json.dumps, json.loads(out2.read_text()))) == sorted(map(json.dumps, first))
+
+
+def test_detector_quality_bench_rows_for_the_real_graph(rtmdet, coco_mini) -> None:
+    """bench/detector_quality.py's measurement (smoke test): the real graph's row next to the
+    whole image, with the numbers docs/detector.md reports."""
+    import sys
+
+    sys.path.insert(0, str(REPO_ROOT / "bench"))
+    from detector_quality import measure
+
+    result = measure(coco_mini, ["none", str(rtmdet)], "val2017", "res50_256x192")
+    rows = result["detectors"]
+    assert rows["gt"]["box_ap"] == 1.0 and rows["gt"]["oracle_kpt_ap"] > 0.98
+    real = rows[str(rtmdet)]
+    assert real["label"] == "rtmdet-nano-person (onnxruntime CPU)"
+    assert real["box_ap"] == pytest.approx(0.3878, abs=2e-3)
+    assert real["oracle_kpt_ap"] > 0.8 > 0.2 > rows["none"]["oracle_kpt_ap"]
