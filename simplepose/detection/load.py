@@ -140,8 +140,13 @@ def load_detector(
     """
     options = options or NO_OPTIONS
     if name == AUTO_DETECTOR:
+        # the default never stops an Ascend service for want of onnxruntime-cann: CANN when
+        # this onnxruntime has it, else the CPU (a 4 MB graph)
+        auto_device = "auto" if device == "Ascend" else device
         try:
-            return _registry_detector(DEFAULT_DETECTOR_WEIGHTS, device, cache, offline, options)
+            return _registry_detector(
+                DEFAULT_DETECTOR_WEIGHTS, auto_device, cache, offline, options
+            )
         except DetectorUnavailable as exc:
             log.warning("person detector: falling back to none: %s", exc)
             return fallback_detector(exc.reason)
