@@ -15,6 +15,7 @@ from typing import Any
 from simplepose.jsonfile import read_json
 from simplepose.pose.codec import DECODE_METHODS
 from simplepose.serving.cli_options import (
+    DETECTOR_FIELDS,
     add_detector_option,
     add_model_options,
     image_paths,
@@ -78,7 +79,16 @@ def _predict(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(
         args,
-        ("model", "device", "device_id", "cache_dir", "offline", "detector", "backend", "threads"),
+        (
+            "model",
+            "device",
+            "device_id",
+            "cache_dir",
+            "offline",
+            "backend",
+            "threads",
+            *DETECTOR_FIELDS,
+        ),  # fmt: skip
     )
     detector = load_settings_detector(settings)
     if detector.info.fallback:

@@ -46,8 +46,17 @@ class DetectorSummary(BaseModel):
         description="client (boxes sent with the request), none (whole image), hog, or the "
         "detector's registry name / file"
     )
-    label: str = Field(examples=["hog (low-accuracy fallback)"])
-    fallback: bool = Field(description="true for the low-accuracy built-in detector")
+    label: str = Field(
+        examples=["rtmdet-nano-person (onnxruntime CPU)"],
+        description="what ran and, for a fallback, why",
+    )
+    fallback: bool = Field(
+        description="true when no real detector runs: hog, or none standing in for an "
+        "unavailable default detector"
+    )
+    score_threshold: float | None = Field(None, description="boxes below this score dropped")
+    nms_iou: float | None = Field(None, description="NMS IoU threshold of the person boxes")
+    max_persons: int | None = Field(None, description="most person boxes kept per image")
 
 
 class ImageSize(BaseModel):
