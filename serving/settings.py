@@ -156,8 +156,14 @@ class Settings(BaseSettings):
     @field_validator("detector_input_size", "detector_mean", "detector_std")
     @classmethod
     def _detector_preprocessing(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is not None:
-            DetectorOptions.parse(**{info.field_name.removeprefix("detector_"): value})
+        if value is None:
+            return value
+        if info.field_name == "detector_input_size":
+            DetectorOptions.parse(input_size=value)
+        elif info.field_name == "detector_mean":
+            DetectorOptions.parse(mean=value)
+        else:
+            DetectorOptions.parse(std=value)
         return value
 
     def detector_options(self) -> DetectorOptions:
