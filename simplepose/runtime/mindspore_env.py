@@ -20,6 +20,7 @@ forgotten call would bring the ~70x slowdown back silently.
 from __future__ import annotations
 
 import importlib.abc
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -37,6 +38,15 @@ def prepare_mindspore() -> None:
     """Set MindSpore's environment defaults (see the module docstring); call before it loads."""
     os.environ.setdefault(CPU_ISA_ENV, CPU_ISA_DEFAULT)
     os.environ.setdefault(MINDSPORE_LOG_ENV, MINDSPORE_LOG_ERROR)
+
+
+class MindSporeMissing(ValueError):
+    """The model or step needs MindSpore, which this installation lacks (the base install serves
+    exported ONNX models only); the message says what to install or export instead."""
+
+
+def mindspore_installed() -> bool:
+    return MINDSPORE in sys.modules or importlib.util.find_spec(MINDSPORE) is not None
 
 
 def mindspore_loaded() -> bool:
