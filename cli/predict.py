@@ -114,9 +114,9 @@ def _predict(args: argparse.Namespace) -> int:
             errors.append({"file": str(path), "error": message})
             continue
         width, height = poses.image_size
-        source = "client boxes" if given is not None else estimator.detector.info.label
+        found_by = "client boxes" if given is not None else estimator.detector.info.label
         images.append({"file": str(path), "width": width, "height": height,
-                       "boxes_from": source, "persons": poses.to_json()})  # fmt: skip
+                       "boxes_from": found_by, "persons": poses.to_json()})  # fmt: skip
         if args.render:
             cv2.imwrite(str(args.render / (path.stem + ".png")), poses.plot())
     result = {

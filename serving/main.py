@@ -46,7 +46,7 @@ def build_detector(settings: Settings) -> PersonDetector:
     from simplepose.hub.resolve import resolve_detector
 
     options = settings.detector_options()
-    return resolve_detector(settings.detector, hub_options(settings), options)  # type: ignore[return-value]
+    return resolve_detector(settings.detector, hub_options(settings), options)
 
 
 def api_router() -> APIRouter:

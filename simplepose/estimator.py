@@ -120,7 +120,7 @@ class PoseEstimator:
             device=device, device_id=device_id, backend=backend,
         )  # fmt: skip
         self.source: ResolvedModel = resolve_model(model, options, builders)
-        self.detector: PersonDetector = resolve_detector(detector, options, detector_options)  # type: ignore[assignment]
+        self.detector: PersonDetector = resolve_detector(detector, options, detector_options)
         self.model, self.device = load_on_device(
             self.source.path, device, device_id, backend=backend, threads=threads
         )
@@ -225,7 +225,7 @@ class PoseEstimator:
 
     def track(
         self,
-        video: str | Path | Iterable[np.ndarray] | Iterable[Frame],
+        video: str | Path | Iterable[np.ndarray | Frame],
         detect_every: int | None = None,
         smooth: bool | None = None,
         fps: float | None = None,
@@ -242,12 +242,12 @@ class PoseEstimator:
         base = self.info.config.track
         rate = fps or base.fps
         if isinstance(video, str | Path):
-            source = open_frames(video, fps=rate)
-            rate = source.info.fps
-            frames: Iterable[Frame] = source
+            opened = open_frames(video, fps=rate)
+            rate = opened.info.fps
+            frames: Iterable[Frame] = opened
         else:
             frames = (
-                f if isinstance(f, Frame) else Frame(i, i / rate, as_image(f), None)
+                f if isinstance(f, Frame) else Frame(i, i / rate, as_image(f), "")
                 for i, f in enumerate(video)
             )
         config = replace(
@@ -265,8 +265,8 @@ class PoseEstimator:
 
         for tracked in tracker.run(reading()):
             frame = read.popleft()
-            source = str(folder / frame.name) if folder is not None and frame.name else None
-            yield self._poses(tracked.persons, source, frame.image.shape,
+            shown = str(folder / frame.name) if folder is not None and frame.name else None
+            yield self._poses(tracked.persons, shown, frame.image.shape,
                               track_ids=np.asarray(tracked.track_ids, dtype=np.int64))  # fmt: skip
 
     def _submit(self, batch: np.ndarray):  # the TrackingPipeline's SubmitFn, under the lock

@@ -27,6 +27,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from simplepose.config.model_info import MODEL_JSON
 from simplepose.hub.errors import HubError, ModelNotFound, ModelUnavailable, NotAModel
@@ -39,6 +40,10 @@ from simplepose.hub.registry import (
     model_path,
 )
 from simplepose.runtime.mindspore_env import mindspore_installed
+
+if TYPE_CHECKING:
+    from simplepose.detection.base import PersonDetector
+    from simplepose.detection.options import DetectorOptions
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +141,7 @@ def registry_model(
     if (directory / MODEL_JSON).is_file():
         log.info("%s: serving the cached build as it is (no builder here)", entry.name)
         return directory
-    where = "MindSpore" if builders.registry is not None else "the export stage (a builder)"
+    where = "MindSpore" if builders.registry is not None else "MindSpore and the export stage"
     raise ModelUnavailable(
         "model",
         entry.name,
@@ -202,8 +207,10 @@ class DetectorUnavailable(HubError, ValueError):
 
 
 def resolve_detector(
-    detector: object, options: HubOptions | None = None, detector_options: object = None
-) -> object:
+    detector: str | PersonDetector | None,
+    options: HubOptions | None = None,
+    detector_options: DetectorOptions | None = None,
+) -> PersonDetector:
     """The ``PersonDetector`` ``detector`` names (``simplepose.detection.load_detector``: a
     built-in, a detector registry name fetched into the cache, an ONNX detector path; ``None``:
     the default) on ``options.device`` with ``detector_options`` (a ``DetectorOptions``:
@@ -216,6 +223,6 @@ def resolve_detector(
     options = options or HubOptions()
     try:
         return load_detector(name, options.device or "auto", options.cache, options.offline,
-                             detector_options)  # type: ignore[arg-type]  # fmt: skip
+                             detector_options)  # fmt: skip
     except ValueError as exc:  # DetectorLoadError and unknown names
         raise DetectorUnavailable("detector", name, str(exc)) from exc
