@@ -83,11 +83,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.batch_size is not None and args.batch_size < 1:
         raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
 
-    from simplepose.hub.resolve import NO_BUILDERS, HubOptions, resolve_detector, resolve_model
+    from simplepose.commandline.options import from_env, hub_options
+    from simplepose.hub.resolve import NO_BUILDERS, resolve_detector, resolve_model
     from simplepose.runtime.on_device import load_on_device
     from simplepose.training.evaluate import evaluate
 
-    options = HubOptions(device=args.device, device_id=args.device_id)
+    options = hub_options(from_env(args, ("cache_dir", "offline")))  # the service's cache
     source = args.checkpoint
     if source is None:  # the same hub as serve, predict and PoseEstimator
         source = resolve_model(args.model, options, getattr(args, "builders", NO_BUILDERS)).path
