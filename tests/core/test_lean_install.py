@@ -63,3 +63,18 @@ def test_the_base_install_runs_an_onnx_model_without_mindspore(tiny_onnx_dir, tm
         assert "weights get mmpose1-res50-256x192" in no_model.stderr
     finally:
         shutil.rmtree(venv, ignore_errors=True)
+
+
+def test_the_install_bench_runs(tiny_onnx_dir) -> None:
+    """``bench/first_answer.py --installs`` on existing venvs (this one for both: a smoke run)."""
+    venv = Path(sys.prefix)
+    args = [sys.executable, str(REPO / "bench" / "first_answer.py"), "--installs", "--model",
+            str(tiny_onnx_dir), "--venv", f"base={venv}", "--venv", f"full={venv}"]  # fmt: skip
+    out = subprocess.run(args, capture_output=True, text=True, timeout=600, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert [r["install"] for r in result["installs"]] == ["base", "full"]
+    assert result["size_ratio_base_to_full"] == 1.0 and result["machine"]["usable_cores"] >= 1
+    assert "amx_int8" in result["machine"]["isa"]
+    for row in result["installs"]:
+        assert row["backend"] == "onnxruntime" and row["mindspore_loaded"] is False
+        assert row["first_answer_after_import_s_first"] > 0 and row["venv_mb"] > 0
