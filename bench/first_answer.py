@@ -44,11 +44,13 @@ IMAGE = REPO / "serving" / "demo_data" / "train2017" / "000000489520.jpg"
 TIMEOUT_S = 900
 
 
-def one_run(log_dir: Path) -> dict[str, float]:
+def one_run(log_dir: Path, demo_steps: int | None = None) -> dict[str, float]:
     port = free_port()
     cache = Path(tempfile.mkdtemp(prefix="first-answer-cache-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLEPOSE_")}
     env.update(SIMPLEPOSE_CACHE_DIR=str(cache), SIMPLEPOSE_OFFLINE="1", SIMPLEPOSE_PORT=str(port))
+    if demo_steps is not None:
+        env["SIMPLEPOSE_DEMO_TRAIN_STEPS"] = str(demo_steps)
     log = (log_dir / f"serve-{port}.log").open("w")
     start = time.monotonic()
     # A new process group, so the SIGTERM reaches the server that make started.
@@ -120,6 +122,9 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="--installs: the ONNX model directory")
     parser.add_argument("--venv", action="append", default=[], metavar="KIND=PATH",
                         help="--installs: measure this existing venv (base or full)")  # fmt: skip
+    parser.add_argument(
+        "--demo-steps", type=int, help="demo training steps (default: the service's)"
+    )
     args = parser.parse_args()
     if args.installs:
         installs(args)
@@ -128,7 +133,7 @@ def main() -> None:
     runs = []
     for _ in range(args.runs):
         load = os.getloadavg()[0]
-        run = one_run(log_dir)
+        run = one_run(log_dir, args.demo_steps)
         run["load_avg_1min_before"] = round(load, 2)
         runs.append(run)
         print(f"first answer after {run['first_answer_s']} s (load average {load:.2f})")
