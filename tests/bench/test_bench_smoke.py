@@ -1,5 +1,6 @@
 """Every bench/ script runs: each one, with tiny arguments, in its own process, exits 0 and ends
-with a JSON line holding the keys its readers rely on.
+with a JSON line holding the keys its readers rely on (and, in it or an earlier JSON line, the
+machine it ran on).
 
 A new bench script needs an entry in ``BENCHES`` (arguments that finish in seconds, the keys of
 its JSON); ``test_every_bench_script_has_an_entry`` fails until it has one. Arguments may name
@@ -217,3 +218,6 @@ def test_bench_script_runs_with_tiny_arguments(
     last = json.loads(lines[-1])
     assert isinstance(last, dict), output
     assert BENCHES[script].keys <= set(last), f"missing {BENCHES[script].keys - set(last)}"
+    # every figure names its machine (bench/_machine.py), in the last or an earlier JSON line
+    objects = [json.loads(line) for line in lines if line.startswith("{")]
+    assert any("cpu_model" in o.get("machine", {}) for o in objects), "no machine facts"
