@@ -22,7 +22,7 @@ def conv_deconv_matmul_graph(path: Path) -> Path:
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
-    weights = {
+    weights: dict[str, np.ndarray] = {
         "w_conv": np.zeros((16, 3, 3, 3), np.float32),
         "w_deconv": np.zeros((16, 4, 4, 4), np.float32),  # (Cin, Cout/g, kh, kw), g = 2
         "w_fc": np.zeros((8 * 8 * 6, 5), np.float32),
