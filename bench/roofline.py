@@ -152,7 +152,7 @@ def main() -> None:
     p.add_argument("--gemm-sizes", default="512,1024,2048")
     p.add_argument("--gemm-repeats", type=int, default=20)
     p.add_argument("--worker", help=argparse.SUPPRESS)
-    p.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--model-dir", type=Path, help="an exported model directory (default: build)")
     args = p.parse_args()
     if args.worker:
         return worker(args.worker, args.model_dir, args.batch)
@@ -166,9 +166,11 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     peaks = gemm_peaks(args.threads, args.gemm_sizes, args.gemm_repeats)
     print(f"GEMM peaks: {peaks['peaks']}", file=sys.stderr)
-    sizes = parse_batch_sizes(args.batch_sizes)
-    model_dir = build_model(args.workdir, args.data, sizes, args.small)
+    model_dir = args.model_dir or build_model(
+        args.workdir, args.data, parse_batch_sizes(args.batch_sizes), args.small
+    )
     info = ModelInfo.load(model_dir)
+    sizes = info.bucket_sizes("onnx")
     batch = args.batch or max(sizes)
     fp32_graph = model_dir / info.bucket_files("onnx")[max(sizes)]
     macs = graph_macs(fp32_graph)
