@@ -47,6 +47,7 @@ def main() -> None:
     p.add_argument("--workdir", type=Path, default=Path("/tmp/simplepose-bench"))
     p.add_argument("--small", action="store_true", help="random R18 96x64 (smoke test)")
     p.add_argument("--batch-sizes", default="1,2,4,8,16", help="exported buckets")
+    p.add_argument("--model-dir", type=Path, help="an exported model directory (default: build)")
     p.add_argument("--batch", type=int, default=16, help="peer and bare-runtime batch")
     p.add_argument("--backends", help="bare runtimes, comma-separated (default: auto's pick)")
     p.add_argument("--seconds", type=float, default=8.0, help="per runtime and round")
@@ -62,7 +63,7 @@ def main() -> None:
     from simplepose.runtime.backends import BACKEND_SPECS, choose_backend
     from simplepose.runtime.buckets import parse_batch_sizes
 
-    model_dir = build_model(
+    model_dir = args.model_dir or build_model(
         args.workdir, args.data, parse_batch_sizes(args.batch_sizes), args.small
     )
     info = ModelInfo.load(model_dir)
