@@ -11,7 +11,7 @@ Modes:
   averaged); ``--channels-last`` for the NHWC memory format. Answers
   ``{"persons", "seconds", "cpu_seconds"}`` for a request ``{"seconds": S}``.
 * ``train``: the train step of ``bench/train_throughput.py`` (Adam, JointsMSE with target
-  weights). Answers ``{"step_seconds": [...]}`` for ``{"steps": N}``.
+  weights). Answers ``{"step_seconds": [...], "cpu_seconds"}`` for ``{"steps": N}``.
 
     python bench/_torch_peer.py infer --batch 16 --channels-last   # then {"seconds": 5} lines
 """
@@ -82,12 +82,12 @@ def train_worker(args: argparse.Namespace) -> None:
     step()  # warm-up
 
     def measure(request: dict[str, Any]) -> dict[str, Any]:
-        times = []
+        times, cpu = [], time.process_time()
         for _ in range(request["steps"]):
             start = time.perf_counter()
             step()
             times.append(time.perf_counter() - start)
-        return {"step_seconds": times}
+        return {"step_seconds": times, "cpu_seconds": time.process_time() - cpu}
 
     serve_rounds(measure)
 

@@ -8,7 +8,10 @@ while MindSpore runs with the AVX2 cap it needs. ``--also-capped`` adds a second
 with ``ONEDNN_MAX_CPU_ISA=AVX2`` to show what the cap alone costs PyTorch.
 
 Last line: JSON {"mindspore_img_s", "torch_img_s", "ratio", "pipeline_img_s", ...}; ``ratio`` is
-MindSpore over uncapped PyTorch.
+MindSpore over uncapped PyTorch (wall clock, median step); ``cpu_ratio`` is PyTorch's CPU
+seconds per image over MindSpore's, which a loaded machine distorts less (a 2-thread step
+waits for both threads to be scheduled, so wall clock punishes whichever framework
+synchronises its threads more often).
 
     python bench/train_throughput.py --data ../shared/data/coco-mini
 """
@@ -118,11 +121,16 @@ def main() -> int:
     if args.also_capped:
         peers["torch_capped"] = torch_peer(cfg, args.batch, args.torch_threads, capped=True)
     times: dict[str, list[float]] = {"mindspore": [], **{name: [] for name in peers}}
+    cpu = dict.fromkeys(times, 0.0)  # CPU seconds of each framework's process in its steps
     try:
         for r in range(args.rounds):
+            c0 = time.process_time()
             times["mindspore"] += time_steps(ms_step, args.steps)
+            cpu["mindspore"] += time.process_time() - c0
             for name, peer in peers.items():
-                times[name] += peer.ask(steps=args.steps)["step_seconds"]
+                answer = peer.ask(steps=args.steps)
+                times[name] += answer["step_seconds"]
+                cpu[name] += answer["cpu_seconds"]
             rates = ", ".join(
                 f"{name} {args.batch / statistics.median(t):.2f}" for name, t in times.items()
             )
@@ -146,6 +154,11 @@ def main() -> int:
                 "mindspore_img_s": round(img_s["mindspore"], 2),
                 "torch_img_s": round(img_s["torch"], 2),
                 "ratio": round(img_s["mindspore"] / img_s["torch"], 3),
+                # CPU seconds per image: the cost whatever share of the cores each process got
+                "cpu_s_per_img": {
+                    name: round(c / (args.batch * len(times[name])), 3) for name, c in cpu.items()
+                },
+                "cpu_ratio": round(cpu["torch"] / cpu["mindspore"], 3),
                 **capped,
                 "torch_env": "own process, no ONEDNN_MAX_CPU_ISA",
                 "mindspore_env": f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA')}",
