@@ -58,7 +58,7 @@ def main() -> None:
     args = p.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
 
-    import simplepose  # noqa: F401  (MindSpore's oneDNN cap: this process exports)
+    import simplepose  # noqa: F401  (MindSpore's oneDNN cap before it loads: this process exports)
     from simplepose.config.model_info import ModelInfo
     from simplepose.runtime.backends import BACKEND_SPECS, choose_backend
     from simplepose.runtime.buckets import parse_batch_sizes

@@ -103,7 +103,7 @@ def main() -> None:
     if bool(trained) == args.small_random:
         p.error("give --run-dir or --checkpoint (a trained model), or --small-random")
 
-    import simplepose  # noqa: F401  (MindSpore's oneDNN cap: this process exports)
+    import simplepose  # noqa: F401  (MindSpore's oneDNN cap before it loads: this process exports)
     from simplepose.config.model_info import ModelInfo
     from simplepose.export.quantize import CALIBRATION_SPLIT
     from simplepose.runtime.backends import BACKEND_SPECS, available_backends

@@ -157,7 +157,7 @@ def main() -> None:
     if args.worker:
         return worker(args.worker, args.model_dir, args.batch)
 
-    import simplepose  # noqa: F401  (MindSpore's oneDNN cap: this process exports)
+    import simplepose  # noqa: F401  (MindSpore's oneDNN cap before it loads: this process exports)
     from simplepose.config.model_info import ModelInfo
     from simplepose.runtime.backends import BACKEND_SPECS, available_backends
     from simplepose.runtime.buckets import parse_batch_sizes
