@@ -121,7 +121,9 @@ def _predict(args: argparse.Namespace) -> int:
             cv2.imwrite(str(args.render / (path.stem + ".png")), poses.plot())
     result = {
         "model": model_summary(estimator), "detector": estimator.detector.info.label,
-        "keypoint_names": list(estimator.keypoint_names), "images": images, "errors": errors,
+        "keypoint_names": list(estimator.keypoint_names),
+        "skeleton": [list(limb) for limb in estimator.info.keypoints.skeleton],
+        "images": images, "errors": errors,
     }  # fmt: skip
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result) + "\n")

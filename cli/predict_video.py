@@ -85,6 +85,7 @@ def predict_video(
         "model": summary,
         "detector": estimator.detector.info.label,
         "keypoint_names": list(estimator.keypoint_names),
+        "skeleton": [list(limb) for limb in estimator.info.keypoints.skeleton],
         "video": {
             "source": str(args.images[0]), "width": info.width, "height": info.height,
             "fps": info.fps, "frames": len(frames), "codec": info.codec,

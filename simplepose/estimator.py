@@ -219,7 +219,7 @@ class PoseEstimator:
 
     def _poses(self, persons: Persons, source: str | None, shape: tuple, **extra: Any) -> Poses:
         return Poses.from_persons(
-            persons, self.keypoint_names, source=source, image_size=(shape[1], shape[0]),
+            persons, self.pipeline.keypoints, source=source, image_size=(shape[1], shape[0]),
             min_keypoint_score=self.pipeline.in_vis_thre, **extra,
         )  # fmt: skip
 

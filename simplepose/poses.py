@@ -11,7 +11,7 @@ import numpy as np
 
 from simplepose.drawing import draw_persons
 from simplepose.pose.inputs import ImageInput, as_image
-from simplepose.pose.keypoints import KEYPOINT_NAMES, PERSON_CATEGORY_ID
+from simplepose.pose.keypoints import COCO17, PERSON_CATEGORY_ID, KeypointSet
 from simplepose.pose.pipeline import Persons
 
 
@@ -49,7 +49,8 @@ class Poses:
         boxes: ``(N, 4)`` float64 ``(x, y, w, h)``.
         box_scores: ``(N,)`` float64.
         track_ids: ``(N,)`` int64 ids across frames, or ``None`` when nothing tracked them.
-        keypoint_names: the K names, COCO order (``nose``, ``left_eye``, ...).
+        keypoint_set: the model's keypoint set (``config.keypoints``: names, skeleton, colours
+            ``plot`` draws with); ``keypoint_names`` its K names.
         source: the image file the poses come from, when it was given by path.
         image_size: ``(width, height)`` of that image.
         min_keypoint_score: the model's visibility threshold (``plot`` leaves out keypoints at
@@ -64,13 +65,13 @@ class Poses:
     boxes: np.ndarray
     box_scores: np.ndarray
     track_ids: np.ndarray | None = None
-    keypoint_names: tuple[str, ...] = KEYPOINT_NAMES
+    keypoint_set: KeypointSet = COCO17
     source: str | None = None
     image_size: tuple[int, int] = (0, 0)
     min_keypoint_score: float = 0.2
 
     @classmethod
-    def from_persons(cls, persons: Persons, keypoint_names: tuple[str, ...], **extra: Any) -> Poses:
+    def from_persons(cls, persons: Persons, keypoint_set: KeypointSet, **extra: Any) -> Poses:
         """The pipeline's result (``(N, K, 3)`` keypoints with scores) as ``Poses``."""
         return cls(
             keypoints=persons.keypoints[..., :2].copy(),
@@ -78,9 +79,13 @@ class Poses:
             scores=persons.scores.copy(),
             boxes=persons.boxes.copy(),
             box_scores=persons.box_scores.copy(),
-            keypoint_names=keypoint_names,
+            keypoint_set=keypoint_set,
             **extra,
         )
+
+    @property
+    def keypoint_names(self) -> tuple[str, ...]:
+        return self.keypoint_set.names
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -143,4 +148,5 @@ class Poses:
         return draw_persons(
             as_image(image), self.with_scores(), self.boxes if draw_boxes else None,
             min_score=self.min_keypoint_score, track_ids=self.track_ids,
+            keypoint_set=self.keypoint_set,
         )  # fmt: skip

@@ -9,13 +9,15 @@ from pathlib import Path
 
 from simplepose.commandline.errors import CLIError
 from simplepose.pose.codec import DECODE_METHODS
-from simplepose.training.cli_args import add_device_args, check_data
+from simplepose.training.cli_args import add_dataset_arg, add_device_args, data_source
 
 EVAL_EPILOG = """\
 examples:
   simplepose evaluate --checkpoint runs/r50/best.ckpt --data /data/coco --split val2017
   simplepose evaluate --model models/r50 --data /data/coco \\
       --boxes COCO_val2017_detections_AP_H_56_person.json --output results.json
+  # your own keypoints: the val split of a dataset file, with its OKS sigmas
+  simplepose evaluate --checkpoint runs/f9/best.ckpt --dataset factory9.yaml
 """
 
 
@@ -35,8 +37,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="exported model directory (model.json + graphs) or a pose name of 'simplepose "
         "weights list' (the model hub, as serve and predict resolve it)",
     )
-    e.add_argument("--data", type=Path, required=True, help="COCO root")
-    e.add_argument("--split", default="val2017", help="split to evaluate (default val2017)")
+    e.add_argument("--data", type=Path, default=None, help="COCO root")
+    add_dataset_arg(e)
+    e.add_argument(
+        "--split",
+        default=None,
+        help="split to evaluate (default val2017 of --data, val of --dataset)",
+    )
     e.add_argument(
         "--boxes",
         default="gt",
@@ -75,7 +82,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    check_data(args.data, args.split)
+    args.split = args.split or ("val" if args.dataset else "val2017")
+    data = data_source(args.data, args.dataset, [args.split])
     if args.boxes not in ("gt", "detector") and not Path(args.boxes).is_file():
         raise FileNotFoundError(f"--boxes: detection results file not found: {args.boxes}")
     if args.checkpoint is not None and not args.checkpoint.exists():
@@ -101,7 +109,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     model, _ = load_on_device(source, args.device, args.device_id, flip=args.flip)
     result = evaluate(
         model,
-        args.data,
+        data,
         args.split,
         boxes=args.boxes,
         decode=args.decode,
