@@ -99,8 +99,24 @@ BENCHES: dict[str, Bench] = {
         "--max-batch", "2", "--batch-sizes", "1,2", "--direct-seconds", "0.1", "--rounds", "1",
         keys="backends cpu_default ratios threads cpu_flags model load_average", needs="coco",
     ),
+    "roofline.py": _bench(
+        "--data", "{data}", "--workdir", "{work}", "--small", "--batch-sizes", "1,2",
+        "--gemm-sizes", "256", "--gemm-repeats", "3", "--seconds", "0.3", "--rounds", "1",
+        keys="gemm model backends load_average", needs="coco",
+    ),
+    "infer_peer.py": _bench(
+        "--data", "{data}", "--workdir", "{work}", "--small", "--batch-sizes", "1,2",
+        "--batch", "2", "--seconds", "0.3", "--rounds", "1", "--requests", "4", "--clients", "2",
+        keys="persons_per_s vs_torch_channels_last cpu_ms_per_person cpu_default_backend",
+        needs="coco",
+    ),
+    "precision_quality.py": _bench(
+        "--data", "{data}", "--workdir", "{work}", "--small-random", "--batch-sizes", "1,2",
+        keys="precisions eval_split calibration_split persons", needs="coco",
+    ),
     "soak.py": _bench(
-        "--data", "{data}", "--workdir", "{work}", "--requests", "12", "--warmup", "4",
+        "--data", "{data}", "--workdir", "{work}", "--small", "--batch-sizes", "1,2",
+        "--requests", "12", "--warmup", "4",
         "--clients", "2", "--segments", "2", "--skip-worst-upload",
         keys="requests status_counts server_errors_5xx process_alive rss_growth_mb",
         needs="coco",
