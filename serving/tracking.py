@@ -28,6 +28,7 @@ VIDEO_ERROR_STATUS = {
     "truncated": 400,
     "empty_video": 400,
     "unsupported_codec": 415,
+    "unsupported_container": 415,
 }
 
 
