@@ -95,3 +95,40 @@ def worst_accepted_uploads(max_bytes: int = 20 * MB, max_pixels: int = 40_000_00
                      "cpu_seconds": round(min(cpu), 3)}  # fmt: skip
     worst = max(out, key=lambda k: out[k]["seconds"])
     return {"worst": worst, "worst_seconds": out[worst]["seconds"], "all": out}
+
+
+def hostile_structure_uploads(max_bytes: int = 20 * MB, max_pixels: int = 40_000_000) -> dict:
+    """Time (best of 3: wall and this thread's CPU, seconds) for the service's ``decode_image``
+    to refuse uploads of ``max_bytes`` built to make header parsers walk them, one or more per
+    accepted format, and the answer each got."""
+    from simplepose.serving.http_errors import ServiceError
+    from simplepose.serving.images import decode_image
+
+    h = _helpers()
+    rgb = h.noise_rgb(48, 64)
+    png, webp = (cv2.imencode(ext, rgb)[1].tobytes() for ext in (".png", ".webp"))
+    room = max_bytes - 64 * 1024
+    candidates = {
+        "png_empty_chunks_before_pixels": h.png_chunks_before_pixels(png, room),
+        "png_empty_chunks_after_pixels": h.png_with_chunks(png, empty_chunks=room // 12),
+        "jpeg_empty_segments_before_scan": h.jpeg_segments_before_scan(h.jpeg(rgb), room),
+        "jpeg_fill_bytes_before_scan": h.jpeg_segments_before_scan(h.jpeg(rgb), room, True),
+        "jpeg_400_scans": h.many_scan_jpeg(rgb, 400),
+        "webp_empty_chunks": h.webp_with_chunks(webp, room),
+        "bmp_side_over_opencv": h.wide_bmp((1 << 20) + 1)[:4096],  # header only
+    }
+    out = {}
+    for name, data in candidates.items():
+        wall, cpu, answer = [], [], "200"
+        for _ in range(3):
+            start, start_cpu = time.perf_counter(), time.thread_time()
+            try:
+                decode_image(data, None, max_bytes, max_pixels)
+            except ServiceError as exc:
+                answer = f"{exc.status} {exc.code}"
+            wall.append(time.perf_counter() - start)
+            cpu.append(time.thread_time() - start_cpu)
+        out[name] = {"bytes": len(data), "answer": answer, "seconds": round(min(wall), 4),
+                     "cpu_seconds": round(min(cpu), 4)}  # fmt: skip
+    worst = max(out, key=lambda k: out[k]["seconds"])
+    return {"worst": worst, "worst_seconds": out[worst]["seconds"], "all": out}
