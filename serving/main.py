@@ -190,8 +190,10 @@ def create_app(
     app.state.predictor = None
     app.state.loader = None
     app.state.drained = True
-    app.state.video_slots = Slots(settings.video_max_requests)
-    app.state.stream_slots = Slots(settings.stream_max_connections)
+    app.state.video_slots = Slots(settings.video_max_requests, settings.video_max_requests_per_key)
+    app.state.stream_slots = Slots(
+        settings.stream_max_connections, settings.stream_max_connections_per_key
+    )
     install_error_handlers(app)
     app.include_router(api_router())
     if settings.web_page:
