@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simplepose.hub.cache import cache_dir
+from simplepose.hub.pins import PinnedDigestsError, pinned_digest
 
 log = logging.getLogger(__name__)
 
@@ -312,12 +313,26 @@ def download(
     return hexdigest
 
 
+def expected_digest(entry: KnownWeights) -> str:
+    """The full digest a download of ``entry`` must have: the registry's, else the one the
+    deployment pinned (``simplepose.hub.pins``), else "" (then the first download is recorded)."""
+    try:
+        pinned = pinned_digest(entry.filename)
+    except PinnedDigestsError as exc:
+        raise WeightsError(str(exc)) from exc
+    if entry.sha256 and pinned and pinned != entry.sha256:
+        raise WeightsError(
+            f"{entry.filename}: pinned sha256 {pinned} differs from the registry's {entry.sha256}"
+        )
+    return entry.sha256 or pinned
+
+
 def verify_cached(entry: KnownWeights, path: Path) -> str:
-    """Check a cached download against the registry (or its recorded digest); a file that fails
-    is deleted. Returns its sha256."""
+    """Check a cached download against the registry, the pinned digests or its recorded digest;
+    a file that fails is deleted. Returns its sha256."""
     digest = sha256_file(path)
     try:
-        check_digest(path, digest, entry.sha256 or _recorded(path), entry.name_prefix)
+        check_digest(path, digest, expected_digest(entry) or _recorded(path), entry.name_prefix)
     except WeightsError as exc:
         path.unlink(missing_ok=True)
         raise WeightsError(f"{exc}; the cached file was deleted") from exc
@@ -340,5 +355,7 @@ def obtain(
             f"{entry.name} is not in the cache ({path}) and downloads are disabled (offline)"
         )
     log.info("downloading %s from %s", entry.name, entry.url)
-    download(entry.url, path, entry.sha256, progress=progress, name_prefix=entry.name_prefix)
+    download(
+        entry.url, path, expected_digest(entry), progress=progress, name_prefix=entry.name_prefix
+    )
     return path
