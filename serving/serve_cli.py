@@ -55,11 +55,14 @@ SERVE_OPTIONS = (
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from simplepose.hub.pins import read_pins
     from simplepose.serving.access import access_policy
     from simplepose.serving.main import create_app
 
     settings = settings_from_args(args, SERVE_OPTIONS)
     access_policy(settings)  # refuse an unprotected public bind before loading anything
+    if settings.pinned_digests is not None:  # a broken pin file fails here, before listening
+        read_pins(settings.pinned_digests)
     if settings.model is not None:  # a name that means nothing fails before listening
         from simplepose.hub.resolve import check_model_name
 
