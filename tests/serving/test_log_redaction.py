@@ -28,7 +28,9 @@ def test_redact_query_keeps_other_parameters() -> None:
     assert redact_query(b"decode=dark&smooth=true") == b"decode=dark&smooth=true"
 
 
-def test_uvicorn_logs_never_show_a_query_key(tiny_model, caplog: pytest.LogCaptureFixture) -> None:
+def test_uvicorn_logs_never_show_a_query_key(
+    tiny_model, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import uvicorn
     from websockets.sync.client import connect
 
@@ -41,6 +43,10 @@ def test_uvicorn_logs_never_show_a_query_key(tiny_model, caplog: pytest.LogCaptu
     )
     thread = threading.Thread(target=server.run, daemon=True)
     caplog.set_level(logging.INFO)
+    for name in ("uvicorn", "uvicorn.access", "uvicorn.error"):  # uvicorn's own config may
+        monkeypatch.setattr(logging.getLogger(name), "propagate", True)  # have run earlier
+        monkeypatch.setattr(logging.getLogger(name), "disabled", False)
+        caplog.set_level(logging.INFO, logger=name)
     thread.start()
     try:
         deadline = time.monotonic() + 60
