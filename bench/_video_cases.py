@@ -53,6 +53,8 @@ def clip(codec: str, fmt: str, frames: int, rng: random.Random) -> bytes:
 
 def mutate(data: bytes, rng: random.Random, extra: list[bytes]) -> tuple[str, bytes]:
     """One mutation of ``data``: its name and the result."""
+    if not data:
+        return "empty", data
     b = bytearray(data)
     kind = rng.choice(("flip", "edge", "truncate", "splice", "duplicate", "delete", "box_size",
                        "magic_swap", "insert_descriptor", "repeat_tail"))  # fmt: skip
