@@ -161,3 +161,17 @@ def test_text_messages_spend_the_request_bucket(service: Service, monkeypatch) -
             answers.append(ws.receive_json())
         assert answers[:2] == [{"type": "reset"}] * 2
         assert answers[2]["type"] == "error" and answers[2]["code"] == "rate_limited"
+
+
+def test_sliver_frames_are_tracked_not_an_internal_error(service: Service) -> None:
+    """A 1-pixel-high frame after another (the fuzzer's find: phase correlation asserted)."""
+    import cv2
+    import numpy as np
+
+    sliver = cv2.imencode(".png", np.full((1, 64, 3), 128, np.uint8))[1].tobytes()
+    with service.stream("carol") as ws:
+        assert ws.receive_json()["type"] == "hello"
+        for _ in range(3):
+            ws.send_bytes(sliver)
+            assert ws.receive_json()["type"] == "frame"
+            time.sleep(0.1)  # the stream's frame rate (15/s)
