@@ -89,6 +89,14 @@ class Watch:
         self._thread.join()
 
 
+def _stop(proc: psutil.Process) -> None:
+    proc.terminate()
+    try:
+        proc.wait(60)
+    except psutil.TimeoutExpired:
+        proc.kill()
+
+
 def strace_findings(log: Path, since: float, canary: str) -> dict:
     """Sockets made and files opened after ``since`` (epoch s), from ``strace -f -ttt``."""
     sockets, files, libraries, imports = [], [], set(), 0
@@ -222,22 +230,27 @@ def main(argv: list[str] | None = None) -> dict:
         root = psutil.Process(service.pid)
         proc = root.children(recursive=True)[0] if use_strace else root
         state: dict = {}
-        for case in [c for c in cases if c[1].startswith("honest")][:3]:  # warm-up
-            run_case(client, ws_url, state, case)
-        since = time.time()
-        with Watch(proc, service.port) as watch:
-            for case in cases:
-                start = time.perf_counter()
-                outcome, server_error = run_case(client, ws_url, state, case)
-                took = time.perf_counter() - start
-                outcomes[f"{case[0]} {outcome}"] += 1
-                slowest = max(slowest, (took, f"{case[1]} -> {outcome}"))
-                if server_error:
-                    errors.append(f"{case[1]} -> {outcome}")
-            flood_result = flood(service.url, ws_url, args.flood_messages, int(args.flood_mb * MB))
-        if state.get("ws") is not None:
-            state["stack"].close()
-        alive = proc.is_running()
+        try:
+            for case in [c for c in cases if c[1].startswith("honest")][:3]:  # warm-up
+                run_case(client, ws_url, state, case)
+            since = time.time()
+            with Watch(proc, service.port) as watch:
+                for case in cases:
+                    start = time.perf_counter()
+                    outcome, server_error = run_case(client, ws_url, state, case)
+                    took = time.perf_counter() - start
+                    outcomes[f"{case[0]} {outcome}"] += 1
+                    slowest = max(slowest, (took, f"{case[1]} -> {outcome}"))
+                    if server_error:
+                        errors.append(f"{case[1]} -> {outcome}")
+                flood_result = flood(service.url, ws_url, args.flood_messages,
+                                     int(args.flood_mb * MB))  # fmt: skip
+            if state.get("ws") is not None:
+                state["stack"].close()
+            alive = proc.is_running()
+        finally:
+            if use_strace:  # stop the service before strace: without its tracer, the traced
+                _stop(proc)  # calls of a seccomp-filtered process fail and it cannot exit
     traced = strace_findings(trace, since, str(canary.resolve())) if use_strace else None
     log_text = service.log_path.read_text(errors="replace")
     result = {
