@@ -143,7 +143,7 @@ def test_every_hostile_text_message_gets_an_error_frame(service: Service, text: 
 
 def test_deep_nesting_within_any_cap_is_an_error_frame(service: Service, monkeypatch) -> None:
     """Depth-safe even if the size cap is raised: RecursionError is a bad message."""
-    monkeypatch.setattr(stream_route, "MAX_TEXT_BYTES", 1 << 20)
+    monkeypatch.setattr(stream_route, "MAX_TEXT_CHARS", 1 << 20)
     with service.stream("carol") as ws:
         assert ws.receive_json()["type"] == "hello"
         ws.send_text("[" * 200_000 + "]" * 200_000)

@@ -38,7 +38,7 @@ PROTOCOL_VERSION = 1
 CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_TRY_LATER = 1000, 1001, 1011, 1013
 # Text messages are commands of a few bytes: longer ones are refused unparsed, so parsing on
 # the event loop stays bounded (microseconds) and nesting cannot go deep.
-MAX_TEXT_BYTES = 1024
+MAX_TEXT_CHARS = 1024
 COMMAND_HELP = 'text messages must be JSON commands ({"type": "reset"}); send frames as binary'
 
 
@@ -127,11 +127,11 @@ class _Session:
             self.quota.spend(REQUESTS, 1)
         except ServiceError as exc:
             return _error(None, exc.code, exc.message)
-        if len(text) > MAX_TEXT_BYTES:
+        if len(text) > MAX_TEXT_CHARS:
             return _error(
                 None, "bad_message",
                 f"a text message of {len(text)} characters; commands are at most "
-                f"{MAX_TEXT_BYTES}. {COMMAND_HELP}",
+                f"{MAX_TEXT_CHARS}. {COMMAND_HELP}",
             )  # fmt: skip
         try:
             command = json.loads(text)
