@@ -35,7 +35,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine_facts  # noqa: E402
+from _machine import machine  # noqa: E402
 from _service import ServiceProcess, small_checkpoint  # noqa: E402
 from _video_cases import build  # noqa: E402
 
@@ -129,18 +129,27 @@ def run_case(client: httpx.Client, ws_url: str, state: dict, case: tuple) -> tup
     transport, _, payload = case
     if transport == "http":
         files = {"video": ("clip.bin", payload, "application/octet-stream")}
-        r = client.post("/keypoints/video", files=files)
+        try:
+            r = client.post("/keypoints/video", files=files)
+        except httpx.TimeoutException:
+            return "timeout", True
         return str(r.status_code), r.status_code >= 500
     for _attempt in range(2):
         if state.get("ws") is None:
             state["stack"] = ExitStack()
-            state["ws"] = state["stack"].enter_context(connect(ws_url, max_size=None))
+            state["ws"] = state["stack"].enter_context(
+                connect(ws_url, max_size=None, ping_interval=None)  # no client-side timeouts
+            )
             state["ws"].recv(timeout=30)  # hello
         ws = state["ws"]
         try:
             ws.send(payload if transport == "ws" else payload.decode("utf-8", errors="replace"))
             answer = json.loads(ws.recv(timeout=60))
             return f"ws:{answer.get('code') or answer['type']}", False
+        except TimeoutError:
+            state.pop("stack").close()
+            state["ws"] = None
+            return "ws:timeout", True
         except ConnectionClosed as exc:
             state.pop("stack").close()
             state["ws"] = None
@@ -226,7 +235,7 @@ def main(argv: list[str] | None = None) -> dict:
     errors: list[str] = []
     slowest = (0.0, "")
     ws_url = service.url.replace("http", "ws", 1) + "/keypoints/stream"
-    with service, httpx.Client(base_url=service.url, timeout=120) as client:
+    with service, httpx.Client(base_url=service.url, timeout=60) as client:
         root = psutil.Process(service.pid)
         proc = root.children(recursive=True)[0] if use_strace else root
         state: dict = {}
@@ -243,6 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
                     slowest = max(slowest, (took, f"{case[1]} -> {outcome}"))
                     if server_error:
                         errors.append(f"{case[1]} -> {outcome}")
+                        (args.workdir / f"error_{len(errors)}.bin").write_bytes(case[2])
                 flood_result = flood(service.url, ws_url, args.flood_messages,
                                      int(args.flood_mb * MB))  # fmt: skip
             if state.get("ws") is not None:
@@ -261,7 +271,7 @@ def main(argv: list[str] | None = None) -> dict:
         "rss_growth_mb": round((watch.rss_max - watch.rss0) / MB, 1),
         "sockets_opened_psutil": sorted(watch.sockets), "files_outside_upload_psutil":
         sorted(watch.files), "strace": traced, "tracebacks_in_log": log_text.count("Traceback"),
-        "service_alive": alive, "flood": flood_result, "machine": machine_facts(),
+        "service_alive": alive, "flood": flood_result, "machine": machine(),
     }  # fmt: skip
     print(json.dumps(result))
     return result

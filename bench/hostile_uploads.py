@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _hostile import MB, hostile_structure_uploads, worst_accepted_uploads  # noqa: E402
-from _machine import machine_facts  # noqa: E402
+from _machine import machine  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -27,10 +27,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--skip-accepted", action="store_true", help="only the refusals")
     args = parser.parse_args(argv)
     max_bytes = int(args.max_mb * MB)
-    result = {"hostile": hostile_structure_uploads(max_bytes, args.max_pixels)}
+    result = {
+        "hostile": hostile_structure_uploads(max_bytes, args.max_pixels),
+        "machine": machine(),
+    }
     if not args.skip_accepted:
         result["accepted"] = worst_accepted_uploads(max_bytes, args.max_pixels)
-    result["machine"] = machine_facts()
     print(json.dumps(result))
     return result
 
