@@ -89,6 +89,12 @@ class Watch:
         self._thread.join()
 
 
+def _cpu(proc: psutil.Process) -> float:
+    """CPU seconds the service process has used (all its threads)."""
+    times = proc.cpu_times()
+    return times.user + times.system
+
+
 def _stop(proc: psutil.Process) -> None:
     proc.terminate()
     try:
@@ -233,7 +239,7 @@ def main(argv: list[str] | None = None) -> dict:
                        "-o", str(trace), *service.cmd]  # fmt: skip
     outcomes: Counter = Counter()
     errors: list[str] = []
-    slowest = (0.0, "")
+    slowest = busiest = (0.0, "")
     ws_url = service.url.replace("http", "ws", 1) + "/keypoints/stream"
     with service, httpx.Client(base_url=service.url, timeout=60) as client:
         root = psutil.Process(service.pid)
@@ -245,11 +251,12 @@ def main(argv: list[str] | None = None) -> dict:
             since = time.time()
             with Watch(proc, service.port) as watch:
                 for case in cases:
-                    start = time.perf_counter()
+                    start, cpu = time.perf_counter(), _cpu(proc)
                     outcome, server_error = run_case(client, ws_url, state, case)
                     took = time.perf_counter() - start
                     outcomes[f"{case[0]} {outcome}"] += 1
                     slowest = max(slowest, (took, f"{case[1]} -> {outcome}"))
+                    busiest = max(busiest, (_cpu(proc) - cpu, f"{case[1]} -> {outcome}"))
                     if server_error:
                         errors.append(f"{case[1]} -> {outcome}")
                         (args.workdir / f"error_{len(errors)}.bin").write_bytes(case[2])
@@ -267,6 +274,7 @@ def main(argv: list[str] | None = None) -> dict:
         "cases": len(cases), "seed": args.seed, "server_errors_5xx": len(errors),
         "server_error_cases": errors[:20], "outcomes": dict(sorted(outcomes.items())),
         "max_seconds_per_case": round(slowest[0], 3), "slowest_case": slowest[1],
+        "max_service_cpu_seconds_per_case": round(busiest[0], 3), "busiest_case": busiest[1],
         "rss_mb_start": round(watch.rss0 / MB, 1), "rss_mb_max": round(watch.rss_max / MB, 1),
         "rss_growth_mb": round((watch.rss_max - watch.rss0) / MB, 1),
         "sockets_opened_psutil": sorted(watch.sockets), "files_outside_upload_psutil":
