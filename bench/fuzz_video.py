@@ -41,6 +41,7 @@ from _video_cases import build  # noqa: E402
 
 MB = 1 << 20
 TRACED = "socket,bind,connect,open,openat,creat"
+FLOOD_GAP_S = 0.2
 
 
 def _allowed(path: str, upload_dir: str) -> bool:
@@ -197,6 +198,7 @@ def flood(base: str, ws_url: str, messages: int, size: int) -> dict:
                     answers.append(json.loads(ws.recv(timeout=120)).get("code", ""))
             except ConnectionClosed as exc:
                 answers.append(f"close:{exc.rcvd.code if exc.rcvd else 1006}")
+            time.sleep(FLOOD_GAP_S)  # spread out, so /healthz is sampled around every message
         done.set()
 
     thread = threading.Thread(target=sender, daemon=True)
