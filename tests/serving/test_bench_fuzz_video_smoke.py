@@ -12,6 +12,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "fuzz_video.py"
 
 
+@pytest.mark.slow  # a bench script with a real service process
 @pytest.mark.timeout(900)
 def test_fuzz_video_smoke(tmp_path: Path, tiny_checkpoint: Path, capsys) -> None:
     sys.path.insert(0, str(BENCH.parent))

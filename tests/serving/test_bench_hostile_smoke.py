@@ -6,9 +6,12 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "hostile_uploads.py"
 
 
+@pytest.mark.slow  # a bench script
 def test_hostile_uploads_bench_smoke(capsys) -> None:
     sys.path.insert(0, str(BENCH.parent))
     spec = importlib.util.spec_from_file_location("hostile_uploads_bench", BENCH)

@@ -28,6 +28,7 @@ def test_redact_query_keeps_other_parameters() -> None:
     assert redact_query(b"decode=dark&smooth=true") == b"decode=dark&smooth=true"
 
 
+@pytest.mark.slow  # a real uvicorn server
 def test_uvicorn_logs_never_show_a_query_key(
     tiny_model, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

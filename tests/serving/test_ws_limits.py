@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from localhost import free_port  # noqa: E402
 
 FRAME_LIMIT = 50_000
+pytestmark = pytest.mark.slow  # a real uvicorn server
 
 
 @pytest.fixture(scope="module")
