@@ -149,3 +149,34 @@ def _pillow_header_cpu(data: bytes) -> float:
     except Exception:  # noqa: BLE001 (the reference only times it)
         pass
     return round(time.thread_time() - start, 4)
+
+
+def hostile_structure_over_http(model: Path, workdir: Path, max_bytes: int = 20 * MB) -> dict:
+    """The 20 MB PNG and JPEG structure bombs posted to ``/keypoints`` of a ``simplepose serve``
+    process (upload, multipart parsing and the checks): answer and seconds, best and worst of 3."""
+    import httpx
+    from _service import ServiceProcess
+
+    h = _helpers()
+    rgb = h.noise_rgb(48, 64)
+    room = max_bytes - 64 * 1024
+    cases = {
+        "png_empty_chunks_before_pixels": h.png_chunks_before_pixels(
+            cv2.imencode(".png", rgb)[1].tobytes(), room
+        ),
+        "jpeg_empty_segments_before_scan": h.jpeg_segments_before_scan(h.jpeg(rgb), room),
+    }
+    out = {}
+    env = {"SIMPLEPOSE_DETECTOR": "none", "SIMPLEPOSE_MAX_UPLOAD_BYTES": str(max_bytes)}
+    service = ServiceProcess(model, workdir / "hostile_uploads.log", [], env)
+    with service, httpx.Client(base_url=service.url, timeout=60) as client:
+        for name, data in cases.items():
+            seconds = []
+            for _ in range(3):
+                start = time.perf_counter()
+                r = client.post("/keypoints", files={"image": ("x", data, "image/png")})
+                seconds.append(time.perf_counter() - start)
+            out[name] = {"bytes": len(data), "answer": f"{r.status_code} {r.json()['error']['code']}",
+                         "seconds_best": round(min(seconds), 3),
+                         "seconds_worst": round(max(seconds), 3)}  # fmt: skip
+    return out
