@@ -1,4 +1,6 @@
-"""The machine a bench ran on: every bench's JSON carries ``"machine": machine()``.
+"""The machine a bench ran on: every bench's JSON carries ``"machine": machine()``; and runs of
+the AMX path in a process of its own (``bare_in_child``, ``UNCAPPED_ENV``): the bench processes
+load MindSpore, which needs oneDNN capped at AVX2, while OpenVINO's bf16 path needs it uncapped.
 
 A figure means little without the CPU behind it: INT8 speed depends on VNNI/AMX, MindSpore's
 convolutions on AVX-512 (the oneDNN ISA cap), parallel speed-ups on whether two "cores" are SMT
@@ -7,8 +9,10 @@ siblings of one, and any timing on what else ran (the load average).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +99,43 @@ def machine() -> dict[str, Any]:
         "memory_gib": memory_gib,
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+UNCAPPED_ENV = {"ONEDNN_MAX_CPU_ISA": "ALL"}
+
+_BARE_CHILD = """
+import json, sys, time
+import numpy as np
+from pathlib import Path
+sys.path.insert(0, sys.argv[6])
+from serve_throughput import direct_rate
+from simplepose.runtime.cpu_loader import load_cpu_model
+from simplepose.config.model_info import ModelInfo
+d, backend, crops, batch, seconds = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+model = load_cpu_model(d, ModelInfo.load(d), backend)
+pool = np.load(crops)
+for n in model.batch_sizes:
+    model(pool[:n])
+c0 = time.process_time()
+done, took = direct_rate(model, [pool], batch, seconds)
+print(json.dumps({"done": done, "seconds": took, "cpu": time.process_time() - c0,
+                  "precision": model.precision}))
+"""
+
+
+def bare_in_child(model_dir: Path, backend: str, crops: Path, batch: int, seconds: float) -> dict:
+    """``backend`` called directly on the crops saved in ``crops`` (``.npy``), ``batch`` at a
+    time, for about ``seconds``, in an uncapped child process; returns {done, seconds, cpu,
+    precision}."""
+    env = {**os.environ, **UNCAPPED_ENV}
+    run = subprocess.run(
+        [sys.executable, "-c", _BARE_CHILD, str(model_dir), backend, str(crops), str(batch),
+         str(seconds), str(Path(__file__).resolve().parent)],
+        env=env, capture_output=True, text=True, timeout=600 + seconds,
+    )  # fmt: skip
+    if run.returncode != 0:
+        raise RuntimeError(f"bare {backend} run failed: {run.stderr[-2000:]}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ machine hits all of them:
 2. the bare runtime: the same graphs called directly on the same crops, batch = --max-batch.
 
 Ratios (same run): service / bare per backend; the CPU default (``auto``) service over the
-MindSpore dynamic service (what the service ran before buckets and ONNX Runtime); INT8 / FP32.
+MindSpore dynamic service and over the ONNX Runtime FP32 service; INT8 / FP32. OpenVINO
+backends (the AMX path) run their services and bare rounds in processes without the oneDNN cap
+(``_machine.py``).
 Last line: JSON with every rate, the ratios, latencies, thread settings and the CPU flags.
 Per backend it also gives CPU milliseconds per person of the bare runtime, the service process
 and the bench's own client threads (which share the machine's cores with the service, as a
@@ -43,7 +45,7 @@ import psutil  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _coco import val_person_boxes  # noqa: E402
-from _machine import machine  # noqa: E402
+from _machine import UNCAPPED_ENV, bare_in_child, machine  # noqa: E402
 from _service import (  # noqa: E402
     R50_PRESET,
     ServiceProcess,
@@ -54,18 +56,8 @@ from _service import (  # noqa: E402
 
 # A 99th percentile needs at least 100 samples to be more than the maximum of what was seen.
 P99_MIN_SAMPLES = 100
-BACKEND_NAMES = ("mindspore-dynamic", "mindspore-buckets", "onnxruntime", "onnxruntime-int8")
-CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
-
-
-def cpu_flags() -> dict[str, bool]:
-    """The CPU features that decide INT8 speed (VNNI: int8 dot products)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return {}
-    flags = set(next((ln for ln in text.splitlines() if ln.startswith("flags")), "").split())
-    return {f: f in flags for f in CPU_FLAGS}
+BACKEND_NAMES = ("mindspore-dynamic", "mindspore-buckets", "onnxruntime", "onnxruntime-int8",
+                 "openvino-bf16", "openvino-int8")  # fmt: skip
 
 
 def build_model(
@@ -147,20 +139,26 @@ def main() -> None:
     parser.add_argument("--max-wait-ms", type=float, default=20.0)
     parser.add_argument("--direct-seconds", type=float, default=8.0, help="per round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--backends", default=",".join(BACKEND_NAMES))
+    parser.add_argument(
+        "--backends", help=f"default: {','.join(BACKEND_NAMES)} (OpenVINO ones where AMX is)"
+    )
     parser.add_argument("--preset", default=R50_PRESET, help="the random-weight pose model")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
 
     import simplepose  # noqa: F401
-    from simplepose.runtime.backends import choose_backend
+    from simplepose.runtime.backends import BACKEND_SPECS, choose_backend
     from simplepose.runtime.buckets import parse_batch_sizes
     from simplepose.runtime.device import select_device
     from simplepose.runtime.model_loader import load_model
+    from simplepose.runtime.openvino_model import openvino_problem
     from simplepose.runtime.threads import thread_settings
 
     select_device("CPU")
-    backends = [b for b in args.backends.split(",") if b]
+    problem = openvino_problem(env=UNCAPPED_ENV)
+    if args.backends is None:
+        names = [b for b in BACKEND_NAMES if problem is None or "openvino" not in b]
+    backends = names if args.backends is None else [b for b in args.backends.split(",") if b]
     sizes = parse_batch_sizes(args.batch_sizes)
     model_dir = build_model(args.workdir, args.data, sizes, args.preset)
     requests = val_person_boxes(args.data, args.images, args.min_persons, with_keypoints=True)
@@ -169,9 +167,16 @@ def main() -> None:
     persons_per_request = statistics.mean(len(b) for _, b in requests)
     print(f"{len(requests)} images, {persons_per_request:.1f} persons each", file=sys.stderr)
 
-    models = {b: load_model(model_dir, backend=b) for b in backends}
-    default = choose_backend(models[backends[0]].info, "CPU").name
-    crops = crops_of(requests, models[backends[0]])
+    # The service's choice: in its process (no MindSpore, oneDNN uncapped).
+    uncapped = {b for b in backends if BACKEND_SPECS[b].runtime == "openvino"}
+    if uncapped and problem is not None:
+        raise SystemExit(f"cannot run {sorted(uncapped)} here: {problem}")
+    models = {b: load_model(model_dir, backend=b) for b in backends if b not in uncapped}
+    fp32 = load_model(model_dir, backend="onnxruntime")
+    default = choose_backend(fp32.info, "CPU", openvino_problem=problem).name
+    crops = crops_of(requests, fp32)
+    crops_file = args.workdir / "bare_crops.npy"
+    np.save(crops_file, np.concatenate(crops))
     for model in models.values():  # warm every bucket
         for n in model.batch_sizes or (args.max_batch,):
             model(np.concatenate(crops)[:n])
@@ -187,16 +192,24 @@ def main() -> None:
     try:
         for b in backends:
             log = args.workdir / f"serve-{b}.log"
+            env = UNCAPPED_ENV if b in uncapped else None
             services[b] = ServiceProcess(
-                model_dir, log, [*service_args, "--backend", b]
+                model_dir, log, [*service_args, "--backend", b], env
             ).__enter__()
             run_clients(services[b].url, requests, args.clients, args.warmup_requests)
         processes = {b: psutil.Process(s.pid) for b, s in services.items()}
         for r in range(args.rounds):
             for b in backends:
-                c0 = time.process_time()
-                done, secs = direct_rate(models[b], crops, args.max_batch, args.direct_seconds)
-                cpu[b]["bare"] += time.process_time() - c0
+                if b in uncapped:
+                    child = bare_in_child(
+                        model_dir, b, crops_file, args.max_batch, args.direct_seconds
+                    )
+                    done, secs = child["done"], child["seconds"]
+                    cpu[b]["bare"] += child["cpu"]
+                else:
+                    c0 = time.process_time()
+                    done, secs = direct_rate(models[b], crops, args.max_batch, args.direct_seconds)
+                    cpu[b]["bare"] += time.process_time() - c0
                 bare[b][0] += done
                 bare[b][1] += secs
                 c0, s0 = time.process_time(), process_cpu_seconds(processes[b])
@@ -230,6 +243,8 @@ def main() -> None:
             "p50_ms": round(ms_sorted[len(ms_sorted) // 2], 1),
             f"{tail_name}_ms": round(tail, 1),
             "runtime": cards[b]["runtime"],
+            "precision": cards[b]["precision"],
+            "sessions": cards[b].get("sessions", 1),
             "batch_sizes": cards[b]["batch_sizes"],
         }
     ratios = {}
@@ -237,6 +252,11 @@ def main() -> None:
         ratios["default_service_vs_mindspore_dynamic_service"] = round(
             rate(served[default]) / rate(served["mindspore-dynamic"]), 4
         )
+    if "onnxruntime" in backends and default in backends:
+        for kind, totals in (("bare", bare), ("service", served)):
+            ratios[f"default_vs_onnxruntime_fp32_{kind}"] = round(
+                rate(totals[default]) / rate(totals["onnxruntime"]), 4
+            )
     if {"onnxruntime", "onnxruntime-int8"} <= set(backends):
         for kind, totals in (("bare", bare), ("service", served)):
             ratios[f"int8_vs_fp32_{kind}"] = round(
@@ -246,7 +266,6 @@ def main() -> None:
         cpu_default=default,
         ratios=ratios,
         threads=thread_settings().to_dict(),
-        cpu_flags=cpu_flags(),
         clients=args.clients,
         requests_per_backend=per_round * args.rounds,
         rounds=args.rounds,

@@ -1,12 +1,14 @@
-"""One inference thread per device, batching person crops across requests.
+"""Inference worker threads per device, batching person crops across requests.
 
 Requests ``submit`` their crops ``(n, 3, H, W)`` and get a ``concurrent.futures.Future`` for
-their model outputs ``(n, ...)``. The single worker thread waits until ``max_batch`` crops are
+their model outputs ``(n, ...)``. A free worker thread waits until ``max_batch`` crops are
 queued or the oldest has waited ``max_wait_s``, runs the model once on up to ``max_batch`` crops
 (taken in arrival order, a request's crops may span two calls), pads the call to an allowed batch
 size when the model wants that, and routes each slice of the output back to its request.
 
-Only this thread ever calls the model: MindSpore graphs must not run on two threads at once.
+``workers`` threads share the one queue: one per inference session of the model (its
+``slots``, ``simplepose.runtime.threads``), so N sessions of T threads each run side by side.
+MindSpore models have one session: MindSpore graphs must not run on two threads at once.
 """
 
 from __future__ import annotations
@@ -72,11 +74,12 @@ class BatchingExecutor:
         on_batch: Callable[[BatchStats], None] | None = None,
         on_queue_depth: Callable[[int], None] | None = None,
         name: str = "inference",
+        workers: int = 1,
     ):
-        if max_batch < 1 or max_queue < 1 or max_wait_s < 0:
+        if max_batch < 1 or max_queue < 1 or max_wait_s < 0 or workers < 1:
             raise ValueError(
-                f"need max_batch >= 1, max_queue >= 1, max_wait_s >= 0; got {max_batch}, "
-                f"{max_queue}, {max_wait_s}"
+                f"need max_batch >= 1, max_queue >= 1, max_wait_s >= 0, workers >= 1; got "
+                f"{max_batch}, {max_queue}, {max_wait_s}, {workers}"
             )
         self._sizes = sorted(set(batch_sizes)) if batch_sizes else None
         if self._sizes is not None and self._sizes[-1] != max_batch:
@@ -91,8 +94,14 @@ class BatchingExecutor:
         self._waiting = 0  # crops queued and not yet handed to a call
         self._cond = threading.Condition()
         self._closing = False
-        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(
+                target=self._loop, name=name if workers == 1 else f"{name}-{i}", daemon=True
+            )
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     @property
     def queue_depth(self) -> int:
@@ -120,12 +129,14 @@ class BatchingExecutor:
         return future
 
     def close(self, timeout: float | None = None) -> bool:
-        """Stop taking work, finish everything queued, join the thread. True if it finished."""
+        """Stop taking work, finish everything queued, join the threads. True if they finished."""
         with self._cond:
             self._closing = True
             self._cond.notify_all()
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)
 
     def _padded_size(self, n: int) -> int:
         if self._sizes is None:
@@ -135,16 +146,21 @@ class BatchingExecutor:
     def _take(self) -> list[tuple[_Job, int, int]] | None:
         """Wait for work and cut the next batch: ``(job, start, stop)`` slices."""
         with self._cond:
-            while not self._jobs and not self._closing:
-                self._cond.wait()
-            if not self._jobs:
-                return None
-            deadline = self._jobs[0].enqueued + self.max_wait_s
-            while self._waiting < self.max_batch and not self._closing:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+            while True:
+                while not self._jobs and not self._closing:
+                    self._cond.wait()
+                if not self._jobs:
+                    return None
+                head = self._jobs[0]
+                deadline = head.enqueued + self.max_wait_s
+                # Another worker may take the head meanwhile: then wait for the new one.
+                while self._waiting < self.max_batch and not self._closing and head.taken == 0:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+                if self._jobs and (self._jobs[0] is head or self._waiting >= self.max_batch):
                     break
-                self._cond.wait(remaining)
             pieces = []
             count = 0
             while self._jobs and count < self.max_batch:
@@ -157,6 +173,8 @@ class BatchingExecutor:
                     self._jobs.popleft()
             self._waiting -= count
             depth = self._waiting
+            if self._jobs:  # left for another worker
+                self._cond.notify()
         if self._on_depth:
             self._on_depth(depth)
         return pieces

@@ -121,6 +121,7 @@ class KeypointPredictor:
             batch_sizes=self.batch_sizes,
             on_batch=metrics.observe_batch,
             on_queue_depth=metrics.queue_depth.set,
+            workers=getattr(model, "slots", 1),
         )
         self.ready = False
 

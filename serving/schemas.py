@@ -29,11 +29,13 @@ class ModelSummary(BaseModel):
     flip_fused: bool = Field(description="flip test inside the graph")
     demo: bool = Field(description="true for the small demo model: not for real use")
     device: str = Field(description="CPU or Ascend")
-    runtime: str = Field("mindspore", description="mindspore or onnxruntime")
+    runtime: str = Field("mindspore", description="mindspore, onnxruntime or openvino")
     backend: str = Field(
-        "mindspore-dynamic", description="mindspore-dynamic|-buckets, onnxruntime[-int8]"
+        "mindspore-dynamic",
+        description="mindspore-dynamic|-buckets, onnxruntime[-int8], openvino-bf16|-int8",
     )
-    precision: str = Field("fp32", description="fp32 or int8")
+    precision: str = Field("fp32", description="arithmetic precision: fp32, bf16 or int8")
+    sessions: int = Field(1, description="inference sessions running side by side")
     batch_sizes: list[int] | None = Field(
         None, description="static-shape buckets calls are padded to (null: any batch size)"
     )

@@ -28,38 +28,24 @@ VIDEO_ERROR_STATUS = {
     "truncated": 400,
     "empty_video": 400,
     "unsupported_codec": 415,
-    "unsupported_container": 415,
 }
 
 
 class Slots:
-    """Non-blocking counters of things in progress, in total and per caller (used from the
-    event loop only): one caller holding ``per_caller`` slots cannot take the rest."""
+    """A non-blocking counter of things in progress (used from the event loop only)."""
 
-    def __init__(self, limit: int, per_caller: int | None = None):
+    def __init__(self, limit: int):
         self.limit = limit
-        self.per_caller = min(limit, per_caller or limit)
         self.active = 0
-        self.held: dict[str, int] = {}
 
-    def try_acquire(self, caller: str = "") -> str | None:
-        """None when a slot was taken, else why not: ``"caller"`` (this caller holds its
-        share) or ``"all"`` (every slot is taken)."""
-        if self.held.get(caller, 0) >= self.per_caller:
-            return "caller"
+    def try_acquire(self) -> bool:
         if self.active >= self.limit:
-            return "all"
+            return False
         self.active += 1
-        self.held[caller] = self.held.get(caller, 0) + 1
-        return None
+        return True
 
-    def release(self, caller: str = "") -> None:
+    def release(self) -> None:
         self.active -= 1
-        left = self.held.get(caller, 0) - 1
-        if left > 0:
-            self.held[caller] = left
-        else:
-            self.held.pop(caller, None)
 
 
 def make_tracker(

@@ -80,7 +80,12 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         choices=BACKENDS,
         help="runtime of an exported model (auto: ONNX Runtime buckets on CPU if present)",
     )
-    p.add_argument("--threads", type=int, help="CPU intra-op threads (default: usable CPUs)")
+    p.add_argument(
+        "--threads", type=int, help="CPU threads per session (default: from the CPU quota)"
+    )
+    p.add_argument(
+        "--sessions", type=int, help="CPU inference sessions side by side (default: quota / 2)"
+    )
     p.add_argument("--offline", action="store_const", const=True, help="never download weights")
 
 
@@ -101,7 +106,7 @@ def from_env(args: argparse.Namespace, names: tuple[str, ...]) -> argparse.Names
                 value: object = float(raw)
             except ValueError:
                 raise ValueError(f"{var}: expected a number, got {raw!r}") from None
-        elif name in ("device_id", "threads", "detector_max_persons"):
+        elif name in ("device_id", "threads", "sessions", "detector_max_persons"):
             if not raw.isdigit() or (name == "threads" and int(raw) < 1):
                 raise ValueError(f"{var}: expected a whole number >= 0 (threads >= 1), got {raw!r}")
             value = int(raw)

@@ -22,11 +22,11 @@ def configure_cpu_threads(threads: ThreadSettings) -> int:
     in effect (the first one set in this process: MindSpore refuses to change it)."""
     if not _cpu_threads:
         try:
-            ms.device_context.cpu.op_tuning.threads_num(threads.intra_op)
-            _cpu_threads.append(threads.intra_op)
+            ms.device_context.cpu.op_tuning.threads_num(threads.total)
+            _cpu_threads.append(threads.total)
         except RuntimeError:  # set before, outside this function: keep it
             log.info("MindSpore CPU threads were already set; keeping them")
-            return threads.intra_op
+            return threads.total
     return _cpu_threads[0]
 
 

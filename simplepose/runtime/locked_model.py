@@ -1,11 +1,14 @@
-"""What every runtime's model shares: input checks, one lock, and bucket padding/splitting.
+"""What every runtime's model shares: input checks, its call slots, and bucket padding/splitting.
 
-No MindSpore here, so the ONNX Runtime backend loads without it.
+A model has ``slots`` independent inference sessions (``simplepose.runtime.threads``): up to
+that many calls run at once, each on a slot of its own; MindSpore models have one (a MindSpore
+graph must not run on two threads at once). No MindSpore here, so the ONNX Runtime and
+OpenVINO backends load without it.
 """
 
 from __future__ import annotations
 
-import threading
+import queue
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,8 +37,9 @@ def check_batch(batch: np.ndarray, info: ModelInfo) -> None:
 
 
 class LockedModel(ABC):
-    """A model behind a lock. ``batch_sizes`` are the only batch sizes its graphs take
-    (``None``: any); calls of other sizes are padded/split by ``simplepose.runtime.buckets.plan_calls``.
+    """A model whose calls each hold one of its ``slots`` (one: a lock). ``batch_sizes`` are the
+    only batch sizes its graphs take (``None``: any); calls of other sizes are padded/split by
+    ``simplepose.runtime.buckets.plan_calls``.
     """
 
     info: ModelInfo
@@ -43,23 +47,29 @@ class LockedModel(ABC):
     runtime = "mindspore"
     precision = "fp32"
 
-    def __init__(self, info: ModelInfo, batch_sizes: Sequence[int] | None = None):
+    def __init__(self, info: ModelInfo, batch_sizes: Sequence[int] | None = None, slots: int = 1):
         self.info = info
         self.batch_sizes = tuple(sorted(batch_sizes)) if batch_sizes else None
-        self._lock = threading.Lock()
+        self.slots = slots
+        self._free: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for slot in range(slots):
+            self._free.put(slot)
 
     @abstractmethod
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        """One device call on a batch the graph accepts."""
+    def _run(self, batch: np.ndarray, slot: int = 0) -> np.ndarray:
+        """One device call on a batch the graph accepts, on session ``slot``."""
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         check_batch(batch, self.info)
-        with self._lock:
+        slot = self._free.get()
+        try:
             if self.batch_sizes is None:
-                return self._run(batch)
-            return self._run_planned(batch, self.batch_sizes)
+                return self._run(batch, slot)
+            return self._run_planned(batch, self.batch_sizes, slot)
+        finally:
+            self._free.put(slot)
 
-    def _run_planned(self, batch: np.ndarray, sizes: tuple[int, ...]) -> np.ndarray:
+    def _run_planned(self, batch: np.ndarray, sizes: tuple[int, ...], slot: int) -> np.ndarray:
         """Pad each call up to its bucket, split above the largest, drop the padding."""
         outputs, start = [], 0
         for real, bucket in plan_calls(len(batch), sizes):
@@ -69,7 +79,7 @@ class LockedModel(ABC):
                 chunk = np.concatenate(
                     [chunk, np.zeros((bucket - real, *chunk.shape[1:]), chunk.dtype)]
                 )
-            outputs.append(self._run(chunk)[:real])
+            outputs.append(self._run(chunk, slot)[:real])
         return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
 
@@ -78,7 +88,7 @@ def graph_files(directory: Path, info: ModelInfo, backend: Backend) -> dict[int 
     sizes = backend_sizes(info, backend)
     if sizes == ():
         raise ValueError(f"{directory} has no graph for backend {backend.name!r}")
-    buckets = info.bucket_files(backend.format, backend.precision) if backend.bucketed else {}
+    buckets = info.bucket_files(backend.format, backend.graph_precision) if backend.bucketed else {}
     if sizes is None or not buckets:
         files: dict[int | None, Path] = {info.batch_size: directory / MODEL_FILES[backend.format]}
     else:

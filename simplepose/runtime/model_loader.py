@@ -18,6 +18,7 @@ from simplepose.config.presets import Config
 from simplepose.network.checkpoint import build_network
 from simplepose.network.pose_net import FlipTestNet
 from simplepose.runtime.backends import BACKEND_SPECS, choose_backend
+from simplepose.runtime.cpu_loader import load_cpu_model
 from simplepose.runtime.device import configure_cpu_threads
 from simplepose.runtime.locked_model import InputShapeError, LockedModel, graph_files
 from simplepose.runtime.onnx_model import OnnxModel, onnxruntime_installed
@@ -47,7 +48,7 @@ class MindIRModel(LockedModel):
         self.backend = spec.name
         self.graphs = {n: nn.GraphCell(ms.load(str(p))) for n, p in files.items()}
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
+    def _run(self, batch: np.ndarray, slot: int = 0) -> np.ndarray:
         graph = self.graphs[len(batch) if len(batch) in self.graphs else None]
         return graph(ms.Tensor(batch)).asnumpy()
 
@@ -70,7 +71,7 @@ class CheckpointModel(LockedModel):
         )
         super().__init__(info)
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
+    def _run(self, batch: np.ndarray, slot: int = 0) -> np.ndarray:
         return self.net(ms.Tensor(batch)).asnumpy()
 
 
@@ -80,14 +81,15 @@ def load_model(
     config: Config | None = None,
     backend: str = "auto",
     threads: int | None = None,
+    sessions: int | None = None,
 ) -> LockedModel:
     """A model directory (``model.json`` + graphs) or a ``.ckpt`` file -> a callable model.
 
     ``flip`` and ``config`` apply to checkpoints only (``flip=None``: the config's
     ``test.flip_test``); an exported graph says in its ``model.json`` whether the flip test is
     fused. ``backend`` (``simplepose.runtime.backends``) picks the runtime of a directory; ``auto``
-    chooses for the current MindSpore device. ``threads``: CPU intra-op threads (default:
-    ``simplepose.runtime.threads``).
+    chooses for the current MindSpore device. ``threads`` / ``sessions``: CPU intra-op threads
+    and side-by-side sessions (default: ``simplepose.runtime.threads``).
     """
     path = Path(path)
     if path.is_dir():
@@ -97,9 +99,13 @@ def load_model(
         if info.format == "checkpoint":
             raise ValueError(f"{path}: model format 'checkpoint' is not an exported directory")
         device = ms.get_context("device_target")
+        if device == "CPU":
+            model = load_cpu_model(path, info, backend, threads, sessions)
+            if model is not None:
+                return model
         spec = choose_backend(info, device, backend, onnxruntime_installed())
         if spec.runtime == "onnxruntime":
-            return OnnxModel(path, spec.name, threads)
+            return OnnxModel(path, spec.name, threads, sessions=sessions)
         if device == "CPU":
             configure_cpu_threads(thread_settings(threads))
         return MindIRModel(path, spec.name)

@@ -14,6 +14,7 @@ from typing import Any
 from simplepose.config.model_info import MODEL_JSON, ModelInfo
 from simplepose.config.presets import DEVICES, Config
 from simplepose.runtime.backends import choose_backend
+from simplepose.runtime.cpu_loader import load_cpu_model
 from simplepose.runtime.locked_model import LockedModel
 from simplepose.runtime.mindspore_env import MindSporeMissing, mindspore_installed
 from simplepose.runtime.onnx_model import OnnxModel, onnxruntime_installed
@@ -43,6 +44,7 @@ def load_on_device(
     backend: str = "auto",
     threads: int | None = None,
     flip: bool | None = None,
+    sessions: int | None = None,
     config: Config | None = None,
 ) -> tuple[LockedModel, str]:
     """``(model, device name)`` for a model directory or a ``.ckpt`` on ``device`` (default:
@@ -59,9 +61,14 @@ def load_on_device(
         if info.format != "checkpoint":
             # without MindSpore, ONNX Runtime (on the CPU) is the only runtime there is
             runs_on = name if mindspore_installed() else "CPU"
-            spec = choose_backend(info, runs_on, backend, onnxruntime_installed())
-            if spec.runtime == "onnxruntime":
-                return OnnxModel(path, spec.name, threads), name
+            if runs_on == "CPU":  # OpenVINO (AMX) or ONNX Runtime, without MindSpore
+                model = load_cpu_model(path, info, backend, threads, sessions)
+                if model is not None:
+                    return model, name
+            else:
+                spec = choose_backend(info, runs_on, backend, onnxruntime_installed())
+                if spec.runtime == "onnxruntime":
+                    return OnnxModel(path, spec.name, threads, sessions=sessions), name
     if not mindspore_installed():
         raise MindSporeMissing(
             f"{path} needs MindSpore (a checkpoint or MindIR graph): pip install "
@@ -72,7 +79,8 @@ def load_on_device(
     from simplepose.runtime.model_loader import load_model
 
     name = select_device(name, device_id)
-    return load_model(path, flip=flip, config=config, backend=backend, threads=threads), name
+    model = load_model(path, flip, config, backend, threads, sessions)
+    return model, name
 
 
 def model_summary(model: Any, device: str) -> dict[str, Any]:
@@ -90,4 +98,5 @@ def model_summary(model: Any, device: str) -> dict[str, Any]:
         "backend": getattr(model, "backend", "mindspore-dynamic"),
         "precision": getattr(model, "precision", "fp32"),
         "batch_sizes": list(sizes) if sizes else None,
+        "sessions": getattr(model, "slots", 1),
     }

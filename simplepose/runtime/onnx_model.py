@@ -1,8 +1,10 @@
-"""Exported ONNX graphs run by ONNX Runtime on CPU: FP32 or INT8, one session per bucket.
+"""Exported ONNX graphs run by ONNX Runtime on CPU: FP32 or INT8, one session per bucket and
+slot.
 
-The sessions' thread pools come from ``simplepose.runtime.threads`` (intra-op = usable CPUs, inter-op =
-1, sequential execution): ONNX Runtime's own default also spins extra threads that only
-contend with the service's request threads. No MindSpore here.
+The sessions' thread pools come from ``simplepose.runtime.threads`` (``sessions`` slots of
+intra-op threads = usable CPUs, inter-op = 1, sequential execution): ONNX Runtime's own default
+also spins extra threads that only contend with the service's request threads. No MindSpore
+here.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class OnnxModel(LockedModel):
         backend: str = "onnxruntime",
         threads: int | None = None,
         spin_wait: bool | None = None,
+        sessions: int | None = None,
     ):
         directory = Path(directory)
         info = ModelInfo.load(directory)
@@ -79,14 +82,18 @@ class OnnxModel(LockedModel):
         if spec.runtime != "onnxruntime":
             raise ValueError(f"{backend!r} is not an ONNX Runtime backend")
         files = graph_files(directory, info, spec)
-        super().__init__(info, [n for n in files if n is not None])
+        self.threads = thread_settings(threads, spin_wait, sessions)
+        super().__init__(info, [n for n in files if n is not None], slots=self.threads.sessions)
         self.backend = spec.name
         self.precision = spec.precision
-        self.threads = thread_settings(threads, spin_wait)
-        self.sessions = {n: cpu_session(p, self.threads) for n, p in files.items()}
+        # One session per bucket and slot: slots run side by side, each on its own threads.
+        self.slot_sessions = [
+            {n: cpu_session(p, self.threads) for n, p in files.items()} for _ in range(self.slots)
+        ]
+        self.sessions = self.slot_sessions[0]
         for n, session in self.sessions.items():
             check_input_shape(files[n], session.get_inputs()[0].shape, n, info)
         self._input = next(iter(self.sessions.values())).get_inputs()[0].name
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        return self.sessions[len(batch)].run(None, {self._input: batch})[0]
+    def _run(self, batch: np.ndarray, slot: int = 0) -> np.ndarray:
+        return self.slot_sessions[slot][len(batch)].run(None, {self._input: batch})[0]

@@ -101,6 +101,38 @@ def test_choose_backend():
         choose_backend(fixed_onnx, "CPU", onnxruntime_installed=False)
 
 
+def test_amx_path_is_chosen_only_where_it_can_run():
+    full = _info(buckets=_buckets("mindir") + _buckets("onnx") + _buckets("onnx", "int8"))
+    amx = choose_backend(full, "CPU", openvino_problem=None)
+    # OpenVINO computes the FP32 ONNX buckets in bf16: the card says bf16, the files are fp32.
+    assert (amx.name, amx.runtime, amx.precision, amx.graph_precision) == (
+        "openvino-bf16", "openvino", "bf16", "fp32"
+    )  # fmt: skip
+    assert choose_backend(full, "CPU", "openvino-int8", openvino_problem=None).precision == "int8"
+    assert choose_backend(full, "Ascend", openvino_problem=None).name == "mindspore-buckets"
+    capped = "ONEDNN_MAX_CPU_ISA=AVX2 caps oneDNN below AMX"
+    assert choose_backend(full, "CPU", openvino_problem=capped).name == "onnxruntime"
+    with pytest.raises(ValueError, match="'openvino-bf16' cannot run here: ONEDNN_MAX_CPU_ISA"):
+        choose_backend(full, "CPU", "openvino-bf16", openvino_problem=capped)
+    only_int8 = _info("onnx", buckets=_buckets("onnx", "int8"))
+    with pytest.raises(ValueError, match="export with --format onnx --batch-sizes"):
+        choose_backend(only_int8, "CPU", "openvino-bf16", openvino_problem=None)
+
+
+@pytest.mark.parametrize(
+    ("env", "capped"),
+    [({}, False), ({"ONEDNN_MAX_CPU_ISA": "AVX2"}, True), ({"ONEDNN_MAX_CPU_ISA": "all"}, False),
+     ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"}, False),
+     ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}, True)],
+)  # fmt: skip
+def test_isa_cap(env, capped):
+    from simplepose.runtime.cpu_features import has_amx, isa_cap
+
+    assert (isa_cap(env) is not None) == capped
+    assert has_amx(frozenset({"avx512f", "amx_bf16", "amx_tile"}))
+    assert not has_amx(frozenset({"avx512f", "avx512_vnni"}))
+
+
 def test_model_json_round_trip_and_hostile_buckets(tmp_path):
     info = _info(buckets=_buckets("onnx", "int8", (1, 8)))
     info.save(tmp_path)
@@ -120,7 +152,7 @@ class Recording(LockedModel):
         super().__init__(_info(), sizes)
         self.calls: list[int] = []
 
-    def _run(self, batch):
+    def _run(self, batch, slot=0):
         self.calls.append(len(batch))
         return batch[:, 0, 0, :1].copy()
 

@@ -157,3 +157,30 @@ def test_service_executor_runs_5_crops_in_the_8_bucket_and_20_as_16_plus_4():
         assert calls == [16, 4]
     finally:
         assert ex.close(timeout=10)
+
+
+def test_workers_run_calls_side_by_side_and_every_crop_comes_back() -> None:
+    """Two workers (two inference sessions): two calls are in the model at once, and 40
+    requests of 1-3 crops all get their own outputs back."""
+    inside, most, lock = [0], [0], threading.Lock()
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.02)
+        with lock:
+            inside[0] -= 1
+        return batch * 2
+
+    ex = BatchingExecutor(run, max_batch=4, max_wait_s=0.001, max_queue=1000, workers=2)
+    try:
+        inputs = [np.full((1 + i % 3, 3, 2, 2), i, np.float32) for i in range(40)]
+        futures = [ex.submit(x) for x in inputs]
+        for x, f in zip(inputs, futures, strict=True):
+            np.testing.assert_array_equal(f.result(WAIT_TIMEOUT_S), x * 2)
+        assert most[0] == 2
+    finally:
+        assert ex.close(WAIT_TIMEOUT_S)
+    with pytest.raises(ValueError, match="workers >= 1"):
+        BatchingExecutor(run, max_batch=4, max_wait_s=0, max_queue=4, workers=0)

@@ -7,6 +7,7 @@ The network is the tiny test preset with its head weights scaled up (x30), so he
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -181,6 +182,84 @@ def test_service_serves_the_int8_export(int8_dir, coco_mini, png_bytes):
             "onnxruntime", "onnxruntime-int8", "int8"
         )  # fmt: skip
         assert served["batch_sizes"] == list(SIZES)
+
+
+# Run in a process of its own: this one has MindSpore loaded with oneDNN capped at AVX2.
+UNCAPPED_SCRIPT = """
+import json, os, sys, threading
+import numpy as np
+from pathlib import Path
+from simplepose.config.model_info import ModelInfo
+from simplepose.runtime.cpu_loader import load_cpu_model
+from simplepose.runtime.onnx_model import OnnxModel
+from simplepose.runtime.on_device import model_summary
+
+d = Path(sys.argv[1])
+model = load_cpu_model(d, ModelInfo.load(d), "auto", threads=1, sessions=2)
+fp32 = OnnxModel(d, threads=1)
+w, h = model.info.model.input_size
+x = np.random.default_rng(5).standard_normal((11, 3, h, w)).astype(np.float32)
+ref = fp32(x)
+outs = [None, None]
+def call(i):
+    outs[i] = model(x)
+threads = [threading.Thread(target=call, args=(i,)) for i in range(2)]
+[t.start() for t in threads]; [t.join() for t in threads]
+err = max(float(np.abs(o - ref).max()) for o in outs)
+print(json.dumps({"card": model_summary(model, "CPU"), "err": err,
+                  "scale": float(np.abs(ref).max())}), flush=True)
+os._exit(0)  # the answer is out; do not wait on the runtimes' thread pools at interpreter exit
+"""
+
+
+@pytest.mark.slow
+def test_openvino_bf16_serves_the_onnx_buckets_where_oneDNN_is_uncapped(bucket_dir):
+    """On an AMX CPU, in a process without the oneDNN cap: ``auto`` picks OpenVINO bf16, the
+    model card says so, two sessions run side by side, and the heatmaps are FP32's within
+    bf16 rounding."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from simplepose.runtime.cpu_features import has_amx
+    from simplepose.runtime.openvino_model import openvino_installed
+
+    if not (openvino_installed() and has_amx()):
+        pytest.skip("needs openvino and a CPU with AMX (amx_bf16 in /proc/cpuinfo)")
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "ALL"}
+    run = subprocess.run([sys.executable, "-c", UNCAPPED_SCRIPT, str(bucket_dir)], env=env,
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    card = result["card"]
+    assert (card["runtime"], card["backend"], card["precision"], card["sessions"]) == (
+        "openvino", "openvino-bf16", "bf16", 2
+    )  # fmt: skip
+    assert card["batch_sizes"] == list(SIZES)
+    assert result["scale"] > 0.05  # heatmaps of a real scale
+    # bf16 keeps 8 mantissa bits: within a few percent of the largest value, not a copy
+    assert 0 < result["err"] < 0.05 * result["scale"], result
+
+
+def test_openvino_is_refused_in_a_capped_process_and_auto_says_why(bucket_dir, caplog):
+    """This process has oneDNN capped (MindSpore): asking for OpenVINO fails with the reason;
+    ``auto`` serves with ONNX Runtime and logs why."""
+    from simplepose.runtime.cpu_features import has_amx
+    from simplepose.runtime.cpu_loader import load_cpu_model
+    from simplepose.runtime.openvino_model import OpenVinoModel, openvino_installed
+
+    if not (openvino_installed() and has_amx()):
+        pytest.skip("needs openvino and a CPU with AMX (amx_bf16 in /proc/cpuinfo)")
+    assert os.environ.get("ONEDNN_MAX_CPU_ISA") == "AVX2"
+    with pytest.raises(RuntimeError, match="ONEDNN_MAX_CPU_ISA=AVX2 caps oneDNN below AMX"):
+        OpenVinoModel(bucket_dir)
+    with pytest.raises(ValueError, match="'openvino-bf16' cannot run here"):
+        load_model(bucket_dir, backend="openvino-bf16")
+    with caplog.at_level("WARNING"):
+        model = load_cpu_model(bucket_dir, ModelInfo.load(bucket_dir), "auto", threads=1)
+    assert model is not None and model.backend == "onnxruntime"
+    assert "not serving with OpenVINO bf16 (AMX): ONEDNN_MAX_CPU_ISA=AVX2" in caplog.text
 
 
 @pytest.mark.slow
