@@ -25,7 +25,7 @@ IMAGE_PLATFORMS = ("x86_64", "aarch64")  # linux/amd64 and linux/arm64 images
 # lock file -> (the Makefile variable naming its extras, those extras)
 LOCKS = {
     "requirements.lock": ("LOCK_EXTRAS", ("mindspore", "serve", "video", "eval")),
-    "requirements-cpu.lock": ("CPU_LOCK_EXTRAS", ("serve", "video")),
+    "requirements-cpu.lock": ("CPU_LOCK_EXTRAS", ("serve", "video", "openvino")),
 }
 
 
