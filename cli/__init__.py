@@ -14,16 +14,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from functools import partial
 
 from simplepose.commandline import runner as command
 from simplepose.export import cli as export_cli
 from simplepose.export import weights_cli
+from simplepose.export.weights import registry_checkpoint
 from simplepose.serving import detect_cli, keys_cli, predict_cli, serve_cli
 from simplepose.training import cli as training_cli
 
 # Stage modules contributing subcommands, in the order they appear in --help.
 SUBCOMMANDS: tuple[command.Registrar, ...] = (
-    training_cli.add_parsers,
+    partial(training_cli.add_parsers, registry_checkpoint=registry_checkpoint),
     export_cli.add_parsers,
     weights_cli.add_parsers,
     serve_cli.add_parsers,

@@ -15,8 +15,10 @@ import time
 from pathlib import Path
 
 from simplepose.commandline.errors import CLIError
+from simplepose.hub.registry import WeightsUnavailable
 from simplepose.training import evaluate_cli
 from simplepose.training.cli_args import add_device_args, check_data
+from simplepose.training.init_from import RegistryResolver
 
 log = logging.getLogger(__name__)
 DEFAULT_PRESET = "res50_256x192"
@@ -36,14 +38,23 @@ examples:
   simplepose train --resume runs/r50
   # change recipe values with section.key=value overrides
   simplepose train --config res18_128x96 --data coco-mini --output runs/t train.epochs=10
+  # fine-tune a pose model (a .ckpt, a run or model directory, or a registry name)
+  simplepose train --init-from mmpose1-res50-256x192 --data /data/mine --output runs/ft \
+      train.lr=1e-4 train.epochs=20
 
 The run directory gets config.yaml (resolved config), last.ckpt (every epoch), best.ckpt (best
-val AP, with --val-split), last_state.ckpt (optimiser state for --resume) and metrics.jsonl.
+val AP, with --val-split), last_state.ckpt (optimiser state for --resume), metrics.jsonl and
+TensorBoard event files (tensorboard --logdir runs), and when the run ends results.png (loss,
+learning rate and AP curves) and predictions.jpg (validation images with predicted skeletons).
 """
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """``train`` and ``evaluate`` (see ``evaluate_cli``)."""
+def add_parsers(
+    sub: argparse._SubParsersAction, registry_checkpoint: RegistryResolver | None = None
+) -> None:
+    """``train`` and ``evaluate`` (see ``evaluate_cli``). ``registry_checkpoint`` turns a
+    weights-registry name given to ``--init-from`` into a pose checkpoint (the composition root
+    passes the export stage's; without it only files and directories are accepted)."""
     text = "train SimpleBaselines on COCO keypoints and write checkpoints"
     p = sub.add_parser(
         "train",
@@ -59,7 +70,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.lr=5e-4"
     )
-    p.set_defaults(func=run_train)
+    p.set_defaults(func=run_train, registry_checkpoint=registry_checkpoint)
     evaluate_cli.add_parser(sub)
 
 
@@ -95,6 +106,14 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="MindSpore checkpoint with backbone weights (e.g. converted torchvision ResNet)",
+    )
+    p.add_argument(
+        "--init-from",
+        default=None,
+        metavar="CKPT|DIR|NAME",
+        help="fine-tune from a pose model: a .ckpt, a run directory (best.ckpt), an exported "
+        "model directory (the checkpoint its model.json names) or a registry name ('simplepose "
+        "weights list'); its final layer is kept only for the same keypoint set",
     )
     p.add_argument(
         "--max-steps",
@@ -148,6 +167,7 @@ def _worker_argv(args: argparse.Namespace) -> list[str]:
         ("--save-every", args.save_every),
         ("--device", args.device),
         ("--pretrained", args.pretrained),
+        ("--init-from", args.init_from),
         ("--max-steps", args.max_steps),
     ):
         if value is not None:
@@ -245,6 +265,21 @@ def _auto_resume(args: argparse.Namespace) -> None:
         args.resume, args.config = args.output, None
 
 
+def _init_source(args: argparse.Namespace) -> Path:
+    """The pose checkpoint ``--init-from`` names (a registry name is downloaded and converted
+    here, once, before any worker starts)."""
+    from simplepose.training.init_from import resolve_source
+
+    if args.resume is not None:
+        raise CLIError("--init-from starts a new run; --resume continues one with its own weights")
+    if args.pretrained is not None:
+        raise CLIError("--init-from loads the backbone too: give --pretrained or --init-from")
+    try:
+        return resolve_source(args.init_from, getattr(args, "registry_checkpoint", None))
+    except WeightsUnavailable as exc:
+        raise CLIError(f"--init-from {args.init_from}: {exc}") from exc
+
+
 def run_train(args: argparse.Namespace) -> int:
     from simplepose.config.loading import load_config
     from simplepose.training.run_dir import load_run_config
@@ -275,6 +310,8 @@ def run_train(args: argparse.Namespace) -> int:
     data = check_data(args.data, args.train_split)
     if args.val_split:
         check_data(args.data, args.val_split)
+    if args.init_from is not None:
+        args.init_from = _init_source(args)
     if args.devices > 1 or args.nodes > 1:
         return _launch(args, run_dir)
 
@@ -292,6 +329,7 @@ def run_train(args: argparse.Namespace) -> int:
         device_id=args.device_id,
         resume=args.resume is not None,
         pretrained=args.pretrained,
+        init_from=args.init_from,
         max_steps=args.max_steps,
         progress=not args.no_progress and sys.stderr.isatty(),
     )

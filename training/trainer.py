@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from simplepose.config.presets import Config
+from simplepose.training.board import Board
 from simplepose.training.coco import SkipCounter, person_samples
 from simplepose.training.dataset import PoseSource, build_dataset, epoch_indices, steps_per_epoch
 from simplepose.training.distributed import init_distributed, trainable_digest
+from simplepose.training.init_from import load_init, read_source, resolve_source, run_config
 from simplepose.training.resume import restore, save_last, save_state
 from simplepose.training.run_dir import (
     BEST_CKPT,
@@ -45,9 +47,11 @@ class TrainOptions:
     device_id: int = 0
     resume: bool = False
     pretrained: Path | None = None
+    init_from: Path | None = None  # pose checkpoint (file or directory) to fine-tune from
     max_steps: int | None = None  # stop with a checkpoint after this many steps of this process
     progress: bool = True
     graph_mode: bool = True
+    report: bool = True  # results.png and the prediction grid when the run ends
 
 
 @dataclass
@@ -73,6 +77,10 @@ class Trainer:
         from simplepose.network.pose_net import PoseResNet
         from simplepose.runtime.device import select_device
 
+        self.init_source = None
+        if options.init_from is not None and not options.resume:
+            self.init_source = read_source(resolve_source(str(options.init_from)))
+            config = run_config(config, self.init_source)
         self.config = config
         self.options = options
         self.run_dir = Path(options.run_dir)
@@ -109,10 +117,13 @@ class Trainer:
         self.state = RunState()
         if options.resume:
             self._restore()
+        elif self.init_source is not None:
+            load_init(self.net, config, self.init_source)
         elif options.pretrained is not None:
             load_backbone(self.net, Path(options.pretrained))
         self.step_cell = make_train_step(self.net, self.optimizer, config, self.device)
-        self.metrics = MetricsWriter(self.run_dir / metrics_name(self.shard.rank))
+        board = Board(self.run_dir) if self.is_main else None
+        self.metrics = MetricsWriter(self.run_dir / metrics_name(self.shard.rank), board)
         if self.shard.size > 1:
             from mindspore import ops
 
@@ -177,8 +188,21 @@ class Trainer:
             return self._summary(None, stopped=False)
         finally:
             stop.restore()
+            self.metrics.close()
+            if self.is_main and self.options.report:
+                self._report()
             if self.skipped.total:
                 log.warning("skipped during training: %s", self.skipped.summary())
+
+    def _report(self) -> None:
+        """results.png and the prediction grid; a failure here costs the pictures, not the run."""
+        from simplepose.training.report import write_report
+
+        opts = self.options
+        try:
+            write_report(self.run_dir, opts.data_root, opts.val_split or opts.train_split)
+        except (OSError, ValueError, RuntimeError) as exc:
+            log.warning("run report not written: %s", exc)
 
     def _begin(self) -> None:
         if self.is_main:
