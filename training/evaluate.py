@@ -21,6 +21,7 @@ import numpy as np
 from simplepose.detection import PersonDetector
 from simplepose.detection.coco_results import coco_records, detect_files
 from simplepose.pose.geometry import BoxError, clip_boxes
+from simplepose.pose.keypoints import KEYPOINT_NAMES, OKS_SIGMAS
 from simplepose.pose.pipeline import Crops, HeatmapModel, Persons, PosePipeline, read_image
 from simplepose.training.coco import (
     PERSON_CATEGORY_ID,
@@ -33,6 +34,7 @@ from simplepose.training.coco import (
     image_dir,
     load_annotations,
 )
+from simplepose.training.keypoint_ap import KeypointAP, per_keypoint_ap
 
 log = logging.getLogger(__name__)
 STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
@@ -52,6 +54,7 @@ class EvalResult:
     num_boxes: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     num_suppressed: int = 0  # persons removed by OKS NMS (duplicates of a better-scored one)
+    per_keypoint: list[KeypointAP] = field(default_factory=list)  # see training.keypoint_ap
 
     def describe(self) -> str:
         skipped = ", ".join(f"{n} {k}" for k, n in self.skipped.items()) or "none"
@@ -189,6 +192,7 @@ def evaluate(
     output: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
     detector: PersonDetector | None = None,
+    per_keypoint: bool = False,
 ) -> EvalResult:
     """COCO keypoint AP of ``model`` on ``split`` of a COCO root.
 
@@ -200,6 +204,7 @@ def evaluate(
         score_thre: detection boxes scoring below this are not used.
         flip: flip test (always on for a flip-fused exported model).
         output: where to write the COCO results JSON (optional).
+        per_keypoint: also compute the per-keypoint AP table (``training.keypoint_ap``).
 
     ``decode``, ``flip``, ``score_thre``, ``batch_size``, ``in_vis_thre`` and ``oks_thre`` left
     ``None`` come from the model's ``config.test``, as in ``predict`` and the service.
@@ -235,6 +240,7 @@ def evaluate(
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(json.dumps(results))
     stats, table = coco_eval(annotation_path(data_root, split), results)
+    rows = per_keypoint_ap(data, results, KEYPOINT_NAMES, OKS_SIGMAS) if per_keypoint else []
     return EvalResult(
         results=results,
         stats=stats,
@@ -244,4 +250,5 @@ def evaluate(
         num_boxes=sum(len(it.boxes) for it in items.values()),
         skipped={k: n for k, n in skipped.counts.items() if k != NMS_REMOVED},
         num_suppressed=skipped.counts.get(NMS_REMOVED, 0),
+        per_keypoint=rows,
     )

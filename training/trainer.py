@@ -201,6 +201,10 @@ class Trainer:
         opts = self.options
         try:
             write_report(self.run_dir, opts.data_root, opts.val_split or opts.train_split)
+        except ImportError as exc:
+            log.warning(
+                "no results.png / predictions.jpg: %s (pip install 'simplepose[train]')", exc
+            )
         except (OSError, ValueError, RuntimeError) as exc:
             log.warning("run report not written: %s", exc)
 
