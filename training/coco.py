@@ -71,12 +71,12 @@ def load_annotations(root: DataSource, split: str) -> dict[str, Any]:
     for i, img in enumerate(data["images"]):
         if not isinstance(img, dict) or not img.keys() >= IMAGE_FIELDS:
             raise ValueError(f"{path}: images[{i}] needs {', '.join(sorted(IMAGE_FIELDS))}")
-        if not isinstance(img["file_name"], str) or not _stays_inside(img["file_name"]):
+        if not isinstance(img["file_name"], str) or not stays_inside(img["file_name"]):
             raise ValueError(
                 f"{path}: images[{i}] file_name {str(img['file_name'])[:80]!r} must be a "
                 "relative path inside the image folder"
             )
-        if not all(_is_int(img[k]) for k in ("width", "height")):
+        if not all(is_int(img[k]) for k in ("width", "height")):
             raise ValueError(f"{path}: images[{i}] width and height must be integers")
     for i, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict) or "image_id" not in ann:
@@ -95,7 +95,7 @@ def category_id(data: dict[str, Any], name: str) -> int:
     if not isinstance(categories, list) or not categories:
         return PERSON_CATEGORY_ID
     for cat in categories:
-        if isinstance(cat, dict) and cat.get("name") == name and _is_int(cat.get("id")):
+        if isinstance(cat, dict) and cat.get("name") == name and is_int(cat.get("id")):
             return int(cat["id"])
     raise ValueError(f"the annotation file has no category named {name!r}")
 
@@ -124,11 +124,11 @@ def data_category(root: DataSource, data: dict[str, Any], keypoints: KeypointSet
     return wanted
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _stays_inside(name: str) -> bool:
+def stays_inside(name: str) -> bool:
     """A relative path without ``..``: joined to the image folder it cannot leave it."""
     parts = PurePosixPath(name.replace("\\", "/")).parts
     return (
@@ -194,7 +194,7 @@ def person_samples(
     skipped = skipped if skipped is not None else SkipCounter()
     data = load_annotations(root, split)
     num_keypoints = config.keypoints.num_keypoints
-    wanted = category_id(data, config.keypoints.category)
+    wanted = data_category(root, data, config.keypoints)
     images = {img["id"]: img for img in data["images"]}
     folder = image_dir(root, split)
     m = config.model

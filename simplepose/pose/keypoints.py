@@ -27,6 +27,14 @@ CENTRE_RGB, LEFT_RGB, RIGHT_RGB = (255, 215, 0), (0, 128, 255), (255, 128, 0)
 Pair = tuple[int, int]
 
 
+class KeypointSetError(ValueError):
+    """An inconsistent keypoint set; ``problems`` lists every inconsistency found."""
+
+    def __init__(self, name: str, problems: list[str]):
+        super().__init__(f"keypoint set {name!r}: " + "; ".join(problems))
+        self.problems = problems
+
+
 def derive_flip_pairs(names: Sequence[str]) -> tuple[Pair, ...]:
     """Pairs ``(left, right)`` of joint indices whose names differ only in ``left_``/``right_``."""
     index = {name: i for i, name in enumerate(names)}
@@ -91,7 +99,7 @@ class KeypointSet:
     ``flip_pairs``, ``colors`` and ``upper_body`` may be left ``None``: flip pairs then come from
     ``left_``/``right_`` names, colours from the side a name says, and the upper body is every
     joint whose name does not end in hip/knee/ankle. Given flip pairs that contradict the names
-    are an error. ``colors`` are RGB. Every problem is a ``ValueError`` listing all of them.
+    are an error. ``colors`` are RGB. Problems raise ``KeypointSetError`` listing all of them.
     """
 
     names: tuple[str, ...]
@@ -115,7 +123,7 @@ class KeypointSet:
             put(self, "upper_body", tuple(i for i in range(len(names)) if i not in lower))
         problems = self.problems()
         if problems:
-            raise ValueError(f"keypoint set {self.name!r}: " + "; ".join(problems))
+            raise KeypointSetError(self.name, problems)
 
     def problems(self) -> list[str]:
         """Every inconsistency of this set (empty when it is valid)."""
