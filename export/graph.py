@@ -50,7 +50,7 @@ def build_export_graph(net, config: Config, flip: bool = True, fuse_decode: bool
 
     if getattr(net.maxpool, "use_pad", False):
         net.maxpool = _padded_maxpool(net.maxpool)
-    graph = FlipTestNet(net, config.model.num_joints) if flip else net
+    graph = FlipTestNet(net, config.keypoints.flip_index()) if flip else net
     if fuse_decode:
         from simplepose.export.decode_net import HeatmapsToKeypoints
 

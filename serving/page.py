@@ -17,7 +17,6 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from simplepose.config.presets import TestConfig
-from simplepose.pose.keypoints import KEYPOINT_NAMES, SKELETON
 from simplepose.serving.http_errors import ServiceError
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -68,10 +67,9 @@ def _page_file(body: bytes, media_type: str) -> PageFile:
 
 
 def page_meta() -> dict[str, object]:
-    """What the page draws with, from the one place that defines it (``simplepose.pose.keypoints``)."""
+    """The page's start values. The keypoint names and skeleton it draws with are the served
+    model's own: ``GET /v1/model`` and every response carry them."""
     return {
-        "keypoint_names": list(KEYPOINT_NAMES),
-        "skeleton": [list(limb) for limb in SKELETON],
         # the slider's start value; each model's own is in its card (GET /v1/model, config.test)
         "visibility_threshold": TestConfig.in_vis_thre,
     }

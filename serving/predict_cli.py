@@ -129,7 +129,10 @@ def _predict(args: argparse.Namespace) -> int:
         )
         if args.render:
             out = args.render / (path.stem + ".png")
-            drawn = draw_persons(image, persons.keypoints, persons.boxes, pipeline.in_vis_thre)
+            drawn = draw_persons(
+                image, persons.keypoints, persons.boxes, pipeline.in_vis_thre,
+                keypoint_set=pipeline.keypoints,
+            )  # fmt: skip
             cv2.imwrite(str(out), drawn)
     result = {
         "model": model_summary(model, device),

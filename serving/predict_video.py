@@ -89,8 +89,13 @@ def predict_video(
             if writer is not None:
                 writer.write(
                     draw_persons(
-                        frame.image, p.keypoints, p.boxes, pipeline.in_vis_thre, tracked.track_ids
-                    )
+                        frame.image,
+                        p.keypoints,
+                        p.boxes,
+                        pipeline.in_vis_thre,
+                        tracked.track_ids,
+                        keypoint_set=pipeline.keypoints,
+                    )  # fmt: skip
                 )
     finally:
         if writer is not None:

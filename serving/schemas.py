@@ -82,6 +82,9 @@ class KeypointsResponse(BaseModel):
     detector: DetectorSummary
     image: ImageSize
     keypoint_names: list[str]
+    skeleton: list[tuple[int, int]] = Field(
+        description="limbs as pairs of 0-based indices into keypoint_names"
+    )
     persons: list[Person] = Field(description="sorted by score, best first")
     timing_ms: Timing
 
@@ -111,6 +114,9 @@ class VideoTiming(BaseModel):
 class VideoResponse(BaseModel):
     model: ModelSummary
     keypoint_names: list[str]
+    skeleton: list[tuple[int, int]] = Field(
+        description="limbs as pairs of 0-based indices into keypoint_names"
+    )
     video: VideoInfoResponse
     frames: list[VideoFrameResult]
     tracks: int = Field(description="distinct track ids in the video")
@@ -143,6 +149,12 @@ class ModelJson(BaseModel):
     mean: list[float]
     std: list[float]
     keypoint_names: list[str]
+    skeleton: list[tuple[int, int]] = Field(
+        description="limbs as pairs of 0-based indices into keypoint_names"
+    )
+    flip_pairs: list[tuple[int, int]] = Field(
+        description="(left, right) joint pairs the flip test swaps"
+    )
     config: dict[str, Any]
     device: str
     detector: DetectorSummary = Field(description="the server's person detector")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from simplepose.pose.keypoints import SKELETON, keypoint_color, limb_color
+from simplepose.pose.keypoints import KeypointSet
 
 BOX_COLOR = (0, 255, 0)  # BGR
 GOLDEN_RATIO_CONJUGATE = 0.618033988749895
@@ -30,9 +30,11 @@ def draw_persons(
     boxes: np.ndarray | None,
     min_score: float,
     track_ids: np.ndarray | None = None,
+    *,
+    keypoint_set: KeypointSet,
 ) -> np.ndarray:
     """A copy of ``image_bgr`` with boxes ``(N, 4)`` xywh, limbs and joints of keypoints
-    ``(N, K, 3)`` drawn; joints scoring ``<= min_score`` (the model's ``test.in_vis_thre``, as
+    ``(N, K, 3)`` drawn with ``keypoint_set``'s skeleton and colours; joints scoring ``<= min_score`` (the model's ``test.in_vis_thre``, as
     in the person rescoring) and their limbs are left out.
     With ``track_ids`` ``(N,)`` each person is drawn in its track's colour and labelled."""
     canvas = image_bgr.copy()
@@ -49,15 +51,19 @@ def draw_persons(
                 cv2.putText(canvas, label, (x + 2, max(y - 4, 12)), cv2.FONT_HERSHEY_SIMPLEX,
                             scale, color or BOX_COLOR, width, cv2.LINE_AA)  # fmt: skip
         visible = person[:, 2] > min_score
-        for a, b in SKELETON:
+        for a, b in keypoint_set.skeleton:
             if visible[a] and visible[b]:
                 pa = (int(round(person[a, 0])), int(round(person[a, 1])))
                 pb = (int(round(person[b, 0])), int(round(person[b, 1])))
-                cv2.line(canvas, pa, pb, color or limb_color((a, b)), width, cv2.LINE_AA)
+                cv2.line(
+                    canvas, pa, pb, color or keypoint_set.limb_color((a, b)), width, cv2.LINE_AA
+                )
         for j, (x, y, _) in enumerate(person):
             if visible[j]:
                 center = (int(round(x)), int(round(y)))
-                cv2.circle(canvas, center, radius, color or keypoint_color(j), -1, cv2.LINE_AA)
+                cv2.circle(
+                    canvas, center, radius, color or keypoint_set.keypoint_color(j), -1, cv2.LINE_AA
+                )
     return canvas
 
 

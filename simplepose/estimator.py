@@ -30,7 +30,6 @@ from simplepose.detection.load import DEFAULT_DETECTOR, load_detector
 from simplepose.drawing import draw_persons
 from simplepose.hub.registry import REGISTRY, checkpoint_path, model_path
 from simplepose.pose.codec import DECODE_METHODS
-from simplepose.pose.keypoints import KEYPOINT_NAMES
 from simplepose.pose.pipeline import HeatmapModel, Persons, PosePipeline, read_image
 
 # Turning downloaded registry weights into a model directory needs the export stage (reading
@@ -77,7 +76,7 @@ class Poses:
         boxes: ``(N, 4)`` float64 ``(x, y, w, h)``.
         box_scores: ``(N,)`` float64.
         track_ids: ``(N,)`` int64 ids across frames, or ``None`` when nothing tracked them.
-        keypoint_names: the K names, COCO order (``nose``, ``left_eye``, ...).
+        keypoint_names: the K names of the model's keypoint set (``config.keypoints``).
 
     ``len(poses)``, ``poses[i]`` and ``for person in poses`` give ``Person`` objects.
     """
@@ -87,8 +86,8 @@ class Poses:
     scores: np.ndarray
     boxes: np.ndarray
     box_scores: np.ndarray
+    keypoint_names: tuple[str, ...]
     track_ids: np.ndarray | None = None
-    keypoint_names: tuple[str, ...] = KEYPOINT_NAMES
 
     @classmethod
     def from_persons(cls, persons: Persons, keypoint_names: tuple[str, ...]) -> Poses:
@@ -310,4 +309,5 @@ class PoseEstimator:
             poses.with_scores(),
             poses.boxes if draw_boxes else None,
             min_score=self.pipeline.in_vis_thre,
+            keypoint_set=self.pipeline.keypoints,
         )

@@ -13,15 +13,10 @@ import numpy as np
 
 from simplepose.config.presets import DataConfig
 from simplepose.pose.geometry import PIXEL_STD, affine_matrices, crop_images, transform_points
-from simplepose.pose.keypoints import KEYPOINT_NAMES, flip_index
+from simplepose.pose.keypoints import KeypointSet
 
 HALF_BODY_PADDING = 1.5  # context around a half-body box (reference value)
 HALF_BODY_MIN_SELECTED = 2  # fewer visible joints in the chosen half: keep the full body
-_LOWER_BODY_PARTS = ("hip", "knee", "ankle")
-LOWER_BODY_JOINTS = tuple(
-    i for i, name in enumerate(KEYPOINT_NAMES) if name.split("_")[-1] in _LOWER_BODY_PARTS
-)
-UPPER_BODY_JOINTS = tuple(i for i in range(len(KEYPOINT_NAMES)) if i not in LOWER_BODY_JOINTS)
 
 
 @dataclass(frozen=True)
@@ -45,12 +40,17 @@ def sample_jitter(rng: np.random.Generator, data: DataConfig) -> Jitter:
 
 
 def half_body_box(
-    joints: np.ndarray, visible: np.ndarray, aspect_ratio: float, rng: np.random.Generator
+    joints: np.ndarray,
+    visible: np.ndarray,
+    aspect_ratio: float,
+    rng: np.random.Generator,
+    keypoints: KeypointSet,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Center ``(2,)`` and scale ``(2,)`` around the visible joints of the upper or lower body
-    (chosen at random), or ``None`` when the chosen half has too few visible joints."""
-    upper = [j for j in UPPER_BODY_JOINTS if visible[j] > 0]
-    lower = [j for j in LOWER_BODY_JOINTS if visible[j] > 0]
+    (``keypoints.upper_body`` and the rest; chosen at random), or ``None`` when the chosen half
+    has too few visible joints."""
+    upper = [j for j in keypoints.upper_body if visible[j] > 0]
+    lower = [j for j in keypoints.lower_body if visible[j] > 0]
     chosen = upper if rng.random() < 0.5 and len(upper) > HALF_BODY_MIN_SELECTED else lower
     if len(chosen) <= HALF_BODY_MIN_SELECTED:
         chosen = upper
@@ -67,11 +67,16 @@ def half_body_box(
 
 
 def flip_sample(
-    image: np.ndarray, joints: np.ndarray, visible: np.ndarray, center: np.ndarray
+    image: np.ndarray,
+    joints: np.ndarray,
+    visible: np.ndarray,
+    center: np.ndarray,
+    keypoints: KeypointSet,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Mirror the image; mirror joints (``x -> W - 1 - x``) and swap left/right partners."""
+    """Mirror the image; mirror joints (``x -> W - 1 - x``) and swap the set's left/right
+    partners."""
     width = image.shape[1]
-    index = flip_index(len(joints))
+    index = keypoints.flip_index()
     joints = joints[index].copy()
     joints[:, 0] = width - 1 - joints[:, 0]
     center = np.array([width - 1 - center[0], center[1]])
@@ -101,9 +106,10 @@ def augment(
     input_size: tuple[int, int],
     data: DataConfig,
     rng: np.random.Generator | None,
+    keypoints: KeypointSet,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One training (``rng`` given) or plain (``rng=None``) crop: ``(H, W, 3)`` crop, joints
-    ``(K, 2)`` in crop pixels, visibility ``(K,)``."""
+    ``(K, 2)`` in crop pixels, visibility ``(K,)``; flips swap ``keypoints``' pairs."""
     center = np.asarray(center, dtype=np.float64)
     scale = np.asarray(scale, dtype=np.float64)
     if rng is None:
@@ -114,12 +120,12 @@ def augment(
         and (visible > 0).sum() > data.half_body_min_joints
         and rng.random() < data.half_body_prob
     ):
-        half = half_body_box(joints, visible, input_size[0] / input_size[1], rng)
+        half = half_body_box(joints, visible, input_size[0] / input_size[1], rng, keypoints)
         if half is not None:
             center, scale = half
     jitter = sample_jitter(rng, data)
     scale = scale * jitter.scale
     if jitter.flip:
-        image, joints, visible, center = flip_sample(image, joints, visible, center)
+        image, joints, visible, center = flip_sample(image, joints, visible, center, keypoints)
     crop, pts = crop_sample(image, joints, center, scale, jitter.rotation, input_size)
     return crop, pts, visible

@@ -17,7 +17,12 @@ from pathlib import Path
 from simplepose.commandline.errors import CLIError
 from simplepose.hub.registry import WeightsUnavailable
 from simplepose.training import evaluate_cli
-from simplepose.training.cli_args import add_device_args, check_data
+from simplepose.training.cli_args import (
+    add_dataset_arg,
+    add_device_args,
+    data_source,
+    keypoints_for,
+)
 from simplepose.training.init_from import RegistryResolver
 
 log = logging.getLogger(__name__)
@@ -38,6 +43,8 @@ examples:
   simplepose train --resume runs/r50
   # change recipe values with section.key=value overrides
   simplepose train --config res18_128x96 --data coco-mini --output runs/t train.epochs=10
+  # your own keypoints: a dataset file (docs/training.md), checked first as by 'data check'
+  simplepose train --config res18_128x96 --dataset factory9.yaml --output runs/f9 --val-split val
   # fine-tune a pose model (a .ckpt, a run or model directory, or a registry name)
   simplepose train --init-from mmpose1-res50-256x192 --data /data/mine --output runs/ft \
       train.lr=1e-4 train.epochs=20
@@ -82,6 +89,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         help=f"preset name (e.g. res50_256x192, res18_128x96) or YAML file (default {DEFAULT_PRESET})",
     )
     p.add_argument("--data", type=Path, help="COCO root: annotations/ and <split>/ image folders")
+    add_dataset_arg(p)
     p.add_argument("--output", type=Path, help="run directory to create")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run")
     p.add_argument(
@@ -90,7 +98,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         help="with --output: continue the run there if it already holds one (for schedulers "
         "that restart pods), else start it",
     )
-    p.add_argument("--train-split", default="train2017", help="training split (default train2017)")
+    p.add_argument(
+        "--train-split",
+        default=None,
+        help="training split (default train2017 of --data, train of --dataset)",
+    )
     p.add_argument(
         "--val-split", default=None, help="evaluate on this split after each epoch; keeps best.ckpt"
     )
@@ -158,6 +170,7 @@ def _worker_argv(args: argparse.Namespace) -> list[str]:
     for flag, value in (
         ("--config", args.config),
         ("--data", args.data),
+        ("--dataset", args.dataset),
         ("--output", args.output),
         ("--resume", args.resume),
         ("--train-split", args.train_split),
@@ -305,11 +318,12 @@ def run_train(args: argparse.Namespace) -> int:
         if args.output is None:
             raise CLIError("--output RUN_DIR is required for a new run")
         run_dir = args.output
-    if args.data is None and args.resume is not None:
-        raise CLIError("--data ROOT is required (the run directory does not store it)")
-    data = check_data(args.data, args.train_split)
-    if args.val_split:
-        check_data(args.data, args.val_split)
+    if args.data is None and args.dataset is None and args.resume is not None:
+        raise CLIError("--data ROOT or --dataset FILE is required (the run does not store it)")
+    args.train_split = args.train_split or ("train" if args.dataset else "train2017")
+    splits = [args.train_split, *([args.val_split] if args.val_split else [])]
+    data = data_source(args.data, args.dataset, splits)
+    config = keypoints_for(config, data, resumed=args.resume is not None)
     if args.init_from is not None:
         args.init_from = _init_source(args)
     if args.devices > 1 or args.nodes > 1:
@@ -345,5 +359,6 @@ def run_train(args: argparse.Namespace) -> int:
         if summary.skipped:
             print(f"skipped data: {summary.skipped}")
         if summary.stopped and s.epoch < config.train.epochs:
-            print(f"continue with: simplepose train --resume {summary.run_dir} --data {data}")
+            where = f"--dataset {data}" if args.dataset else f"--data {data}"
+            print(f"continue with: simplepose train --resume {summary.run_dir} {where}")
     return EXIT_STOPPED if summary.signal else 0

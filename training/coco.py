@@ -1,6 +1,7 @@
-"""COCO-format person keypoints: annotation files, person samples and detection results.
+"""COCO-format keypoints: annotation files, person samples and detection results.
 
-A COCO root holds ``annotations/person_keypoints_<split>.json`` and images in ``<split>/``.
+A COCO root holds ``annotations/person_keypoints_<split>.json`` and images in ``<split>/``; a
+dataset file (``training.dataset_file``) names the two per split. Either is a data source.
 Box -> (center, scale) goes through ``simplepose.pose.geometry``; nothing here re-implements it.
 """
 
@@ -17,22 +18,37 @@ import numpy as np
 from simplepose.config.presets import Config
 from simplepose.jsonfile import read_json
 from simplepose.pose.geometry import BoxError, box_to_center_scale, clip_boxes
-from simplepose.pose.keypoints import NUM_KEYPOINTS, PERSON_CATEGORY_ID
+from simplepose.pose.keypoints import PERSON_CATEGORY_ID, KeypointSet
+from simplepose.training.dataset_file import DatasetFile
 
 log = logging.getLogger(__name__)
 IMAGE_FIELDS = frozenset({"id", "file_name", "width", "height"})
+DataSource = str | Path | DatasetFile  # a COCO root or a dataset file
 
 
-def annotation_path(root: str | Path, split: str) -> Path:
+def annotation_path(root: DataSource, split: str) -> Path:
+    if isinstance(root, DatasetFile):
+        return root.split(split).annotations
     return Path(root) / "annotations" / f"person_keypoints_{split}.json"
 
 
-def image_dir(root: str | Path, split: str) -> Path:
+def image_dir(root: DataSource, split: str) -> Path:
+    if isinstance(root, DatasetFile):
+        return root.split(split).images
     return Path(root) / split
 
 
-def check_root(root: str | Path, split: str) -> Path:
-    """Raise ``FileNotFoundError`` naming what is missing from a COCO root."""
+def check_root(root: DataSource, split: str) -> Path:
+    """Raise ``FileNotFoundError`` naming what is missing from a COCO root or dataset file."""
+    if isinstance(root, DatasetFile):
+        files = root.split(split)
+        if not files.annotations.is_file():
+            raise FileNotFoundError(
+                f"{root}: {split} annotation file {files.annotations} not found"
+            )
+        if not files.images.is_dir():
+            raise FileNotFoundError(f"{root}: {split} image folder {files.images} not found")
+        return files.annotations
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"data root not found: {root}")
@@ -46,7 +62,7 @@ def check_root(root: str | Path, split: str) -> Path:
     return ann
 
 
-def load_annotations(root: str | Path, split: str) -> dict[str, Any]:
+def load_annotations(root: DataSource, split: str) -> dict[str, Any]:
     """The parsed annotation file of ``split``; a clear error when it is not COCO keypoints."""
     path = check_root(root, split)
     data = read_json(path, "COCO annotation file", dict)
@@ -55,12 +71,12 @@ def load_annotations(root: str | Path, split: str) -> dict[str, Any]:
     for i, img in enumerate(data["images"]):
         if not isinstance(img, dict) or not img.keys() >= IMAGE_FIELDS:
             raise ValueError(f"{path}: images[{i}] needs {', '.join(sorted(IMAGE_FIELDS))}")
-        if not isinstance(img["file_name"], str) or not _stays_inside(img["file_name"]):
+        if not isinstance(img["file_name"], str) or not stays_inside(img["file_name"]):
             raise ValueError(
                 f"{path}: images[{i}] file_name {str(img['file_name'])[:80]!r} must be a "
                 "relative path inside the image folder"
             )
-        if not all(_is_int(img[k]) for k in ("width", "height")):
+        if not all(is_int(img[k]) for k in ("width", "height")):
             raise ValueError(f"{path}: images[{i}] width and height must be integers")
     for i, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict) or "image_id" not in ann:
@@ -72,11 +88,47 @@ def load_annotations(root: str | Path, split: str) -> dict[str, Any]:
     return data
 
 
-def _is_int(value: Any) -> bool:
+def category_id(data: dict[str, Any], name: str) -> int:
+    """Id of the category ``name`` in an annotation file (COCO's person, 1, when the file lists
+    no categories); ``ValueError`` when the file lists others only."""
+    categories = data.get("categories")
+    if not isinstance(categories, list) or not categories:
+        return PERSON_CATEGORY_ID
+    for cat in categories:
+        if isinstance(cat, dict) and cat.get("name") == name and is_int(cat.get("id")):
+            return int(cat["id"])
+    raise ValueError(f"the annotation file has no category named {name!r}")
+
+
+def data_category(root: DataSource, data: dict[str, Any], keypoints: KeypointSet) -> int:
+    """The category id of ``keypoints``' instances in ``data`` (the annotations of ``root``),
+    after checking the data describes that keypoint set: a dataset file's own set, or the
+    annotation file's list of keypoint names."""
+    if isinstance(root, DatasetFile) and root.keypoints.names != keypoints.names:
+        raise ValueError(
+            f"the model's keypoints ({keypoints.name}: {', '.join(keypoints.names[:5])}, ...) "
+            f"are not those of {root} ({', '.join(root.keypoints.names[:5])}, ...)"
+        )
+    wanted = category_id(data, keypoints.category)
+    for cat in data.get("categories") or []:
+        listed = cat.get("keypoints") if isinstance(cat, dict) else None
+        if (
+            cat.get("id") == wanted
+            and isinstance(listed, list)
+            and len(listed) != len(keypoints.names)
+        ):
+            raise ValueError(
+                f"the annotations have {len(listed)} keypoints per {keypoints.category}, the "
+                f"model {keypoints.num_keypoints} ({keypoints.name})"
+            )
+    return wanted
+
+
+def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _stays_inside(name: str) -> bool:
+def stays_inside(name: str) -> bool:
     """A relative path without ``..``: joined to the image folder it cannot leave it."""
     parts = PurePosixPath(name.replace("\\", "/")).parts
     return (
@@ -131,15 +183,18 @@ def _clip_box(box: list[float], width: int, height: int) -> np.ndarray | None:
 
 
 def person_samples(
-    root: str | Path, split: str, config: Config, skipped: SkipCounter | None = None
+    root: DataSource, split: str, config: Config, skipped: SkipCounter | None = None
 ) -> list[PersonSample]:
-    """Non-crowd persons with at least one labelled keypoint, with crop center/scale.
+    """Non-crowd instances of ``config.keypoints``' category with at least one labelled
+    keypoint, with crop center/scale.
 
     Persons whose box lies outside their image, or whose image file is missing, are skipped and
     counted in ``skipped``.
     """
     skipped = skipped if skipped is not None else SkipCounter()
     data = load_annotations(root, split)
+    num_keypoints = config.keypoints.num_keypoints
+    wanted = data_category(root, data, config.keypoints)
     images = {img["id"]: img for img in data["images"]}
     folder = image_dir(root, split)
     m = config.model
@@ -147,10 +202,10 @@ def person_samples(
     samples: list[PersonSample] = []
     exists: dict[int, bool] = {}
     for ann in data["annotations"]:
-        if ann.get("category_id", PERSON_CATEGORY_ID) != PERSON_CATEGORY_ID or ann.get("iscrowd"):
+        if ann.get("category_id", wanted) != wanted or ann.get("iscrowd"):
             continue
         kps = np.asarray(ann.get("keypoints") or [], dtype=np.float64)
-        if kps.size != NUM_KEYPOINTS * 3 or kps[2::3].max() <= 0:
+        if kps.size != num_keypoints * 3 or kps[2::3].max() <= 0:
             continue  # no labelled keypoint: nothing to learn from (reference behaviour)
         img = images.get(ann["image_id"])
         if img is None:
@@ -176,7 +231,7 @@ def person_samples(
                 box=box,
                 center=centers[0],
                 scale=scales[0],
-                joints=kps.reshape(NUM_KEYPOINTS, 3),
+                joints=kps.reshape(num_keypoints, 3),
                 annotation_id=int(ann.get("id", -1)),
             )
         )
@@ -193,14 +248,17 @@ class ImageBoxes:
     scores: np.ndarray
 
 
-def gt_boxes(data: dict[str, Any], folder: Path) -> dict[int, ImageBoxes]:
-    """Ground-truth boxes (score 1) of the non-crowd persons with keypoints, per image.
+def gt_boxes(
+    data: dict[str, Any], folder: Path, category: int = PERSON_CATEGORY_ID
+) -> dict[int, ImageBoxes]:
+    """Ground-truth boxes (score 1) of the non-crowd instances of ``category`` with keypoints,
+    per image.
 
     These are the persons COCOeval scores; persons without keypoints are ignored by it.
     """
     per_image: dict[int, list[list[float]]] = {img["id"]: [] for img in data["images"]}
     for ann in data["annotations"]:
-        if ann.get("category_id", PERSON_CATEGORY_ID) != PERSON_CATEGORY_ID or ann.get("iscrowd"):
+        if ann.get("category_id", category) != category or ann.get("iscrowd"):
             continue
         if ann.get("num_keypoints", 0) <= 0:
             continue

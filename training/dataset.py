@@ -90,6 +90,7 @@ class PoseSource:
             m.input_size,
             self.config.data,
             rng,
+            self.config.keypoints,
         )
         target, weight = self.codec.encode(joints[None], visible[None])
         return (

@@ -21,13 +21,14 @@ import numpy as np
 from simplepose.detection import PersonDetector
 from simplepose.detection.coco_results import coco_records, detect_files
 from simplepose.pose.geometry import BoxError, clip_boxes
-from simplepose.pose.keypoints import KEYPOINT_NAMES, OKS_SIGMAS
 from simplepose.pose.pipeline import Crops, HeatmapModel, Persons, PosePipeline, read_image
 from simplepose.training.coco import (
     PERSON_CATEGORY_ID,
+    DataSource,
     ImageBoxes,
     SkipCounter,
     annotation_path,
+    data_category,
     detection_boxes,
     detection_records_boxes,
     gt_boxes,
@@ -65,12 +66,14 @@ class EvalResult:
         )
 
 
-def person_results(image_id: int, persons: Persons) -> list[dict[str, Any]]:
+def person_results(
+    image_id: int, persons: Persons, category: int = PERSON_CATEGORY_ID
+) -> list[dict[str, Any]]:
     """COCO keypoint-results entries for the persons of one image."""
     return [
         {
             "image_id": int(image_id),
-            "category_id": PERSON_CATEGORY_ID,
+            "category_id": category,
             "keypoints": [round(float(v), 3) for v in persons.keypoints[i].reshape(-1)],
             "score": float(persons.scores[i]),
         }
@@ -78,8 +81,11 @@ def person_results(image_id: int, persons: Persons) -> list[dict[str, Any]]:
     ]
 
 
-def coco_eval(annotation_file: str | Path, results: list[dict[str, Any]]) -> tuple[dict, str]:
-    """Run ``COCOeval(iouType="keypoints")``; returns the stats and the printed AP table."""
+def coco_eval(
+    annotation_file: str | Path, results: list[dict[str, Any]], sigmas: np.ndarray
+) -> tuple[dict, str]:
+    """Run ``COCOeval(iouType="keypoints")`` with the keypoint set's OKS ``sigmas`` ``(K,)``;
+    returns the stats and the printed AP table."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -90,6 +96,7 @@ def coco_eval(annotation_file: str | Path, results: list[dict[str, Any]]) -> tup
         gt = COCO(str(annotation_file))
         dt = gt.loadRes(results)
         ev = COCOeval(gt, dt, "keypoints")
+        ev.params.kpt_oks_sigmas = np.asarray(sigmas, dtype=np.float64)
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
@@ -132,8 +139,10 @@ def run_pipeline(
     batch_size: int,
     skipped: SkipCounter | None = None,
     progress: Callable[[int], None] | None = None,
+    category: int = PERSON_CATEGORY_ID,
 ) -> list[dict[str, Any]]:
-    """Run the pipeline over images, batching crops of several images per model call."""
+    """Run the pipeline over images, batching crops of several images per model call; results
+    are of the annotation file's ``category``."""
     skipped = skipped if skipped is not None else SkipCounter()
     results: list[dict[str, Any]] = []
     crops_seen = 0
@@ -149,7 +158,8 @@ def run_pipeline(
             out = outputs[start : start + len(crops.batch)]
             start += len(crops.batch)
             crops_seen += len(crops.batch)
-            results.extend(person_results(image_id, pipeline.postprocess(out, crops, nms=True)))
+            persons = pipeline.postprocess(out, crops, nms=True)
+            results.extend(person_results(image_id, persons, category))
         if progress:
             progress(len(pending))
         pending.clear()
@@ -180,7 +190,7 @@ def detector_items(
 
 def evaluate(
     model: HeatmapModel | str | Path,
-    data_root: str | Path,
+    data_root: DataSource,
     split: str = "val2017",
     boxes: str | Path = "gt",
     decode: str | None = None,
@@ -194,7 +204,8 @@ def evaluate(
     detector: PersonDetector | None = None,
     per_keypoint: bool = False,
 ) -> EvalResult:
-    """COCO keypoint AP of ``model`` on ``split`` of a COCO root.
+    """COCO keypoint AP of ``model`` on ``split`` of a COCO root or dataset file, with the OKS
+    sigmas of the model's keypoint set (which must be the data's).
 
     Args:
         model: a loaded model (``simplepose.runtime.model_loader.load_model``) or the path of a
@@ -221,9 +232,11 @@ def evaluate(
     test = model.info.config.test
     score_thre = test.image_thre if score_thre is None else score_thre
     data = load_annotations(data_root, split)
+    keypoints = model.info.keypoints
+    category = data_category(data_root, data, keypoints)
     folder = image_dir(data_root, split)
     if str(boxes) == "gt":
-        items, boxes_desc = gt_boxes(data, folder), "ground-truth person boxes"
+        items, boxes_desc = gt_boxes(data, folder, category), "ground-truth person boxes"
     elif str(boxes) == "detector":
         if detector is None:
             raise ValueError("boxes='detector' needs a detector (simplepose.detection)")
@@ -234,13 +247,17 @@ def evaluate(
         boxes_desc = f"detections from {boxes} (score >= {score_thre:g})"
     skipped = SkipCounter()
     results = run_pipeline(
-        pipeline, items.values(), batch_size or test.batch_size, skipped, progress
+        pipeline, items.values(), batch_size or test.batch_size, skipped, progress, category
     )
     if output is not None:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(json.dumps(results))
-    stats, table = coco_eval(annotation_path(data_root, split), results)
-    rows = per_keypoint_ap(data, results, KEYPOINT_NAMES, OKS_SIGMAS) if per_keypoint else []
+    stats, table = coco_eval(annotation_path(data_root, split), results, keypoints.sigma_array())
+    rows = (
+        per_keypoint_ap(data, results, keypoints.names, keypoints.sigma_array())
+        if per_keypoint
+        else []
+    )
     return EvalResult(
         results=results,
         stats=stats,

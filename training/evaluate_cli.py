@@ -8,7 +8,7 @@ from pathlib import Path
 
 from simplepose.commandline.errors import CLIError
 from simplepose.pose.codec import DECODE_METHODS
-from simplepose.training.cli_args import add_device_args, check_data
+from simplepose.training.cli_args import add_dataset_arg, add_device_args, data_source
 from simplepose.training.keypoint_ap import format_table, write_csv
 
 EVAL_EPILOG = """\
@@ -16,6 +16,8 @@ examples:
   simplepose evaluate --checkpoint runs/r50/best.ckpt --data /data/coco --split val2017
   simplepose evaluate --model models/r50 --data /data/coco \\
       --boxes COCO_val2017_detections_AP_H_56_person.json --output results.json
+  # your own keypoints: the val split of a dataset file, with its OKS sigmas
+  simplepose evaluate --checkpoint runs/f9/best.ckpt --dataset factory9.yaml
 
 Besides COCO AP it prints a per-keypoint table (AP of each joint: COCO AP with the OKS of that
 joint alone; 'labelled': persons carrying it) and saves it as CSV: --keypoint-table FILE, else
@@ -35,8 +37,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     src = e.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", type=Path, help="pose checkpoint (.ckpt) to evaluate")
     src.add_argument("--model", type=Path, help="exported model directory (model.json + graph)")
-    e.add_argument("--data", type=Path, required=True, help="COCO root")
-    e.add_argument("--split", default="val2017", help="split to evaluate (default val2017)")
+    e.add_argument("--data", type=Path, default=None, help="COCO root")
+    add_dataset_arg(e)
+    e.add_argument(
+        "--split",
+        default=None,
+        help="split to evaluate (default val2017 of --data, val of --dataset)",
+    )
     e.add_argument(
         "--boxes",
         default="gt",
@@ -80,7 +87,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    check_data(args.data, args.split)
+    args.split = args.split or ("val" if args.dataset else "val2017")
+    data = data_source(args.data, args.dataset, [args.split])
     if args.boxes not in ("gt", "detector") and not Path(args.boxes).is_file():
         raise FileNotFoundError(f"--boxes: detection results file not found: {args.boxes}")
     source = args.checkpoint or args.model
@@ -106,7 +114,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     model = load_model(source, flip=args.flip)
     result = evaluate(
         model,
-        args.data,
+        data,
         args.split,
         boxes=args.boxes,
         decode=args.decode,

@@ -18,7 +18,6 @@ from typing import Any
 from simplepose.config.loading import config_from_dict
 from simplepose.config.model_info import MODEL_JSON, ModelInfo
 from simplepose.config.presets import DATA_FACT_FIELDS, Config, ModelConfig
-from simplepose.pose.keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
 from simplepose.training.run_dir import BEST_CKPT, LAST_CKPT
 
 log = logging.getLogger(__name__)
@@ -33,13 +32,6 @@ RegistryResolver = Callable[[str], Path]
 
 class InitError(ValueError):
     """A ``--init-from`` source that names no usable pose checkpoint."""
-
-
-def keypoint_names(config: Config) -> tuple[str, ...]:
-    """The names of the keypoints a config's network predicts, in channel order."""
-    if config.model.num_joints == NUM_KEYPOINTS:
-        return KEYPOINT_NAMES
-    return tuple(f"joint_{i}" for i in range(config.model.num_joints))
 
 
 def resolve_source(text: str, registry: RegistryResolver | None = None) -> Path:
@@ -134,7 +126,7 @@ def load_init(net: Any, config: Config, source: InitSource) -> str:
     from simplepose.network.checkpoint import CheckpointError, load_into
 
     own = {p.name for p in net.get_parameters()}
-    theirs, ours = keypoint_names(source.config), keypoint_names(config)
+    theirs, ours = source.config.keypoints.names, config.keypoints.names
     same_set = theirs == ours
     params = {k: v for k, v in source.params.items() if same_set or not k.startswith(FINAL_PREFIX)}
     unexpected = sorted(set(params) - own)

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from simplepose.drawing import draw_persons
+from simplepose.training.coco import DataSource
 from simplepose.training.run_dir import (
     BEST_CKPT,
     LAST_CKPT,
@@ -31,7 +32,7 @@ CELL = 320  # pixels: each image is fitted into a CELL x CELL square
 JPEG_QUALITY = 85
 
 
-def write_report(run_dir: str | Path, data_root: str | Path, split: str) -> list[Path]:
+def write_report(run_dir: str | Path, data_root: DataSource, split: str) -> list[Path]:
     """``results.png`` and ``predictions.jpg`` of the run in ``run_dir`` (the predictions of
     ``best.ckpt``, else ``last.ckpt``, on the first images of ``split``); returns the paths."""
     run_dir = Path(run_dir)
@@ -95,18 +96,21 @@ def plot_results(metrics: Path, output: Path) -> Path:
 
 
 def prediction_grid(
-    checkpoint: Path, data_root: str | Path, split: str, output: Path, count: int = GRID_IMAGES
+    checkpoint: Path, data_root: DataSource, split: str, output: Path, count: int = GRID_IMAGES
 ) -> Path:
     """Draw ``checkpoint``'s predictions in the ground-truth person boxes of the first ``count``
     images of ``split`` that have persons, tiled ``GRID_COLUMNS`` wide, into ``output`` (JPEG)."""
     from simplepose.pose.pipeline import PosePipeline, read_image
     from simplepose.runtime.model_loader import load_model
-    from simplepose.training.coco import gt_boxes, image_dir, load_annotations
+    from simplepose.training.coco import data_category, gt_boxes, image_dir, load_annotations
 
     model = load_model(checkpoint)
     pipeline = PosePipeline(model)
+    keypoints = model.info.keypoints
     data = load_annotations(data_root, split)
-    items = [it for _, it in sorted(gt_boxes(data, image_dir(data_root, split)).items())]
+    category = data_category(data_root, data, keypoints)
+    boxes = gt_boxes(data, image_dir(data_root, split), category)
+    items = [it for _, it in sorted(boxes.items())]
     cells = []
     for item in [it for it in items if len(it.boxes)][:count]:
         try:
@@ -116,7 +120,7 @@ def prediction_grid(
             log.warning("prediction grid: %s", exc)
             continue
         drawn = draw_persons(image, persons.keypoints, persons.boxes,
-                             model.info.config.test.in_vis_thre)  # fmt: skip
+                             model.info.config.test.in_vis_thre, keypoint_set=keypoints)  # fmt: skip
         cells.append(_fit(drawn, CELL))
     if not cells:
         raise ValueError(f"no image of {split} with persons to draw predictions on")

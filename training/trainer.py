@@ -12,7 +12,7 @@ from typing import Any
 
 from simplepose.config.presets import Config
 from simplepose.training.board import Board
-from simplepose.training.coco import SkipCounter, person_samples
+from simplepose.training.coco import DataSource, SkipCounter, person_samples
 from simplepose.training.dataset import PoseSource, build_dataset, epoch_indices, steps_per_epoch
 from simplepose.training.distributed import init_distributed, trainable_digest
 from simplepose.training.init_from import load_init, read_source, resolve_source, run_config
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 class TrainOptions:
     """Everything about a run that is not the model/recipe config."""
 
-    data_root: Path
+    data_root: DataSource  # a COCO root or a dataset file
     run_dir: Path
     train_split: str = "train2017"
     val_split: str | None = None

@@ -12,8 +12,9 @@ const $ = (id) => document.getElementById(id);
 const MAX_RETRY_S = 10; // longest wait between two looks at a loading service
 const NARROW = window.matchMedia("(max-width: 899px)"); // one column: the result is below the inputs
 const state = {
-  meta: { skeleton: [], keypoint_names: [], visibility_threshold: 0.2 },
+  meta: { visibility_threshold: 0.2 },
   model: null,
+  keypoints: { names: [], skeleton: [] }, // the served model's own (GET /v1/model, stream hello)
   image: null, // {bitmap, blob, name, type}
   result: null,
   handBoxes: [],
@@ -61,7 +62,7 @@ function redraw() {
   const source = state.image && state.image.bitmap;
   if (!source) return;
   drawResult($("canvas"), source, state.result, {
-    skeleton: state.meta.skeleton,
+    skeleton: (state.result && state.result.skeleton) || state.keypoints.skeleton,
     threshold: threshold(),
     showBoxes: $("show-boxes").checked,
     handBoxes: state.webcam ? [] : [...state.handBoxes, ...(state.preview ? [state.preview] : [])],
@@ -76,7 +77,7 @@ function showResult(result, elapsedMs) {
   state.result = result;
   const count = result.persons.length;
   $("person-count").value = String(count);
-  renderTables($("tables"), result, threshold(), result.keypoint_names || state.meta.keypoint_names);
+  renderTables($("tables"), result, threshold(), result.keypoint_names || state.keypoints.names);
   $("json").textContent = JSON.stringify(result, null, 2);
   for (const id of ["copy-json", "download-json", "copy-curl"]) $(id).disabled = false;
   $("canvas").setAttribute(
@@ -160,9 +161,17 @@ function renderDemoBanner(model) {
   $("detector-option").hidden = !hasDetector(model);
 }
 
+/** Names and skeleton of the served model, from GET /v1/model or the stream's hello. */
+function useKeypoints(source) {
+  if (source && Array.isArray(source.keypoint_names) && Array.isArray(source.skeleton)) {
+    state.keypoints = { names: source.keypoint_names, skeleton: source.skeleton };
+  }
+}
+
 async function loadModel() {
   try {
     state.model = await requestJson("/v1/model");
+    useKeypoints(state.model);
     clearError();
     if (!state.image) setStatus("Choose an image to start.");
     renderDemoBanner(state.model);
@@ -191,7 +200,9 @@ function stopWebcam() {
 /** The tracking stream when the service has it, else frame-by-frame POST /keypoints. */
 async function openTransport(options) {
   try {
-    return await StreamFrames.open(keypointsQuery({ decode: options.decode }), apiKey());
+    const stream = await StreamFrames.open(keypointsQuery({ decode: options.decode }), apiKey());
+    useKeypoints(stream.hello);
+    return stream;
   } catch (err) {
     $("status").textContent = `${err.message}; sending frames to POST /keypoints instead.`;
     return new HttpFrames((blob, name) => postKeypoints(blob, name, webcamOptions()));
@@ -336,7 +347,7 @@ async function init() {
   try {
     state.meta = await requestJson("/web/meta.json");
   } catch (err) {
-    showError(`The page could not load its keypoint table: ${err.message}`);
+    showError(`The page could not load its settings: ${err.message}`);
   }
   setThreshold(state.meta.visibility_threshold);
   await loadModel();

@@ -16,6 +16,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 import yaml
 
 from simplepose.config.presets import Config, get_preset
+from simplepose.pose.keypoints import KeypointSet
 
 
 def _coerce(value: Any, hint: Any, key: str) -> Any:
@@ -54,12 +55,17 @@ def _apply(obj: Any, updates: Mapping[str, Any], prefix: str = "") -> Any:
         if key not in names:
             raise ValueError(f"unknown config key {full!r}; allowed: {', '.join(sorted(names))}")
         current = getattr(obj, key)
-        if dataclasses.is_dataclass(current):
+        if isinstance(current, KeypointSet):
+            changes[key] = KeypointSet.from_dict(value, full)
+        elif dataclasses.is_dataclass(current):
             if not isinstance(value, Mapping):
                 raise ValueError(f"{full} is a section; give a mapping, got {value!r}")
             changes[key] = _apply(current, value, f"{full}.")
         else:
             changes[key] = _coerce(value, hints[key], full)
+    if "keypoints" in changes and "num_joints" not in updates.get("model", {}):
+        model = changes.get("model", obj.model)
+        changes["model"] = replace(model, num_joints=changes["keypoints"].num_keypoints)
     return replace(obj, **changes)
 
 
@@ -112,7 +118,8 @@ RETIRED_KEYS = {"test": ("bbox_thre",)}
 
 
 def config_from_dict(data: Mapping[str, Any]) -> Config:
-    """Rebuild a Config from ``Config.to_dict()`` output (e.g. a run's saved config)."""
+    """Rebuild a Config from ``Config.to_dict()`` output (e.g. a run's saved config); one
+    saved without a ``keypoints`` section describes COCO-17."""
     data = dict(data)
     for section, keys in RETIRED_KEYS.items():
         if isinstance(data.get(section), Mapping):

@@ -14,7 +14,7 @@ from typing import Any
 from simplepose.config.loading import config_from_dict
 from simplepose.config.presets import Config, ModelConfig
 from simplepose.jsonfile import read_json
-from simplepose.pose.keypoints import FLIP_PAIRS, KEYPOINT_NAMES
+from simplepose.pose.keypoints import KeypointSet
 
 MODEL_JSON = "model.json"
 MODEL_FORMATS = ("mindir", "onnx", "checkpoint")
@@ -64,8 +64,6 @@ class ModelInfo:
     source_sha256: str = ""
     mindspore_version: str = ""
     demo: bool = False
-    keypoint_names: tuple[str, ...] = KEYPOINT_NAMES
-    flip_pairs: tuple[tuple[int, int], ...] = FLIP_PAIRS
     buckets: tuple[Bucket, ...] = ()
     quantization: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -79,6 +77,15 @@ class ModelInfo:
     @property
     def model(self) -> ModelConfig:
         return self.config.model
+
+    @property
+    def keypoints(self) -> KeypointSet:
+        """The keypoint set of the model's outputs (``config.keypoints``)."""
+        return self.config.keypoints
+
+    @property
+    def keypoint_names(self) -> tuple[str, ...]:
+        return self.config.keypoints.names
 
     def bucket_sizes(self, fmt: str, precision: str = "fp32") -> tuple[int, ...]:
         """Batch sizes of the ``fmt`` / ``precision`` bucket graphs, ascending (may be empty)."""
@@ -100,10 +107,12 @@ class ModelInfo:
         m = self.model
         data = asdict(self)
         data["config"] = self.config.to_dict()
-        data["keypoint_names"] = list(self.keypoint_names)
-        data["flip_pairs"] = [list(p) for p in self.flip_pairs]
         # Flat copies of what a client most often wants, so it need not dig into "config".
+        kps = self.keypoints
         data.update(
+            keypoint_names=list(kps.names),
+            flip_pairs=[list(p) for p in kps.flip_pairs],
+            skeleton=[list(p) for p in kps.skeleton],
             preset=self.config.name,
             input_size=list(m.input_size),
             heatmap_size=list(m.heatmap_size),
@@ -116,12 +125,15 @@ class ModelInfo:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelInfo:
         flat = {"preset", "input_size", "heatmap_size", "channel_order", "mean", "std"}
+        flat |= {"keypoint_names", "flip_pairs", "skeleton"}
         args = {k: v for k, v in data.items() if k not in flat}
         if "config" not in args:
             raise ValueError("model.json has no 'config' section")
         args["config"] = config_from_dict(args["config"])
-        args["keypoint_names"] = tuple(args.get("keypoint_names", KEYPOINT_NAMES))
-        args["flip_pairs"] = tuple(tuple(p) for p in args.get("flip_pairs", FLIP_PAIRS))
+        kps = args["config"].keypoints.to_dict()
+        for key, own in (("keypoint_names", "names"), ("flip_pairs", "flip_pairs")):
+            if key in data and data[key] != kps[own]:
+                raise ValueError(f"{key} contradicts config.keypoints ({kps['name']})")
         args["buckets"] = tuple(Bucket(**b) for b in args.get("buckets", ()))
         return cls(**args)
 

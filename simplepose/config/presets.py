@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from simplepose.pose.codec import DECODE_METHODS
-from simplepose.pose.keypoints import NUM_KEYPOINTS
+from simplepose.pose.keypoints import COCO17, KeypointSet
 
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
@@ -34,7 +34,7 @@ class ModelConfig:
     depth: int = 50
     input_size: tuple[int, int] = (192, 256)  # (w, h)
     heatmap_size: tuple[int, int] = (48, 64)  # (w, h)
-    num_joints: int = NUM_KEYPOINTS
+    num_joints: int = COCO17.num_keypoints  # = len(Config.keypoints.names)
     deconv_channels: int = 256
     num_deconv_layers: int = 3
     deconv_kernel: int = 4
@@ -172,8 +172,16 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     test: TestConfig = field(default_factory=TestConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
+    # What the K outputs mean (names, flip pairs, skeleton, OKS sigmas, colours); a whole set,
+    # never merged key by key (``simplepose.config.loading``).
+    keypoints: KeypointSet = COCO17
 
     def validate(self) -> Config:
+        if self.model.num_joints != self.keypoints.num_keypoints:
+            raise ValueError(
+                f"model.num_joints {self.model.num_joints} != {self.keypoints.num_keypoints} "
+                f"keypoints of set {self.keypoints.name!r}"
+            )
         self.model.validate()
         self.train.validate()
         self.test.validate()
@@ -181,10 +189,19 @@ class Config:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
+        data = _plain({f.name: dataclasses.asdict(getattr(self, f.name)) for f in SECTIONS})
+        return {"name": self.name, **data, "keypoints": self.keypoints.to_dict()}
+
+    def with_keypoints(self, keypoints: KeypointSet) -> Config:
+        """This config for another keypoint set (``model.num_joints`` follows it)."""
+        model = replace(self.model, num_joints=keypoints.num_keypoints)
+        return replace(self, model=model, keypoints=keypoints).validate()
 
     def save_yaml(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+SECTIONS = tuple(f for f in dataclasses.fields(Config) if f.name not in ("name", "keypoints"))
 
 
 def _plain(value: Any) -> Any:

@@ -15,7 +15,6 @@ from simplepose.network.resnet import (
     make_stage,
     resnet_out_channels,
 )
-from simplepose.pose.keypoints import flip_index
 
 HEAD_INIT_STD = 0.001  # deconv and final conv weights ~ N(0, 0.001), as in the reference
 STEM_KERNEL = 7
@@ -117,10 +116,11 @@ class FlipTestNet(nn.Cell):
     with the first half. Input ``(N, 3, H, W)``, output ``(N, K, h, w)``; N may be dynamic.
     """
 
-    def __init__(self, net: nn.Cell, num_joints: int):
+    def __init__(self, net: nn.Cell, flip_index: np.ndarray):
+        """``flip_index``: the keypoint set's left/right permutation (``KeypointSet.flip_index``)."""
         super().__init__(auto_prefix=False)
         self.net = net
-        self.flip_index = Tensor(flip_index(num_joints).astype(np.int32))
+        self.flip_index = Tensor(np.asarray(flip_index).astype(np.int32))
 
     def construct(self, x):
         n = x.shape[0]

@@ -9,8 +9,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from simplepose.pose.keypoints import flip_index
-
 DECODE_METHODS = ("argmax", "quarter", "dark")
 QUARTER_OFFSET = 0.25  # reference sub-pixel step towards the higher neighbour
 GAUSSIAN_RADIUS_SIGMAS = 3  # the reference target window is +-3 sigma
@@ -211,12 +209,15 @@ def refine_dark(heatmaps: np.ndarray, coords: np.ndarray, blur_kernel: int) -> n
     return np.where(ok[..., None], refined, coords)
 
 
-def flip_back(heatmaps: np.ndarray, shift: bool = True) -> np.ndarray:
+def flip_back(heatmaps: np.ndarray, flip_index: np.ndarray, shift: bool = True) -> np.ndarray:
     """Undo a horizontal input flip on heatmaps ``(N, K, H, W)``: mirror along W, swap each
-    left/right joint pair, and (reference) shift one pixel right: ``f[..., 1:] = f[..., :-1]``.
+    left/right joint pair (``flip_index``, ``KeypointSet.flip_index()``), and (reference) shift
+    one pixel right: ``f[..., 1:] = f[..., :-1]``.
     """
     heatmaps = np.asarray(heatmaps)
-    out = heatmaps[:, flip_index(heatmaps.shape[1]), :, ::-1].copy()
+    if len(flip_index) != heatmaps.shape[1]:
+        raise ValueError(f"flip index of {len(flip_index)} joints for {heatmaps.shape[1]} heatmaps")
+    out = heatmaps[:, flip_index, :, ::-1].copy()
     if shift:
         out[..., 1:] = out[..., :-1].copy()
     return out

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from simplepose.pose.geometry import PIXEL_STD
-from simplepose.pose.keypoints import OKS_SIGMAS
 
 
 def rescore(maxvals: np.ndarray, box_scores: np.ndarray, in_vis_thre: float) -> np.ndarray:
@@ -32,15 +31,18 @@ def oks_between(
     a: np.ndarray,
     b: np.ndarray,
     areas: np.ndarray,
+    sigmas: np.ndarray,
     visible: np.ndarray | None = None,
-    sigmas: np.ndarray = OKS_SIGMAS,
 ) -> np.ndarray:
     """Object keypoint similarity ``(A, B)`` of every pose in ``a`` ``(A, K, 2+)`` with every
     pose in ``b`` ``(B, K, 2+)``. ``areas`` (broadcast to ``(A, B)``) is the scale s^2 of each
-    pair; ``visible`` ``(A, B, K)`` picks the joints that count (default: all). A pair with no
+    pair; ``sigmas`` ``(K,)`` the keypoint set's falloffs (``KeypointSet.sigma_array()``);
+    ``visible`` ``(A, B, K)`` picks the joints that count (default: all). A pair with no
     joint counted has OKS 0."""
     pa = np.asarray(a, dtype=np.float64)[..., :2]
     pb = np.asarray(b, dtype=np.float64)[..., :2]
+    if np.shape(sigmas) != pa.shape[1:2]:
+        raise ValueError(f"{np.size(sigmas)} OKS sigmas for poses of {pa.shape[1]} joints")
     variances = (np.asarray(sigmas) * 2) ** 2
     d2 = ((pa[:, None] - pb[None, :]) ** 2).sum(-1)  # (A, B, K)
     areas = np.broadcast_to(np.asarray(areas, dtype=np.float64), d2.shape[:2]) + np.spacing(1)
@@ -52,12 +54,10 @@ def oks_between(
     return np.where(count > 0, (sim * weights).sum(-1) / np.maximum(count, 1), 0.0)
 
 
-def oks_matrix(
-    keypoints: np.ndarray, areas: np.ndarray, sigmas: np.ndarray = OKS_SIGMAS
-) -> np.ndarray:
+def oks_matrix(keypoints: np.ndarray, areas: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
     """Pairwise object keypoint similarity ``(N, N)`` of keypoints ``(N, K, 2+)``."""
     areas = np.asarray(areas, dtype=np.float64)
-    return oks_between(keypoints, keypoints, (areas[:, None] + areas[None, :]) / 2, None, sigmas)
+    return oks_between(keypoints, keypoints, (areas[:, None] + areas[None, :]) / 2, sigmas)
 
 
 def oks_nms(
@@ -65,7 +65,7 @@ def oks_nms(
     scores: np.ndarray,
     areas: np.ndarray,
     threshold: float,
-    sigmas: np.ndarray = OKS_SIGMAS,
+    sigmas: np.ndarray,
     joint_threshold: float | None = None,
 ) -> np.ndarray:
     """Greedy NMS: indices of the persons kept, best score first. A person is suppressed when
@@ -80,7 +80,7 @@ def oks_nms(
     else:
         seen = np.asarray(keypoints)[..., 2] > joint_threshold
         mean_area = (areas[:, None] + areas[None, :]) / 2
-        oks = oks_between(keypoints, keypoints, mean_area, seen[:, None] & seen[None], sigmas)
+        oks = oks_between(keypoints, keypoints, mean_area, sigmas, seen[:, None] & seen[None])
     order = np.argsort(-scores, kind="stable")
     keep: list[int] = []
     suppressed = np.zeros(len(scores), dtype=bool)

@@ -174,6 +174,7 @@ class PosePipeline:
         self.box_padding = params.box_padding
         m = info.model
         self.codec = HeatmapCodec(m.input_size, m.heatmap_size, m.sigma)
+        self.keypoints = info.config.keypoints  # flip pairs and OKS sigmas of the outputs
 
     def preprocess(
         self,
@@ -213,7 +214,7 @@ class PosePipeline:
         out = self.model(batch)
         if self.flip and not self.info.flip_fused:
             flipped = self.model(np.ascontiguousarray(batch[..., ::-1]))
-            out = (out + flip_back(flipped)) * 0.5
+            out = (out + flip_back(flipped, self.keypoints.flip_index())) * 0.5
         return out
 
     def _empty_output(self) -> np.ndarray:
@@ -237,7 +238,9 @@ class PosePipeline:
         keypoints = np.concatenate([xy, maxvals[..., None]], axis=-1)
         scores = rescore(maxvals, crops.box_scores, self.in_vis_thre)
         if nms and len(scores):
-            order = oks_nms(keypoints, scores, scale_areas(crops.scales), self.oks_thre)
+            areas = scale_areas(crops.scales)
+            sigmas = self.keypoints.sigma_array()
+            order = oks_nms(keypoints, scores, areas, self.oks_thre, sigmas)
         else:
             order = np.argsort(-scores, kind="stable")
         return Persons(

@@ -58,7 +58,7 @@ class CheckpointModel(LockedModel):
     def __init__(self, path: str | Path, flip: bool | None = None, config: Config | None = None):
         net, config, meta = build_network(path, config)
         flip = config.test.flip_test if flip is None else flip
-        self.net = FlipTestNet(net, config.model.num_joints) if flip else net
+        self.net = FlipTestNet(net, config.keypoints.flip_index()) if flip else net
         self.net.set_train(False)
         info = ModelInfo(
             config=config,

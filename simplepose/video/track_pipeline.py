@@ -83,7 +83,9 @@ class TrackingPipeline:
         self.pipeline = pipeline
         self.detect = detect
         self.config = config or pipeline.info.config.track
-        self.tracker = PoseTracker(self.config, pipeline.in_vis_thre)
+        self.tracker = PoseTracker(
+            self.config, pipeline.in_vis_thre, sigmas=pipeline.keypoints.sigma_array()
+        )
         self.submit = submit or run_now(pipeline.infer)
 
     def is_detection_frame(self, index: int) -> bool:
@@ -137,7 +139,8 @@ class TrackingPipeline:
         if len(persons) > 1:  # a detection and a flow box on the same person: keep one pose
             order = oks_nms(
                 persons.keypoints, persons.scores, scale_areas(persons.scales),
-                self.pipeline.oks_thre, joint_threshold=self.pipeline.in_vis_thre,
+                self.pipeline.oks_thre, self.pipeline.keypoints.sigma_array(),
+                joint_threshold=self.pipeline.in_vis_thre,
             )  # fmt: skip
             persons = take_persons(persons, order)
         return self.tracker.update(persons, frame.time)

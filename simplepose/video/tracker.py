@@ -140,13 +140,18 @@ class PoseTracker:
     """State of one video: the active tracks. ``advance`` then ``update`` once per frame."""
 
     def __init__(
-        self, config: TrackConfig | None = None, in_vis_thre: float = TestConfig.in_vis_thre
+        self,
+        config: TrackConfig | None = None,
+        in_vis_thre: float = TestConfig.in_vis_thre,
+        *,
+        sigmas: np.ndarray,
     ):
-        """``in_vis_thre``: the model's ``config.test.in_vis_thre`` (``TrackingPipeline`` passes
-        its pose pipeline's)."""
+        """``in_vis_thre``: the model's ``config.test.in_vis_thre``; ``sigmas``: the OKS
+        falloffs of its keypoint set (``TrackingPipeline`` passes its pose pipeline's)."""
         self.config = config or TrackConfig()
         self.config.validate()
         self.in_vis_thre = in_vis_thre
+        self.sigmas = np.asarray(sigmas, dtype=np.float64)
         self.tracks: list[Track] = []
         self.frame_index = -1
         self._next_id = 1
@@ -244,7 +249,7 @@ class PoseTracker:
         areas = np.maximum(
             (old_boxes[:, 2] * old_boxes[:, 3])[:, None], (new_boxes[:, 2] * new_boxes[:, 3])[None]
         )
-        oks = oks_between(predicted, new, areas, visible)
+        oks = oks_between(predicted, new, areas, self.sigmas, visible)
         iou = box_iou(old_boxes, new_boxes)
         return c.oks_weight * oks + (1 - c.oks_weight) * iou
 

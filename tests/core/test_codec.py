@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from simplepose.pose.codec import DECODE_METHODS, HeatmapCodec, dark_blur_kernel, flip_back
+from simplepose.pose.keypoints import COCO17
 
 
 @pytest.fixture
@@ -128,10 +129,11 @@ def test_dark_blur_kernel_sizes():
 def test_flip_back_swaps_pairs_mirrors_and_shifts():
     hm = np.zeros((1, 17, 4, 6), np.float32)
     hm[0, 1, 2, 1] = 1.0  # left_eye at x=1 in the flipped image
-    out = flip_back(hm)
+    idx = COCO17.flip_index()
+    out = flip_back(hm, idx)
     # mirrored x = 6 - 1 - 1 = 4, shifted right by one = 5, now in the right_eye channel
     assert out[0, 2, 2, 5] == 1.0 and out.sum() == 1.0
-    no_shift = flip_back(hm, shift=False)
+    no_shift = flip_back(hm, idx, shift=False)
     assert no_shift[0, 2, 2, 4] == 1.0
-    twice = flip_back(flip_back(hm, shift=False), shift=False)
+    twice = flip_back(flip_back(hm, idx, shift=False), idx, shift=False)
     np.testing.assert_array_equal(twice, hm)

@@ -5,7 +5,7 @@ import pytest
 
 from simplepose.config.loading import config_from_dict, load_config, parse_overrides
 from simplepose.config.presets import PRESETS, get_preset
-from simplepose.pose.keypoints import FLIP_PAIRS, KEYPOINT_NAMES, OKS_SIGMAS, SKELETON, flip_index
+from simplepose.pose.keypoints import COCO17
 
 
 def test_presets_cover_all_depths_and_sizes():
@@ -64,13 +64,13 @@ def test_parse_overrides_nests():
 
 
 def test_keypoint_metadata_consistent():
-    assert len(KEYPOINT_NAMES) == 17 == len(OKS_SIGMAS)
-    assert FLIP_PAIRS == ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
-    idx = flip_index()
+    assert COCO17.num_keypoints == 17 == len(COCO17.sigmas)
+    pairs = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
+    assert COCO17.flip_pairs == pairs
+    idx = COCO17.flip_index()
     np.testing.assert_array_equal(idx[idx], np.arange(17))
-    assert all(0 <= a < 17 and 0 <= b < 17 for a, b in SKELETON) and len(SKELETON) == 19
-    with pytest.raises(ValueError):
-        flip_index(16)
+    assert len(COCO17.skeleton) == 19
+    assert COCO17.lower_body == tuple(range(11, 17))
 
 
 def test_shipped_yaml_configs_load():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from simplepose.pose.geometry import BoxError
-from simplepose.pose.keypoints import KEYPOINT_NAMES
+from simplepose.pose.keypoints import COCO17
 
 IMAGE_W, IMAGE_H = 160, 120
 
@@ -66,7 +66,7 @@ def test_whole_image_person_in_image_pixels(estimator, image) -> None:
     assert poses.keypoints.shape == (1, 17, 2) and poses.keypoints.dtype == np.float64
     assert poses.keypoint_scores.shape == (1, 17) and poses.scores.shape == (1,)
     np.testing.assert_allclose(poses.boxes, [[0, 0, IMAGE_W, IMAGE_H]])
-    assert poses.keypoint_names == KEYPOINT_NAMES and poses.track_ids is None
+    assert poses.keypoint_names == COCO17.names and poses.track_ids is None
     xy = poses.keypoints[0]
     assert xy[:, 0].min() >= 0 and xy[:, 0].max() <= IMAGE_W - 1  # clipped to the image
     assert xy[:, 1].min() >= 0 and xy[:, 1].max() <= IMAGE_H - 1

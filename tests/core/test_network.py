@@ -11,6 +11,7 @@ from simplepose.network.checkpoint import (
 )
 from simplepose.network.pose_net import FlipTestNet, JointsMSELoss, PoseResNet
 from simplepose.pose.codec import flip_back
+from simplepose.pose.keypoints import COCO17
 from simplepose.runtime.model_loader import InputShapeError, load_model
 
 
@@ -35,8 +36,8 @@ def test_output_shape_and_flip_fusion_matches_two_pass(tiny_config):
     plain = net(ms.Tensor(x)).asnumpy()
     assert plain.shape == (3, 17, 24, 16)
     flipped = net(ms.Tensor(np.ascontiguousarray(x[..., ::-1]))).asnumpy()
-    expected = (plain + flip_back(flipped)) * 0.5
-    fused = FlipTestNet(net, 17)(ms.Tensor(x)).asnumpy()
+    expected = (plain + flip_back(flipped, COCO17.flip_index())) * 0.5
+    fused = FlipTestNet(net, COCO17.flip_index())(ms.Tensor(x)).asnumpy()
     np.testing.assert_allclose(fused, expected, atol=1e-5)
 
 

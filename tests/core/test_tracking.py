@@ -8,9 +8,12 @@ import pytest
 
 from simplepose.config.loading import load_config
 from simplepose.config.presets import TrackConfig
+from simplepose.pose.keypoints import COCO17
 from simplepose.pose.pipeline import Persons
 from simplepose.video.smoothing import OneEuroFilter
 from simplepose.video.tracker import PoseTracker, box_iou, greedy_match, keypoint_boxes, merge_boxes
+
+SIGMAS = COCO17.sigma_array()
 
 K = 17
 
@@ -66,7 +69,7 @@ def test_box_helpers() -> None:
 def test_ids_stay_with_persons_through_a_pan_and_crossing_order() -> None:
     """Two persons 70 px apart, scene panning 40 px per frame (8 % of the width): ids never
     swap, and the flow moves last frame's keypoints onto the new positions."""
-    tracker = PoseTracker(TrackConfig())
+    tracker = PoseTracker(TrackConfig(), sigmas=SIGMAS)
     scene = texture()
     truth = [pose(150, 160, seed=1), pose(220, 160, seed=2)]
     ids_seen = []
@@ -92,7 +95,7 @@ def test_without_flow_a_fast_pan_loses_ids_that_flow_keeps() -> None:
     truth = [pose(150, 160, seed=1), pose(220, 160, seed=2)]
     results = {}
     for flow in (True, False):
-        tracker = PoseTracker(TrackConfig(flow=flow))
+        tracker = PoseTracker(TrackConfig(flow=flow), sigmas=SIGMAS)
         first = None
         for t in range(3):
             dx = 40.0 * t
@@ -104,7 +107,7 @@ def test_without_flow_a_fast_pan_loses_ids_that_flow_keeps() -> None:
 
 
 def test_missed_frames_keep_then_end_a_track() -> None:
-    tracker = PoseTracker(TrackConfig(max_missed=2))
+    tracker = PoseTracker(TrackConfig(max_missed=2), sigmas=SIGMAS)
     a = pose(100, 100, seed=3)
     assert tracker.update(persons([a])).track_ids.tolist() == [1]
     tracker.update(persons([]))
@@ -121,7 +124,7 @@ def test_smoothing_reduces_jitter_of_a_still_person() -> None:
     a = pose(100, 100, seed=4)
     spread = {}
     for smoothing in (False, True):
-        tracker = PoseTracker(TrackConfig(smoothing=smoothing))
+        tracker = PoseTracker(TrackConfig(smoothing=smoothing), sigmas=SIGMAS)
         out = []
         for _ in range(30):
             noisy = a.copy()
@@ -154,7 +157,7 @@ def test_track_config_is_typed_and_validated() -> None:
 def test_a_person_panned_out_of_view_keeps_the_id_beyond_max_missed() -> None:
     """The camera pans right past a person and back: the track waits off-screen (moved with
     the camera) longer than max_missed and the person gets the old id on return."""
-    tracker = PoseTracker(TrackConfig(max_missed=2))
+    tracker = PoseTracker(TrackConfig(max_missed=2), sigmas=SIGMAS)
     scene = texture(width=960)
     a = pose(100, 160, seed=5)
     view = lambda dx: np.ascontiguousarray(shifted(scene, dx)[:, :480])  # noqa: E731
@@ -178,5 +181,9 @@ def test_duplicate_poses_with_different_unseen_joints_are_one_person() -> None:
     b[10:, :2] = 0.0  # joints the second crop did not see, decoded anywhere with score 0
     b[10:, 2] = 0.0
     kps, scores, areas = np.stack([a, b]), np.array([0.9, 0.8]), np.full(2, 3600.0)
-    assert oks_nms(kps, scores, areas, 0.9).tolist() == [0, 1]  # reference: all joints count
-    assert oks_nms(kps, scores, areas, 0.9, joint_threshold=0.2).tolist() == [0]
+    sigmas = COCO17.sigma_array()
+    assert oks_nms(kps, scores, areas, 0.9, sigmas).tolist() == [
+        0,
+        1,
+    ]  # reference: all joints count
+    assert oks_nms(kps, scores, areas, 0.9, sigmas, joint_threshold=0.2).tolist() == [0]

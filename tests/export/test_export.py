@@ -14,6 +14,7 @@ from simplepose.config.presets import Config
 from simplepose.export.exporter import export_model
 from simplepose.hub.registry import sha256_file
 from simplepose.pose.codec import HeatmapCodec, flip_back
+from simplepose.pose.keypoints import COCO17, KeypointSet
 from simplepose.runtime.model_loader import InputShapeError, load_model
 
 BATCHES = (1, 3, 8)
@@ -32,13 +33,14 @@ def eager(tiny_checkpoint: Path):
     return net
 
 
-def two_pass_reference(net, batch: np.ndarray) -> np.ndarray:
-    """Flip test the slow way: two network calls, NumPy flip-back (with shift) and mean."""
+def two_pass_reference(net, batch: np.ndarray, keypoints: KeypointSet = COCO17) -> np.ndarray:
+    """Flip test the slow way: two network calls, NumPy flip-back (with shift) with the pairs of
+    ``keypoints``, and mean."""
     import mindspore as ms
 
     plain = net(ms.Tensor(batch)).asnumpy()
     flipped = net(ms.Tensor(np.ascontiguousarray(batch[..., ::-1]))).asnumpy()
-    return (plain + flip_back(flipped)) * 0.5
+    return (plain + flip_back(flipped, keypoints.flip_index())) * 0.5
 
 
 @pytest.fixture(scope="module")

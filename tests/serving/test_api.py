@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from simplepose.pose.keypoints import KEYPOINT_NAMES
+from simplepose.pose.keypoints import COCO17
 from simplepose.pose.pipeline import PosePipeline
 
 BOXES = [[10, 5, 60, 100], {"bbox": [70, 10, 50, 100], "score": 0.5}]
@@ -28,7 +28,8 @@ def test_keypoints_equal_the_core_pipeline(client, tiny_model, png_bytes, image_
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["image"] == {"width": 160, "height": 120}
-    assert body["keypoint_names"] == list(KEYPOINT_NAMES)
+    assert body["keypoint_names"] == list(COCO17.names)
+    assert body["skeleton"] == [list(limb) for limb in COCO17.skeleton]
     assert set(body["timing_ms"]) == {
         "decode_image",
         "detect",
@@ -85,7 +86,8 @@ def test_health_ready_model_metrics(client, png_bytes) -> None:
     assert ready["status"] == "ready" and ready["model"]["device"] == "CPU"
     model = client.get("/v1/model").json()
     assert model["input_size"] == [64, 96] and model["demo"] is False
-    assert model["keypoint_names"] == list(KEYPOINT_NAMES)
+    assert model["keypoint_names"] == list(COCO17.names)
+    assert model["skeleton"] == [list(limb) for limb in COCO17.skeleton]
     post(client, png_bytes, BOXES)
     text = client.get("/metrics").text
     assert 'simplepose_requests_total{method="POST",route="/keypoints",status="200"}' in text

@@ -17,6 +17,7 @@ import pytest
 from simplepose.config.model_info import ModelInfo
 from simplepose.config.presets import Config
 from simplepose.export.exporter import export_model
+from simplepose.pose.keypoints import COCO17
 from simplepose.runtime.model_loader import load_model
 from simplepose.runtime.onnx_model import cpu_session
 
@@ -79,7 +80,7 @@ def reference(loud_checkpoint: Path):
     def run(batch: np.ndarray) -> np.ndarray:
         plain = net(ms.Tensor(batch)).asnumpy()
         flipped = net(ms.Tensor(np.ascontiguousarray(batch[..., ::-1]))).asnumpy()
-        return (plain + flip_back(flipped)) * 0.5
+        return (plain + flip_back(flipped, COCO17.flip_index())) * 0.5
 
     return run
 

@@ -14,7 +14,7 @@ from simplepose.config.loading import load_config
 from simplepose.config.model_info import ModelInfo
 from simplepose.pose.codec import HeatmapCodec
 from simplepose.pose.geometry import affine_matrices, transform_points
-from simplepose.pose.keypoints import flip_index
+from simplepose.pose.keypoints import COCO17
 from simplepose.pose.pipeline import PosePipeline, normalise_crops
 from simplepose.training.augment import augment, flip_sample
 from simplepose.training.coco import SkipCounter, person_samples
@@ -87,8 +87,8 @@ def test_flip_mirrors_and_swaps_pairs() -> None:
     image = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
     joints = rng.uniform(0, 39, (17, 2))
     visible = (np.arange(17) % 3 != 0).astype(float)
-    flipped, fj, fv, fc = flip_sample(image, joints, visible, np.array([20.0, 15.0]))
-    idx = flip_index()
+    flipped, fj, fv, fc = flip_sample(image, joints, visible, np.array([20.0, 15.0]), COCO17)
+    idx = COCO17.flip_index()
     np.testing.assert_array_equal(flipped, image[:, ::-1])
     np.testing.assert_allclose(fj[:, 0], 59 - joints[idx, 0])
     np.testing.assert_allclose(fj[:, 1], joints[idx, 1])
@@ -116,6 +116,7 @@ def test_augment_keeps_joints_on_their_pixels() -> None:
             (96, 128),
             cfg.data,
             np.random.default_rng(seed),
+            cfg.keypoints,
         )
         x, y = np.round(pts[0]).astype(int)
         assert crop[y, x].min() == 255, seed

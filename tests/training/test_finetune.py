@@ -13,11 +13,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from custom_keypoints import keypoints_section
 from events import read_scalars
 
 from simplepose.config.model_info import ModelInfo
 from simplepose.config.presets import Config
 from simplepose.network.checkpoint import build_network, save_pose_checkpoint
+from simplepose.pose.keypoints import KeypointSet
 from simplepose.training.init_from import (
     InitError,
     load_init,
@@ -33,8 +35,22 @@ def _params(net) -> dict[str, np.ndarray]:
     return {p.name: p.asnumpy() for p in net.get_parameters()}
 
 
-def _with_joints(config: Config, joints: int) -> Config:
-    return replace(config, model=replace(config.model, num_joints=joints))
+def _upper9(config: Config) -> Config:
+    return config.with_keypoints(KeypointSet.from_dict(keypoints_section()))
+
+
+def _renamed(config: Config) -> Config:
+    """COCO's 17 points in another order: as many joints, another keypoint set."""
+    k = config.keypoints
+    order = [*range(1, 17), 0]
+    return config.with_keypoints(
+        KeypointSet(
+            names=tuple(k.names[i] for i in order),
+            skeleton=(),
+            sigmas=tuple(k.sigmas[i] for i in order),
+            name="coco17-reordered",
+        )
+    )
 
 
 def test_sources_resolve_to_checkpoints(tmp_path: Path, tiny_checkpoint: Path, tiny_config):
@@ -84,23 +100,27 @@ def test_same_keypoints_keep_every_layer(tiny_checkpoint: Path, tiny_config, cap
         np.testing.assert_array_equal(value, expected[name], err_msg=name)
 
 
+@pytest.mark.parametrize(("make", "joints"), [(_upper9, 9), (_renamed, 17)])
 def test_other_keypoints_reinitialise_the_final_layer(
-    tiny_checkpoint: Path, tiny_config, caplog
+    tiny_checkpoint: Path, tiny_config, caplog, make, joints: int
 ) -> None:
     import mindspore as ms
 
     from simplepose.network.pose_net import PoseResNet
 
     source = read_source(tiny_checkpoint)
-    config = _with_joints(tiny_config, 9)
+    config = make(tiny_config)
     ms.set_seed(99)
     net = PoseResNet(config.model)
+    before = _params(net)["final_layer.weight"]
     with caplog.at_level(logging.WARNING):
         line = load_init(net, run_config(config, source), source)
-    assert "final layer re-initialised" in line and "17 keypoints" in line and "this run 9" in line
+    assert "final layer re-initialised" in line and f"this run {joints} (" in line
+    assert "17 keypoints (nose, left_eye" in line and line in caplog.text
     theirs, _, _ = build_network(tiny_checkpoint)
     expected, mine = _params(theirs), _params(net)
-    assert mine["final_layer.weight"].shape[0] == 9
+    assert mine["final_layer.weight"].shape[0] == joints
+    np.testing.assert_array_equal(mine["final_layer.weight"], before)  # its own init
     for name, value in mine.items():
         if not name.startswith("final_layer."):
             np.testing.assert_array_equal(value, expected[name], err_msg=name)

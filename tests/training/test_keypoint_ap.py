@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simplepose.pose.keypoints import KEYPOINT_NAMES, OKS_SIGMAS
+from simplepose.pose.keypoints import COCO17
 from simplepose.training.coco import load_annotations
 from simplepose.training.keypoint_ap import format_table, per_keypoint_ap, write_csv
 
+KEYPOINT_NAMES, OKS_SIGMAS = COCO17.names, COCO17.sigma_array()
 WRIST = KEYPOINT_NAMES.index("left_wrist")
 NOSE = KEYPOINT_NAMES.index("nose")
 

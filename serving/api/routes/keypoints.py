@@ -86,6 +86,7 @@ async def keypoints(
             "detector": detector_summary(result.boxes_from),
             "image": {"width": result.image.width, "height": result.image.height},
             "keypoint_names": list(predictor.info.keypoint_names),
+            "skeleton": list(predictor.info.keypoints.skeleton),
             "persons": persons_to_json(result.persons, score_threshold),
             "timing_ms": result.timing_ms,
         }
@@ -117,6 +118,7 @@ async def render(
                 result.persons.keypoints[keep],
                 result.persons.boxes[keep],
                 predictor.params.in_vis_thre,
+                keypoint_set=predictor.info.keypoints,
             )  # fmt: skip
         )
     )

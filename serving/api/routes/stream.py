@@ -17,7 +17,6 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketState
 
-from simplepose.pose.keypoints import SKELETON
 from simplepose.serving.access import accepted_subprotocol
 from simplepose.serving.api.deps import QuotaDep
 from simplepose.serving.api.routes.keypoints import DecodeQuery, ScoreQuery
@@ -68,7 +67,7 @@ class _Session:
             "protocol": PROTOCOL_VERSION,
             "model": self.predictor.summary,
             "keypoint_names": list(self.predictor.info.keypoint_names),
-            "skeleton": [list(limb) for limb in SKELETON],
+            "skeleton": [list(limb) for limb in self.predictor.info.keypoints.skeleton],
             "track": {"detect_every": track.detect_every, "smoothing": track.smoothing},
             "limits": {
                 "max_fps": s.stream_max_fps,

@@ -69,6 +69,7 @@ async def video(
         {
             "model": predictor.summary,
             "keypoint_names": list(predictor.info.keypoint_names),
+            "skeleton": list(predictor.info.keypoints.skeleton),
             **result,
         }
     )
