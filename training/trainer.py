@@ -52,6 +52,7 @@ class TrainOptions:
     progress: bool = True
     graph_mode: bool = True
     report: bool = True  # results.png and the prediction grid when the run ends
+    stop_at_ap: float | None = None  # stop once a validation reaches this AP (one process)
 
 
 @dataclass
@@ -93,6 +94,8 @@ class Trainer:
         self.device = select_device(options.device, device_id, graph_mode=options.graph_mode)
         check_amp(config, self.device)
         self.shard = init_distributed()
+        if options.stop_at_ap is not None and self.shard.size > 1:
+            raise ValueError("stop_at_ap stops one process: validation runs on rank 0 only")
         self.is_main = self.shard.rank == 0
         ms.set_seed(config.train.seed)
         self.skipped = SkipCounter()
@@ -278,6 +281,9 @@ class Trainer:
                 self.save_state(self.state)  # record the new best for a later resume
         else:
             self.state = done
+        target = self.options.stop_at_ap
+        if result.reason is None and ap is not None and target is not None and ap >= target:
+            result.reason = f"val AP {ap:.4f} >= {target}"
         seconds = time.perf_counter() - result.started
         self.metrics.write(
             "epoch",
