@@ -23,12 +23,13 @@ from simplepose.export.weights import registry_checkpoint
 from simplepose.serving import detect_cli, keys_cli, predict_cli, serve_cli
 from simplepose.training import cli as training_cli
 from simplepose.training import data_cli
+from simplepose.training.dataset_file import load_dataset_file
 
 # Stage modules contributing subcommands, in the order they appear in --help.
 SUBCOMMANDS: tuple[command.Registrar, ...] = (
     partial(training_cli.add_parsers, registry_checkpoint=registry_checkpoint),
     data_cli.add_parsers,
-    export_cli.add_parsers,
+    partial(export_cli.add_parsers, read_dataset=load_dataset_file),
     weights_cli.add_parsers,
     serve_cli.add_parsers,
     predict_cli.add_parsers,
