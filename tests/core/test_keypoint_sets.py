@@ -105,3 +105,15 @@ def test_model_json_flat_copies_must_agree_with_the_config(tmp_path) -> None:
     (tmp_path / "model.json").write_text(json.dumps(data))
     with pytest.raises(ValueError, match="flip_pairs contradicts config.keypoints"):
         ModelInfo.load(tmp_path)
+
+
+def test_a_checkpoint_keeps_its_keypoint_set_under_a_preset() -> None:
+    from simplepose.config.presets import reconcile_with_checkpoint
+
+    saved = load_config("res18_128x96", extra={"keypoints": HAND})
+    given = load_config("res18_128x96", ["test.oks_thre=0.5"])
+    run = reconcile_with_checkpoint(saved, given, "hand.ckpt")
+    assert run.keypoints == saved.keypoints and run.test.oks_thre == 0.5
+    other = saved.with_keypoints(KeypointSet.from_dict({**HAND, "name": "other"}))
+    with pytest.raises(ValueError, match="trained on 'mitt'"):
+        reconcile_with_checkpoint(saved, other, "hand.ckpt")
