@@ -5,6 +5,10 @@ High AP proves targets, loss, optimiser, decoding, back-projection and COCOeval 
 Last line: JSON {"ap", "steps", "seconds", ...}.
 
     python bench/overfit.py --data ../shared/data/coco-mini
+    python bench/overfit.py --dataset upper9.yaml   # own keypoints: its train split, its sigmas
+
+(``python bench/_custom_dataset.py ../shared/data/coco-mini /tmp/upper9`` writes the nine-point
+dataset of the tests.)
 """
 
 from __future__ import annotations
@@ -20,17 +24,20 @@ from pathlib import Path
 
 import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore loads)
 from simplepose.config.loading import load_config
-from simplepose.training.coco import person_samples
+from simplepose.training.coco import DataSource, person_samples
 from simplepose.training.dataset import Shard, steps_per_epoch
+from simplepose.training.dataset_file import load_dataset_file
 from simplepose.training.evaluate import evaluate
 from simplepose.training.trainer import TrainOptions, train
 
-SPLIT = "train2017"
+COCO_SPLIT, DATASET_SPLIT = "train2017", "train"
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--data", type=Path, required=True, help="coco-mini root")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="coco-mini root")
+    source.add_argument("--dataset", type=Path, help="dataset file (own keypoints)")
     p.add_argument("--preset", default="res18_128x96")
     p.add_argument("--steps", type=int, default=1200, help="optimiser steps")
     p.add_argument("--batch-size", type=int, default=8)
@@ -41,8 +48,13 @@ def main() -> int:
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
+    data: DataSource = args.data
+    split = COCO_SPLIT
     base = load_config(args.preset, [f"train.batch_size={args.batch_size}"])
-    n = len(person_samples(args.data, SPLIT, base))
+    if args.dataset is not None:
+        data, split = load_dataset_file(args.dataset), DATASET_SPLIT
+        base = base.with_keypoints(data.keypoints)
+    n = len(person_samples(data, split, base))
     spe = steps_per_epoch(n, args.batch_size, Shard())
     epochs = math.ceil(args.steps / spe)
     # Light augmentation: flips (the flip test needs them), small scale jitter, no rotation.
@@ -61,22 +73,22 @@ def main() -> int:
             "data.unbiased_targets=true",
             *args.overrides,
         ],
-    )
+    ).with_keypoints(base.keypoints)
     run_dir = args.output or Path(tempfile.mkdtemp(prefix="overfit_"))
     print(f"{n} persons, {spe} steps/epoch, {epochs} epochs, run dir {run_dir}", flush=True)
     t0 = time.perf_counter()
     summary = train(
         config,
         TrainOptions(
-            data_root=args.data,
+            data_root=data,
             run_dir=run_dir,
-            train_split=SPLIT,
+            train_split=split,
             progress=False,
             save_every=args.save_every,
         ),
     )
     train_s = time.perf_counter() - t0
-    result = evaluate(run_dir / "last.ckpt", args.data, SPLIT, boxes="gt", decode="dark", flip=True)
+    result = evaluate(run_dir / "last.ckpt", data, split, boxes="gt", decode="dark", flip=True)
     seconds = time.perf_counter() - t0
     print(result.describe())
     print(result.summary)
@@ -92,6 +104,8 @@ def main() -> int:
                 "preset": args.preset,
                 "batch_size": args.batch_size,
                 "persons": n,
+                "keypoints": base.keypoints.name,
+                "num_keypoints": base.keypoints.num_keypoints,
             }
         )
     )

@@ -67,6 +67,7 @@ class KeypointOracle(PosePipeline):
 
     def __init__(self, info: ModelInfo, scene: Scene):
         self.info, self.scene = info, scene
+        self.keypoints = info.keypoints
         self.in_vis_thre, self.oks_thre = 0.2, 0.9
 
     def preprocess(self, image_bgr, boxes=None, box_scores=None) -> Crops:
@@ -79,7 +80,7 @@ class KeypointOracle(PosePipeline):
         owner = self.scene.owner(crops.boxes)
         kps = np.zeros((len(owner), 17, 3))
         kps[owner >= 0] = self.scene.truth.keypoints[owner[owner >= 0]]
-        scores = rescore(kps[..., 2], crops.box_scores)
+        scores = rescore(kps[..., 2], crops.box_scores, self.in_vis_thre)
         return Persons(kps, scores, crops.boxes, crops.box_scores, crops.centers, crops.scales)
 
 
@@ -138,7 +139,8 @@ def run_clip(clip: Clip, mode: str, detect_every: int, config) -> mm.MOTAccumula
         visible = np.broadcast_to(
             truth.keypoints[:, None, :, 2] > 0, (len(truth.ids), len(hyp), 17)
         )
-        oks = oks_between(truth.keypoints, hyp, truth.areas[:, None], visible)
+        sigmas = config.keypoints.sigma_array()
+        oks = oks_between(truth.keypoints, hyp, truth.areas[:, None], sigmas, visible)
         dist = np.where(oks >= MATCH_OKS, 1.0 - oks, np.nan)
         acc.update(truth.ids.tolist(), out.track_ids.tolist(), dist)
     return acc

@@ -138,6 +138,7 @@ def _predict(args: argparse.Namespace) -> int:
         "model": model_summary(model, device),
         "detector": detector.info.label,
         "keypoint_names": list(model.info.keypoint_names),
+        "skeleton": [list(limb) for limb in model.info.keypoints.skeleton],
         "images": images,
         "errors": errors,
     }

@@ -106,6 +106,7 @@ def predict_video(
         "model": summary,
         "detector": detector.info.label,
         "keypoint_names": list(pipeline.info.keypoint_names),
+        "skeleton": [list(limb) for limb in pipeline.info.keypoints.skeleton],
         "video": {
             "source": str(args.images[0]), "width": info.width, "height": info.height,
             "fps": info.fps, "frames": len(frames), "codec": info.codec,

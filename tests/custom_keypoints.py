@@ -97,13 +97,18 @@ def write_custom_dataset(coco_root: Path, out: Path) -> Path:
     (out / "images").mkdir(exist_ok=True)
     description: dict[str, Any] = {"name": "upper9"}
     for split, source in SPLITS.items():
-        coco = json.loads((coco_root / "annotations" / f"person_keypoints_{source}.json").read_text())
+        coco = json.loads(
+            (coco_root / "annotations" / f"person_keypoints_{source}.json").read_text()
+        )
         ann_file = out / "annotations" / f"{split}.json"
         ann_file.write_text(json.dumps(convert_annotations(coco)))
         link = out / "images" / split
         if not link.exists():
             link.symlink_to((coco_root / source).resolve(), target_is_directory=True)
-        description[split] = {"annotations": f"annotations/{split}.json", "images": f"images/{split}"}
+        description[split] = {
+            "annotations": f"annotations/{split}.json",
+            "images": f"images/{split}",
+        }
     description["keypoints"] = keypoints_section()
     path = out / YAML_NAME
     path.write_text(yaml.safe_dump(description, sort_keys=False))

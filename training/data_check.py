@@ -199,8 +199,8 @@ def _category(
     cats = [c for c in data.get("categories") or [] if isinstance(c, dict)]
     found = [c for c in cats if c.get("name") == category]
     if not found:
-        listed = ", ".join(str(c.get("name"))[:40] for c in cats[:10]) or "none"
-        report.add(file, "categories", f"no category named {category!r} (has: {listed})")
+        have = ", ".join(str(c.get("name"))[:40] for c in cats[:10]) or "none"
+        report.add(file, "categories", f"no category named {category!r} (has: {have})")
         return None
     listed = found[0].get("keypoints")
     if names is not None and isinstance(listed, list) and tuple(listed) != names:

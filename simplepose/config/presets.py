@@ -263,8 +263,17 @@ def reconcile_with_checkpoint(saved: Config, given: Config, source: str) -> Conf
     """The config to run a checkpoint saved with ``saved`` under a user-given ``given`` config.
 
     Architecture mismatches are errors; data facts come from the checkpoint unless ``given``
-    sets them explicitly (see ``DATA_FACT_FIELDS``); everything else comes from ``given``.
+    sets them explicitly (see ``DATA_FACT_FIELDS``); the keypoint set is the checkpoint's (a
+    ``given`` naming another set than the default is an error); everything else comes from
+    ``given``.
     """
+    if given.keypoints == COCO17 and saved.keypoints != COCO17:
+        given = given.with_keypoints(saved.keypoints)
+    elif given.keypoints != saved.keypoints:
+        raise ValueError(
+            f"config {given.name} has keypoint set {given.keypoints.name!r}, {source} was "
+            f"trained on {saved.keypoints.name!r}"
+        )
     clash = [
         f"{name}: checkpoint {getattr(saved.model, name)!r}, config {getattr(given.model, name)!r}"
         for name in ARCHITECTURE_FIELDS

@@ -242,11 +242,12 @@ class KeypointSet:
         if data.get("upper_body") is not None:
             items = _list(data["upper_body"], f"{where}.upper_body")
             upper = tuple(joint(v, f"{where}.upper_body") for v in items)
+        flips = pairs("flip_pairs") if data.get("flip_pairs") is not None else None
         return cls(
             names=names,
             skeleton=pairs("skeleton"),
             sigmas=tuple(float(s) for s in sigmas),
-            flip_pairs=pairs("flip_pairs") if data.get("flip_pairs") is not None else None,
+            flip_pairs=flips,  # type: ignore[arg-type]
             colors=colors,  # type: ignore[arg-type]
             upper_body=upper,  # type: ignore[arg-type]
             category=str(data.get("category", "person")),

@@ -5,7 +5,7 @@ import pytest
 
 from simplepose.cli import build_parser, main
 
-SUBCOMMANDS = ("train", "evaluate", "export", "convert", "weights", "serve", "predict")
+SUBCOMMANDS = ("train", "evaluate", "data", "export", "convert", "weights", "serve", "predict")
 
 
 def test_help_lists_every_subcommand(capsys):
