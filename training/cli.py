@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 from simplepose.commandline.errors import CLIError
-from simplepose.hub.registry import WeightsUnavailable
 from simplepose.training import evaluate_cli
 from simplepose.training.cli_args import (
     add_dataset_arg,
@@ -23,7 +22,7 @@ from simplepose.training.cli_args import (
     data_source,
     keypoints_for,
 )
-from simplepose.training.init_from import RegistryResolver
+from simplepose.training.init_from import RegistryResolver, add_init_from_arg, cli_source
 
 log = logging.getLogger(__name__)
 DEFAULT_PRESET = "res50_256x192"
@@ -119,14 +118,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="MindSpore checkpoint with backbone weights (e.g. converted torchvision ResNet)",
     )
-    p.add_argument(
-        "--init-from",
-        default=None,
-        metavar="CKPT|DIR|NAME",
-        help="fine-tune from a pose model: a .ckpt, a run directory (best.ckpt), an exported "
-        "model directory (the checkpoint its model.json names) or a registry name ('simplepose "
-        "weights list'); its final layer is kept only for the same keypoint set",
-    )
+    add_init_from_arg(p)
     p.add_argument(
         "--max-steps",
         type=int,
@@ -278,21 +270,6 @@ def _auto_resume(args: argparse.Namespace) -> None:
         args.resume, args.config = args.output, None
 
 
-def _init_source(args: argparse.Namespace) -> Path:
-    """The pose checkpoint ``--init-from`` names (a registry name is downloaded and converted
-    here, once, before any worker starts)."""
-    from simplepose.training.init_from import resolve_source
-
-    if args.resume is not None:
-        raise CLIError("--init-from starts a new run; --resume continues one with its own weights")
-    if args.pretrained is not None:
-        raise CLIError("--init-from loads the backbone too: give --pretrained or --init-from")
-    try:
-        return resolve_source(args.init_from, getattr(args, "registry_checkpoint", None))
-    except WeightsUnavailable as exc:
-        raise CLIError(f"--init-from {args.init_from}: {exc}") from exc
-
-
 def run_train(args: argparse.Namespace) -> int:
     from simplepose.config.loading import load_config
     from simplepose.training.run_dir import load_run_config
@@ -325,7 +302,7 @@ def run_train(args: argparse.Namespace) -> int:
     data = data_source(args.data, args.dataset, splits)
     config = keypoints_for(config, data, resumed=args.resume is not None)
     if args.init_from is not None:
-        args.init_from = _init_source(args)
+        args.init_from = cli_source(args)
     if args.devices > 1 or args.nodes > 1:
         return _launch(args, run_dir)
 

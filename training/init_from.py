@@ -9,15 +9,18 @@ order), else it is re-initialised, and a log line says what was kept. As with th
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from simplepose.commandline.errors import CLIError
 from simplepose.config.loading import config_from_dict
 from simplepose.config.model_info import MODEL_JSON, ModelInfo
 from simplepose.config.presets import DATA_FACT_FIELDS, Config, ModelConfig
+from simplepose.hub.registry import WeightsUnavailable
 from simplepose.training.run_dir import BEST_CKPT, LAST_CKPT
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,30 @@ RegistryResolver = Callable[[str], Path]
 
 class InitError(ValueError):
     """A ``--init-from`` source that names no usable pose checkpoint."""
+
+
+def add_init_from_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--init-from",
+        default=None,
+        metavar="CKPT|DIR|NAME",
+        help="fine-tune from a pose model: a .ckpt, a run directory (best.ckpt), an exported "
+        "model directory (the checkpoint its model.json names) or a registry name ('simplepose "
+        "weights list'); its final layer is kept only for the same keypoint set",
+    )
+
+
+def cli_source(args: argparse.Namespace) -> Path:
+    """The pose checkpoint ``train --init-from`` names (a registry name is downloaded and
+    converted here, once, before any worker starts)."""
+    if args.resume is not None:
+        raise CLIError("--init-from starts a new run; --resume continues one with its own weights")
+    if args.pretrained is not None:
+        raise CLIError("--init-from loads the backbone too: give --pretrained or --init-from")
+    try:
+        return resolve_source(args.init_from, getattr(args, "registry_checkpoint", None))
+    except WeightsUnavailable as exc:
+        raise CLIError(f"--init-from {args.init_from}: {exc}") from exc
 
 
 def resolve_source(text: str, registry: RegistryResolver | None = None) -> Path:
