@@ -84,7 +84,9 @@ def plot_results(metrics: Path, output: Path) -> Path:
             ax.text(0.5, 0.5, "no values" if key != "val_ap" else "no validation (--val-split)",
                     ha="center", va="center", transform=ax.transAxes)  # fmt: skip
             continue
-        ax.plot(steps, values, marker="o" if len(steps) < 30 else None, markersize=3)
+        style = "steps-post" if key == "lr" else "default"  # the lr changes in steps
+        ax.plot(steps, values, marker="o" if len(steps) < 30 else None, markersize=3,
+                drawstyle=style)  # fmt: skip
         ax.set_yscale(scale)
         if key == "val_ap":
             ax.set_ylim(0.0, 1.0)
