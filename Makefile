@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-dev
 # MindSpore on AVX-512 CPUs is ~70x slower without this cap (see README, "CPU speed trap").
 export ONEDNN_MAX_CPU_ISA ?= AVX2
 
-.PHONY: venv test lint serve bench clean lock
+.PHONY: venv test test-fast lint serve bench clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,12 +19,21 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 venv: $(STAMP)
 
+# ruff (lint and format), mypy over every product module, the import contracts of pyproject.toml
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
+# Everything (what CI runs): the checks, then every test.
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The inner loop: the tests not marked slow (no training, msrun, browser, docker install, bench
+# runs); `make lint` runs the checks.
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not slow"
 
 serve: venv
 	$(BIN)/simplepose serve $(SERVE_ARGS)
@@ -44,4 +53,4 @@ lock: venv
 		--custom-compile-command "make lock" --quiet --output-file requirements.lock
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

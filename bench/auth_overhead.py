@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _machine import machine
+
 from simplepose.serving.access import AccessMiddleware
 from simplepose.serving.keyfile import KeyStore, create_key
 from simplepose.serving.metrics import ServiceMetrics
@@ -90,7 +92,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20_000, help="requests per timed loop")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    print(json.dumps(measure(args.keys, args.calls, args.repeats)))
+    print(json.dumps({**measure(args.keys, args.calls, args.repeats), "machine": machine()}))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from simplepose.pose.keypoints import PERSON_CATEGORY_ID
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _coco import load_coco, person_ap  # noqa: E402
+from _machine import machine  # noqa: E402
 
 
 def load_gt_persons(coco: COCO) -> tuple[list[int], np.ndarray, np.ndarray]:
@@ -123,7 +124,7 @@ def main() -> None:
         if method in result["mean_err"]:
             line += f"  mean err {result['mean_err'][method]:.4f} px  max err {result['max_err'][method]:.4f} px"
         print(line)
-    print(json.dumps(result))
+    print(json.dumps({**result, "machine": machine()}))
 
 
 if __name__ == "__main__":

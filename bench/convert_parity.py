@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from _machine import machine
 from _torch_reference import load_torch_reference
 
 import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore)
@@ -75,7 +76,12 @@ def main() -> None:
                 )
     print(
         json.dumps(
-            {"layouts": diffs, "max_abs_diff": max(diffs.values()), "max_abs_value": magnitudes}
+            {
+                "layouts": diffs,
+                "max_abs_diff": max(diffs.values()),
+                "max_abs_value": magnitudes,
+                "machine": machine(),
+            }
         )
     )
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 
+from _machine import machine  # noqa: E402
+
 from simplepose.serving.demo import (  # noqa: E402
     DEMO_DATA,
     DEMO_SPLIT,
@@ -77,6 +79,7 @@ def main() -> None:
                 "train_image_ap": round(float(result.stats["AP"]), 3),
                 "train_image_ap50": round(float(result.stats["AP50"]), 3),
                 "load_avg_1min_before": round(load, 2),
+                "machine": machine(),
             }
         )
     )

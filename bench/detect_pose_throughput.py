@@ -14,7 +14,8 @@ in rounds (the machine is shared):
 the two models back to back, with nothing else, would give. Goal: service >= 0.9 x series.
 The detector's share is its part of the series time (and of the service's ``timing_ms``).
 
-    python bench/detect_pose_throughput.py --data ../shared/data/coco-mini [--detector hog]
+    python bench/detect_pose_throughput.py --data ../shared/data/coco-mini \
+        --detector ../shared/models/rtmdet-nano-person
 
 Last line: JSON with service_images_per_s, service_with_boxes_images_per_s,
 bare_detector_images_per_s, series_images_per_s, ratio_to_series, detector_share, ...
@@ -36,6 +37,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _coco import val_person_boxes  # noqa: E402
+from _machine import machine  # noqa: E402
 from _service import ServiceProcess, post_keypoints, r50_random_checkpoint  # noqa: E402
 
 
@@ -83,7 +85,9 @@ def main() -> None:
     )
     parser.add_argument("--data", type=Path, default=Path("../shared/data/coco-mini"))
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/simplepose-bench"))
-    parser.add_argument("--detector", default="hog", help="hog, a cached registry name or a path")
+    parser.add_argument(
+        "--detector", default="auto", help="auto (default), hog, a cached registry name or a path"
+    )
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--images", type=int, default=24)
     parser.add_argument("--requests", type=int, default=48, help="per service mode, all rounds")
@@ -158,6 +162,7 @@ def main() -> None:
         "requests_per_mode": totals["svc_images"],
         "max_batch": args.max_batch,
         "note": "2 shared CPU cores, random R50 weights; numbers are noisy",
+        "machine": machine(),
     }  # fmt: skip
     print(json.dumps(result))
 

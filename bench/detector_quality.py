@@ -1,7 +1,8 @@
 """What do a detector's boxes cost? Person-box AP and oracle keypoint AP on COCO val images.
 
 For each detector (``none`` = whole image, ``hog``, and any ``--detector`` given: a registry name
-found in the cache or an end2end.onnx path) it reports:
+found in the cache or an ONNX detector path, e.g. ``../shared/models/rtmdet-nano-person``) it
+reports:
 
 * box AP: pycocotools ``COCOeval(iouType="bbox")`` of its person boxes (category person);
 * oracle keypoint AP: every detected box goes through the real ``PosePipeline`` (crop, decode,
@@ -11,7 +12,8 @@ found in the cache or an end2end.onnx path) it reports:
 
 ``gt`` (all non-crowd ground-truth person boxes, score 1) is the ceiling of both.
 
-    python bench/detector_quality.py --data ../shared/data/coco-mini [--detector yolox-m-humanart]
+    python bench/detector_quality.py --data ../shared/data/coco-mini \
+        --detector ../shared/models/rtmdet-nano-person [--detector yolox-m-humanart]
 
 Last line: {"detectors": {name: {"box_ap", "box_ap50", "oracle_kpt_ap", "images_per_s", ...}}}
 """
@@ -40,6 +42,7 @@ from simplepose.video.tracker import box_iou
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _coco import load_coco, person_ap  # noqa: E402
+from _machine import machine  # noqa: E402
 
 MATCH_IOU = 0.3  # a box shows the GT person it overlaps most, if at least this much
 
@@ -167,7 +170,7 @@ def main() -> None:
             continue
         print(f"{name:>20}: box AP {r['box_ap']:.4f} (AP50 {r['box_ap50']:.4f})  oracle keypoint "
               f"AP {r['oracle_kpt_ap']:.4f}  {r['boxes']} boxes  {r['label']}")  # fmt: skip
-    print(json.dumps(result))
+    print(json.dumps({**result, "machine": machine()}))
 
 
 if __name__ == "__main__":

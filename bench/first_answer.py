@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine  # noqa: E402
 from _service import free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,7 +94,16 @@ def main() -> None:
         runs.append(run)
         print(f"first answer after {run['first_answer_s']} s (load average {load:.2f})")
     times = sorted(r["first_answer_s"] for r in runs)
-    print(json.dumps({"runs": runs, "median_s": times[len(times) // 2], "logs": str(log_dir)}))
+    print(
+        json.dumps(
+            {
+                "runs": runs,
+                "median_s": times[len(times) // 2],
+                "logs": str(log_dir),
+                "machine": machine(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _machine import machine
+
 import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore)
 
 
@@ -96,7 +98,16 @@ def main() -> None:
             row["max_coord_diff_vs_codec_quarter"] = agree
             results[f"batch{n}"] = row
             print(f"batch {n}: {row}", flush=True)
-    print(json.dumps({"config": args.config, "repeats": args.repeats, "results": results}))
+    print(
+        json.dumps(
+            {
+                "config": args.config,
+                "repeats": args.repeats,
+                "results": results,
+                "machine": machine(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import cv2  # noqa: E402
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 from _hostile import hostile_requests  # noqa: E402
+from _machine import machine  # noqa: E402
 from _service import ServiceProcess, small_checkpoint  # noqa: E402
 
 CHECKS = (
@@ -80,6 +81,7 @@ def main() -> None:
         "seconds": round(seconds, 1),
         "hostile_statuses": hostile,
         "hostile_5xx": sum(code >= 500 for code in hostile.values()),
+        "machine": machine(),
     }))  # fmt: skip
     if run.returncode != 0 or not alive or any(code >= 500 for code in hostile.values()):
         raise SystemExit("fuzz run found problems (see above)")

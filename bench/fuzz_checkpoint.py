@@ -34,6 +34,8 @@ import time
 import zipfile
 from pathlib import Path
 
+from _machine import machine
+
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 MB = 1 << 20
@@ -337,7 +339,8 @@ def main() -> None:
             if (n + 1) % 500 == 0:
                 print(f"{n + 1} cases: {outcomes}", file=sys.stderr, flush=True)
     print(json.dumps({"outcomes": outcomes, "over_memory_goal": over_memory_goal,
-                      "max_cpu_seconds": round(max_cpu, 3), "slowest": slowest[1]}))  # fmt: skip
+                      "max_cpu_seconds": round(max_cpu, 3), "slowest": slowest[1],
+                      "machine": machine()}))  # fmt: skip
     print(json.dumps(stats))
 
 

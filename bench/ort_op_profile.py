@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine  # noqa: E402
 from serve_throughput import cpu_flags  # noqa: E402
 
 PRECISIONS = ("fp32", "int8")
@@ -129,6 +130,7 @@ def main() -> None:
         "threads": thread_settings().to_dict(),
         "cpu_flags": cpu_flags(),
         "load_average": {"before": load_before, "after": os.getloadavg()},
+        "machine": machine(),
     }))  # fmt: skip
 
 

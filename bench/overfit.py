@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _machine import machine
+
 import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore loads)
 from simplepose.config.loading import load_config
 from simplepose.training.coco import DataSource, person_samples
@@ -106,6 +108,7 @@ def main() -> int:
                 "persons": n,
                 "keypoints": base.keypoints.name,
                 "num_keypoints": base.keypoints.num_keypoints,
+                "machine": machine(),
             }
         )
     )

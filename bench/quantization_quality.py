@@ -25,6 +25,7 @@ from pathlib import Path
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 
 import numpy as np  # noqa: E402
+from _machine import machine
 
 SPLIT = "train2017"  # overfit.py trains and evaluates on these images
 GOAL_AP_DROP = 0.01
@@ -101,6 +102,7 @@ def main() -> int:
         "quantization": ModelInfo.load(out).quantization.get("int8", {}),
         "checkpoint": str(ckpt),
         "threads": thread_settings().to_dict(),
+        "machine": machine(),
     }))  # fmt: skip
     return 0
 

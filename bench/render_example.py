@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import cv2
+from _machine import machine
 
 from simplepose import PoseEstimator
 
@@ -43,7 +44,7 @@ def main() -> None:
     poses = estimator(image, boxes=boxes)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(args.output), estimator.render(image, poses, draw_boxes=False))
-    print(json.dumps({"output": str(args.output), "persons": len(poses)}))
+    print(json.dumps({"output": str(args.output), "persons": len(poses), "machine": machine()}))
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ import psutil  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _coco import val_person_boxes  # noqa: E402
+from _machine import machine  # noqa: E402
 from _service import (  # noqa: E402
     R50_PRESET,
     ServiceProcess,
@@ -248,6 +249,7 @@ def main() -> None:
         max_batch=args.max_batch,
         model=f"{R50_PRESET} flip-fused, random weights",
         load_average=os.getloadavg(),
+        machine=machine(),
     )
     print(json.dumps(result))
 

@@ -35,6 +35,7 @@ from PIL import Image  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _hostile import hostile_requests, worst_accepted_uploads  # noqa: E402
+from _machine import machine  # noqa: E402
 from _service import ServiceProcess, small_checkpoint  # noqa: E402
 from auth_overhead import measure as measure_auth_overhead  # noqa: E402
 
@@ -251,6 +252,7 @@ def main() -> None:
         "auth": args.auth,
         "auth_401_as_expected": auth_ok,
         "auth_overhead_in_process": measure_auth_overhead(calls=5000, repeats=3) if args.auth else None,
+        "machine": machine(),
     }))  # fmt: skip
     if five_xx or non_json or not alive or not auth_ok:
         raise SystemExit(f"soak failed: {server_errors[:5]} {non_json[:5]}")

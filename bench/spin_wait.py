@@ -22,6 +22,7 @@ os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _coco import val_person_boxes  # noqa: E402
+from _machine import machine  # noqa: E402
 from _service import ServiceProcess  # noqa: E402
 from serve_throughput import build_model, crops_of, direct_rate, rate, run_clients  # noqa: E402
 
@@ -103,7 +104,7 @@ def main() -> None:
         clients=args.clients,
         load_average=os.getloadavg(),
     )
-    print(json.dumps(result))
+    print(json.dumps({**result, "machine": machine()}))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import motmetrics as mm
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine  # noqa: E402
 from _virtual_camera import Clip, GroundTruth, coco_persons, make_clip  # noqa: E402
 
 from simplepose.config.loading import load_config  # noqa: E402
@@ -207,6 +208,7 @@ def main() -> None:
         "results": results, "clips_per_speed": len(images), "split": args.split,
         "goal_zero_switches_perfect_keypoints": goal,
         "seconds": round(time.perf_counter() - start, 1),
+        "machine": machine(),
     }))  # fmt: skip
 
 

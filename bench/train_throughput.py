@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _machine import machine
 from _torch_reference import load_torch_reference
 
 import simplepose  # noqa: F401  (oneDNN CPU cap before MindSpore loads)
@@ -141,6 +142,7 @@ def main() -> int:
                 "preset": args.preset,
                 "steps_timed": len(ms_times),
                 "mindspore_compile_s": round(compile_s, 1),
+                "machine": machine(),
             }
         )
     )

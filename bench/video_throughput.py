@@ -34,6 +34,7 @@ os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 import httpx  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine  # noqa: E402
 from _service import ServiceProcess, small_checkpoint  # noqa: E402
 
 TIMEOUT_S = 600.0
@@ -125,6 +126,7 @@ def main() -> None:
         "ratio_video_5": round(fps["video_5"] / fps["calls"], 3),
         "persons": persons, "frames": n, "rounds": args.rounds, "model": str(model),
         "tracks_detect_every_1": body1["tracks"], "tracks_detect_every_5": body5["tracks"],
+        "machine": machine(),
     }))  # fmt: skip
 
 

@@ -157,8 +157,8 @@ def export_model(
     old = _existing(output_dir, info) if sizes else None
     # MindSpore fails exporting one cell twice at the same shape (ONNX: "i: 2 out of range"),
     # so a main graph of a bucket's size is a copy of that bucket.
-    main_is_bucket = old is None and batch_size in sizes
-    if old is None and not main_is_bucket:
+    main_bucket = batch_size if old is None and batch_size in sizes else None
+    if old is None and main_bucket is None:
         write_graph(graph, config, fmt, batch_size, output_dir / MODEL_FILES[fmt])
     elif old is not None:
         info = old  # keep its main graph and the buckets this run does not replace
@@ -167,9 +167,9 @@ def export_model(
         for n in sizes
         if write_graph(graph, config, fmt, n, output_dir / Bucket.file_name(fmt, n))
     ]
-    if main_is_bucket:
+    if main_bucket is not None:
         shutil.copyfile(
-            output_dir / Bucket.file_name(fmt, batch_size), output_dir / MODEL_FILES[fmt]
+            output_dir / Bucket.file_name(fmt, main_bucket), output_dir / MODEL_FILES[fmt]
         )
     quantization: dict[str, Any] = dict(info.quantization)
     if quantize is not None and calibration is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import collections
 import pickle
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
@@ -35,6 +35,8 @@ STORAGE_DTYPES: dict[str, np.dtype] = {
     "ByteStorage": np.dtype("u1"),
     "BoolStorage": np.dtype("?"),
 }
+# a pickled dtype's byte order -> the one it is rebuilt with ("|": not applicable)
+_BYTE_ORDERS: dict[str, Literal["<", ">", "="]] = {"<": "<", ">": ">", "|": "=", "=": "="}
 NUMPY_DTYPES = frozenset(
     [
         "b1",
@@ -90,6 +92,8 @@ class _Frozen:
 
 class _Function(_Frozen):
     __slots__ = ("name", "fn")
+    name: str
+    fn: Callable[..., Any]
 
     def __init__(self, name: str, fn: Callable[..., Any]):
         self._init(name=name, fn=fn)
@@ -100,6 +104,8 @@ class _Function(_Frozen):
 
 class StorageType(_Frozen):
     __slots__ = ("name", "dtype")
+    name: str
+    dtype: np.dtype
 
     def __init__(self, name: str):
         self._init(name=name, dtype=STORAGE_DTYPES[name])
@@ -110,6 +116,9 @@ class Storage(_Frozen):
     known (the legacy format's first pass)."""
 
     __slots__ = ("kind", "numel", "data")
+    kind: StorageType
+    numel: int
+    data: np.ndarray | None
 
     def __init__(self, kind: StorageType, numel: int, data: np.ndarray | None):
         self._init(kind=kind, numel=numel, data=data)
@@ -117,6 +126,7 @@ class Storage(_Frozen):
 
 class Tensor(_Frozen):
     __slots__ = ("array",)
+    array: np.ndarray | None
 
     def __init__(self, array: np.ndarray | None):
         self._init(array=array)
@@ -126,6 +136,8 @@ class DType(_Frozen):
     """A validated NumPy dtype; accepts the one BUILD NumPy writes (its byte order)."""
 
     __slots__ = ("dtype", "built")
+    dtype: np.dtype
+    built: bool
 
     def __init__(self, dtype: np.dtype):
         self._init(dtype=dtype, built=False)
@@ -134,14 +146,15 @@ class DType(_Frozen):
         plain = (None, None, None, -1, -1)
         if self.built or not isinstance(state, tuple) or len(state) not in (8, 9):
             raise CheckpointFormatError("unexpected NumPy dtype state")
-        if state[2:7] != plain or state[1] not in ("<", ">", "|", "="):
+        order = _BYTE_ORDERS.get(state[1]) if isinstance(state[1], str) else None
+        if state[2:7] != plain or order is None:
             raise CheckpointFormatError("refusing a structured/sub-array NumPy dtype")
-        order = state[1] if state[1] != "|" else "="
         self._init(dtype=self.dtype.newbyteorder(order), built=True)
 
 
 class Scalar(_Frozen):
     __slots__ = ("value",)
+    value: Any
 
     def __init__(self, value: Any):
         self._init(value=value)
@@ -151,6 +164,7 @@ class ArrayBuilder(_Frozen):
     """``numpy.core.multiarray._reconstruct``'s result: filled by exactly one checked BUILD."""
 
     __slots__ = ("array",)
+    array: np.ndarray | None
 
     def __init__(self) -> None:
         self._init(array=None)
@@ -174,6 +188,8 @@ class InertRecord(_Frozen):
     given are kept. Nothing of it was imported or called."""
 
     __slots__ = ("args", "state")
+    args: tuple[Any, ...]
+    state: Any
     global_name = ""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> InertRecord:

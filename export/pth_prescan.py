@@ -60,6 +60,13 @@ class UnsafeCheckpointError(CheckpointFormatError):
     """The pickle needs a global outside the allow-list where weights are expected: refused."""
 
 
+def _int(arg: object) -> int:
+    """An opcode's integer argument (pickletools types every argument as optional)."""
+    if not isinstance(arg, int):
+        raise CheckpointFormatError(f"opcode argument {str(arg)[:40]!r} is not an integer")
+    return arg
+
+
 def prescan(stream: BinaryIO) -> int:
     """Walk the opcodes from the stream's position without running them; returns where the
     pickle ends (the stream is left there). Raises ``CheckpointFormatError`` for streams past
@@ -71,14 +78,16 @@ def prescan(stream: BinaryIO) -> int:
     end = 0
     try:
         for count, (op, arg, pos) in enumerate(pickletools.genops(stream), 1):
+            assert pos is not None  # genops reports positions when the stream has tell()
             if count > MAX_OPS or pos - start > MAX_PICKLE_BYTES:
                 raise CheckpointFormatError(
                     f"pickle over {MAX_OPS} opcodes or {MAX_PICKLE_BYTES} bytes"
                 )
             name = op.name
             if name in _SCALAR_OPS:
-                if name in ("LONG", "LONG1", "LONG4") and abs(arg).bit_length() > 8 * MAX_INT_BYTES:
-                    raise CheckpointFormatError(f"integer of {abs(arg).bit_length()} bits")
+                bits = abs(_int(arg)).bit_length() if name in ("LONG", "LONG1", "LONG4") else 0
+                if bits > 8 * MAX_INT_BYTES:
+                    raise CheckpointFormatError(f"integer of {bits} bits")
                 stack.append(0)
             elif name in _NOOP_OPS:
                 end = pos + 1 if name == "STOP" else 0
@@ -87,14 +96,14 @@ def prescan(stream: BinaryIO) -> int:
             elif name == "MARK":
                 marks.append(len(stack))
             elif name in _FROM_MARK or name == "POP_MARK":
-                start = marks.pop()
-                items, stack[start:] = stack[start:], []
+                bottom = marks.pop()
+                items, stack[bottom:] = stack[bottom:], []
                 if name != "POP_MARK":
                     stack.append(1 + max(items, default=0))
             elif name in _INTO_TOP:
                 n = _INTO_TOP[name]
-                start = marks.pop() if n is None else len(stack) - n
-                items, stack[start:] = stack[start:], []
+                bottom = marks.pop() if n is None else len(stack) - n
+                items, stack[bottom:] = stack[bottom:], []
                 stack[-1] = max(stack[-1], 1 + max(items, default=0))
             elif name in _POP_PUSH:
                 items, stack[-_POP_PUSH[name] :] = stack[-_POP_PUSH[name] :], []
@@ -105,12 +114,12 @@ def prescan(stream: BinaryIO) -> int:
                 state = stack.pop()
                 stack[-1] = max(stack[-1], 1 + state)
             elif name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
-                index = len(memo) if name == "MEMOIZE" else arg
+                index = len(memo) if name == "MEMOIZE" else _int(arg)
                 if index >= MAX_MEMO:
                     raise CheckpointFormatError(f"memo index {index} (limit {MAX_MEMO})")
                 memo[index] = stack[-1]
             elif name in ("GET", "BINGET", "LONG_BINGET"):
-                stack.append(memo[arg])
+                stack.append(memo[_int(arg)])
             elif name == "POP":
                 if marks and marks[-1] == len(stack):
                     marks.pop()

@@ -306,5 +306,5 @@ def state_dict_arrays(obj: Any, prefix: str = "") -> dict[str, np.ndarray]:
         if isinstance(node, np.ndarray):
             out[name[:-1]] = node
         elif isinstance(node, Mapping) and depth < MAX_DEPTH:
-            stack.extend((v, f"{name}{k}.", depth + 1) for k, v in reversed(node.items()))
+            stack.extend((v, f"{name}{k}.", depth + 1) for k, v in reversed(list(node.items())))
     return out

@@ -71,21 +71,20 @@ def calibration_crops(
     return np.concatenate(crops)
 
 
-def _reader(crops: np.ndarray, batch: int, input_name: str):
-    quantization = import_onnx("onnxruntime.quantization")
+class _CropReader:
+    """ONNX Runtime's calibration data reader over ``crops``: whole ``batch``-sized chunks, then
+    ``None``. ``CalibrationDataReader`` accepts any class with ``get_next`` (its
+    ``__subclasshook__``), so this needs no ONNX Runtime import."""
 
-    class Reader(quantization.CalibrationDataReader):
-        def __init__(self) -> None:
-            usable = len(crops) - len(crops) % batch or len(crops)
-            self._batches = iter(
-                [crops[i : i + batch] for i in range(0, usable, batch) if i + batch <= len(crops)]
-            )
+    def __init__(self, crops: np.ndarray, batch: int, input_name: str) -> None:
+        self._input_name = input_name
+        self._batches = iter(
+            [crops[i : i + batch] for i in range(0, len(crops), batch) if i + batch <= len(crops)]
+        )
 
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            chunk = next(self._batches, None)
-            return None if chunk is None else {input_name: chunk}
-
-    return Reader()
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        chunk = next(self._batches, None)
+        return None if chunk is None else {self._input_name: chunk}
 
 
 def _prepared(path: Path, scratch: Path) -> Path:
@@ -135,7 +134,7 @@ def quantize_buckets(
             quantization.quantize_static(
                 str(source),
                 str(directory / target.file),
-                _reader(crops, bucket.batch_size, input_name),
+                _CropReader(crops, bucket.batch_size, input_name),
                 quant_format=quantization.QuantFormat.QDQ,
                 per_channel=True,
                 activation_type=quantization.QuantType.QUInt8,

@@ -62,13 +62,14 @@ examples:
 
 
 def _weights_list(args: argparse.Namespace) -> int:
+    from simplepose.detection.zoo import DEFAULT_DETECTOR_WEIGHTS
     from simplepose.export.layouts import CHANNEL_ORDER
     from simplepose.hub.registry import AP_NOTE, DEFAULT_MODEL, REGISTRY
 
     print(f"{'name':<24} {'kind':<9} {'layout':<12} {'input':<8} {'order':<5} {'AP':>5}  sha256")
     for e in REGISTRY.values():
         ap = f"{e.published_ap:.1f}" if e.published_ap is not None else "  -"
-        star = " (default)" if e.name == DEFAULT_MODEL else ""
+        star = " (default)" if e.name in (DEFAULT_MODEL, DEFAULT_DETECTOR_WEIGHTS) else ""
         size = e.preset.replace("-", "_").split("_")[1] if e.preset else "-"
         order = CHANNEL_ORDER.get(e.layout, "-")
         sha = e.sha256[:16] + "..." if e.verified else "UNVERIFIED (no public full digest)"
@@ -77,7 +78,8 @@ def _weights_list(args: argparse.Namespace) -> int:
     print(f"AP: {AP_NOTE}. torchvision entries are ImageNet backbones (training init only).")
     print("UNVERIFIED: the digest is recorded at the first download and enforced afterwards "
           "(pose entries also check the 8-digit hash prefix of their file name).")  # fmt: skip
-    print("detector entries: person detectors for 'simplepose serve --detector NAME'.")
+    print(f"detector entries: person detectors for 'simplepose serve --detector NAME'; the "
+          f"default (--detector auto) is {DEFAULT_DETECTOR_WEIGHTS}.")  # fmt: skip
     return 0
 
 

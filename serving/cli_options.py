@@ -32,12 +32,36 @@ def settings_from_args(args: argparse.Namespace, names: tuple[str, ...]):
         ) from exc
 
 
+# Settings the detector options of add_detector_option set (for settings_from_args).
+DETECTOR_FIELDS = (
+    "detector", "detector_input_size", "detector_mean", "detector_std", "detector_channel_order",
+    "detector_score_threshold", "detector_nms_iou", "detector_max_persons",
+)  # fmt: skip
+
+
 def add_detector_option(p: argparse.ArgumentParser) -> None:
+    """``--detector`` and the options that describe it (docs/detector.md)."""
     p.add_argument(
         "--detector",
-        help="person detector for images without boxes: hog (default; built in, low accuracy), "
-        "none (whole image), a detector from 'simplepose weights list', or an end2end.onnx path",
+        help="person detector for images without boxes: auto (default: rtmdet-nano-person, "
+        "fetched once into the cache; none, labelled as a fallback, when unavailable), none "
+        "(whole image), hog (low accuracy), a detector from 'simplepose weights list', or an "
+        "ONNX detector path (mmdeploy folder with pipeline.json, end2end.onnx, YOLOX raw export)",
     )
+    g = p.add_argument_group(
+        "detector preprocessing and thresholds",
+        "for a graph of dynamic input size without mmdeploy's pipeline.json, and to override "
+        "what the detector's own files say",
+    )
+    g.add_argument("--detector-input-size", metavar="WxH", help="graph input size, e.g. 320x320")
+    g.add_argument("--detector-mean", metavar="A,B,C", help="input mean in the channel order")
+    g.add_argument("--detector-std", metavar="A,B,C", help="input std in the channel order")
+    g.add_argument("--detector-channel-order", choices=("BGR", "RGB"), help="(default BGR)")
+    g.add_argument(
+        "--detector-score-threshold", type=float, metavar="S", help="drop boxes below (0.3)"
+    )
+    g.add_argument("--detector-nms-iou", type=float, metavar="IOU", help="NMS IoU (0.65)")
+    g.add_argument("--detector-max-persons", type=int, metavar="N", help="boxes per image (100)")
 
 
 def load_settings_detector(settings: Settings) -> PersonDetector:

@@ -16,6 +16,7 @@ from simplepose.commandline.errors import CLIError
 from simplepose.config.presets import DEVICES
 from simplepose.jsonfile import read_json
 from simplepose.serving.cli_options import (
+    DETECTOR_FIELDS,
     add_detector_option,
     image_paths,
     load_settings_detector,
@@ -26,8 +27,15 @@ DETECT_EPILOG = """\
 image ids: from --annotations (a COCO annotation file: file_name -> id) when given, else the
 file name's digits (COCO names such as 000000217285.jpg), else the file name itself.
 
+detector: auto (rtmdet-nano-person) unless --detector says otherwise; a folder of mmdeploy's
+SDK files (pipeline.json, deploy.json, detail.json) gives its own preprocessing; a graph of
+dynamic input size without them needs --detector-input-size (and its mean/std/channel order).
+
 examples:
+  simplepose detect val2017/ --output dets.json
   simplepose detect val2017/ --detector yolox-m-humanart --output dets.json
+  simplepose detect val2017/ --detector my_det.onnx --detector-input-size 320x320 \\
+      --detector-mean 103.53,116.28,123.675 --detector-std 57.375,57.12,58.395 --output dets.json
   simplepose evaluate --model exported/r50 --data coco --boxes dets.json
 """
 
@@ -56,7 +64,7 @@ def _detect(args: argparse.Namespace) -> int:
 
     from simplepose.detection.coco_results import coco_records, detect_files
 
-    settings = settings_from_args(args, ("device", "cache_dir", "offline", "detector"))
+    settings = settings_from_args(args, ("device", "cache_dir", "offline", *DETECTOR_FIELDS))
     paths = image_paths(args.images)
     ids = _image_ids(paths, args.annotations)
     detector = load_settings_detector(settings)

@@ -84,7 +84,9 @@ class DetectionStage:
         """Boxes for an image sent without boxes: the configured detector, or ``none``."""
         if choice == NO_DETECTOR or (choice is None and self.info.name == NO_DETECTOR):
             found = self.whole_image.detect(image_bgr)
-            return FoundBoxes(found.boxes, found.scores, self.whole_image.info)
+            # the server's own "none" keeps its label (e.g. the labelled fallback)
+            source = self.info if self.info.name == NO_DETECTOR else self.whole_image.info
+            return FoundBoxes(found.boxes, found.scores, source)
         result = await asyncio.wrap_future(self.submit(image_bgr))
         return FoundBoxes(result.boxes, result.scores, self.info)
 

@@ -32,18 +32,26 @@ DEMO_BANNER = (
 
 
 DETECTOR_BANNER = (
-    "*** PERSON DETECTOR: {label}: finds upright, fully visible people only. For real photos "
-    "fetch a real detector (simplepose weights get yolox-m-humanart) and serve it with "
-    "--detector yolox-m-humanart, or send person boxes with each request. ***"
+    "*** PERSON DETECTOR: {label}. Images sent without boxes are not searched for people. Fetch "
+    "the real detector where there is a network (simplepose weights get rtmdet-nano-person; "
+    "copy the cache to offline hosts) and serve with --detector auto, or send person boxes "
+    "with each request. ***"
 )
 
 
 def build_detector(settings: Settings) -> PersonDetector:
-    """The detector named by ``settings.detector``, on the service's device."""
+    """The detector named by ``settings.detector``, on the service's device, with the
+    preprocessing and thresholds the settings give."""
     from simplepose.detection import load_detector
 
     device = settings.device or "auto"
-    return load_detector(settings.detector, device, settings.cache_dir, settings.offline)
+    return load_detector(
+        settings.detector,
+        device,
+        settings.cache_dir,
+        settings.offline,
+        options=settings.detector_options(),
+    )
 
 
 def api_router() -> APIRouter:

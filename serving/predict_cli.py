@@ -15,6 +15,7 @@ from typing import Any
 from simplepose.jsonfile import read_json
 from simplepose.pose.codec import DECODE_METHODS
 from simplepose.serving.cli_options import (
+    DETECTOR_FIELDS,
     add_detector_option,
     add_model_options,
     image_paths,
@@ -78,7 +79,16 @@ def _predict(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(
         args,
-        ("model", "device", "device_id", "cache_dir", "offline", "detector", "backend", "threads"),
+        (
+            "model",
+            "device",
+            "device_id",
+            "cache_dir",
+            "offline",
+            "backend",
+            "threads",
+            *DETECTOR_FIELDS,
+        ),  # fmt: skip
     )
     detector = load_settings_detector(settings)
     if detector.info.fallback:
@@ -100,17 +110,18 @@ def _predict(args: argparse.Namespace) -> int:
     pipeline = PosePipeline(model, decode=args.decode or settings.decode)
     if args.render:
         args.render.mkdir(parents=True, exist_ok=True)
-    images, errors = [], []
+    images: list[dict[str, Any]] = []
+    errors: list[dict[str, str]] = []
     for path in tqdm(paths, desc="predict", unit="image"):
         try:
             image = read_image(str(path))
             entry = boxes_by_image.get(str(path), boxes_by_image.get(path.name))
             if entry is not None:
                 boxes, scores = boxes_from_list(entry, settings.max_boxes)
-                source = "client boxes"
+                boxes_from = "client boxes"
             else:
                 found = detector.detect(image)
-                boxes, scores, source = found.boxes, found.scores, found.detector
+                boxes, scores, boxes_from = found.boxes, found.scores, found.detector
             persons = pipeline(image, boxes, scores, nms=args.nms)
         except (ValueError, ServiceError) as exc:
             message = exc.message if isinstance(exc, ServiceError) else str(exc)
@@ -123,7 +134,7 @@ def _predict(args: argparse.Namespace) -> int:
                 "file": str(path),
                 "width": int(image.shape[1]),
                 "height": int(image.shape[0]),
-                "boxes_from": source,
+                "boxes_from": boxes_from,
                 "persons": persons_to_json(persons),
             }
         )

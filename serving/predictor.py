@@ -44,7 +44,12 @@ class Prediction:
 
 
 def detector_summary(info: DetectorInfo) -> dict[str, Any]:
-    return {"name": info.name, "label": info.label, "fallback": info.fallback}
+    summary: dict[str, Any] = {"name": info.name, "label": info.label, "fallback": info.fallback}
+    if info.rules is not None:
+        summary["score_threshold"] = info.rules.score_thr
+        summary["nms_iou"] = info.rules.nms_iou
+        summary["max_persons"] = info.rules.max_persons
+    return summary
 
 
 def model_summary(model: HeatmapModel, device: str) -> dict[str, Any]:

@@ -46,8 +46,17 @@ class DetectorSummary(BaseModel):
         description="client (boxes sent with the request), none (whole image), hog, or the "
         "detector's registry name / file"
     )
-    label: str = Field(examples=["hog (low-accuracy fallback)"])
-    fallback: bool = Field(description="true for the low-accuracy built-in detector")
+    label: str = Field(
+        examples=["rtmdet-nano-person (onnxruntime CPU)"],
+        description="what ran and, for a fallback, why",
+    )
+    fallback: bool = Field(
+        description="true when no real detector runs: hog, or none standing in for an "
+        "unavailable default detector"
+    )
+    score_threshold: float | None = Field(None, description="boxes below this score dropped")
+    nms_iou: float | None = Field(None, description="NMS IoU threshold of the person boxes")
+    max_persons: int | None = Field(None, description="most person boxes kept per image")
 
 
 class ImageSize(BaseModel):
@@ -133,7 +142,8 @@ class ReadyResponse(BaseModel):
 
 
 class ModelJson(BaseModel):
-    """The served model's ``model.json`` (plus ``device``)."""
+    """The served model's ``model.json``, plus where and how it runs (the model card's
+    ``device``, ``runtime``, ``backend``, ``precision`` and ``batch_sizes``)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -157,6 +167,12 @@ class ModelJson(BaseModel):
     )
     config: dict[str, Any]
     device: str
+    runtime: str = Field(description="mindspore or onnxruntime")
+    backend: str = Field(description="mindspore-dynamic|-buckets, onnxruntime[-int8]")
+    precision: str = Field(description="fp32 or int8")
+    batch_sizes: list[int] | None = Field(
+        description="static-shape buckets calls are padded to (null: any batch size)"
+    )
     detector: DetectorSummary = Field(description="the server's person detector")
 
 

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from simplepose.serving.cli_options import (
+    DETECTOR_FIELDS,
     add_detector_option,
     add_model_options,
     load_settings_detector,
@@ -29,10 +30,12 @@ every option also reads SIMPLEPOSE_<NAME> from the environment (e.g. SIMPLEPOSE_
 SIMPLEPOSE_DEVICE=Ascend); command-line values win. ONEDNN_MAX_CPU_ISA=AVX2 is set unless
 already set (MindSpore on AVX-512 CPUs is ~70x slower without it).
 
-person detector (images sent without boxes): --detector / SIMPLEPOSE_DETECTOR; default hog,
-OpenCV's built-in people detector, a LOW-ACCURACY fallback labelled as such in every response.
-A real one: simplepose weights get yolox-m-humanart, then --detector yolox-m-humanart (see
-docs/detector.md). Boxes sent by the client always win; ?detector=none skips detection.
+person detector (images sent without boxes): --detector / SIMPLEPOSE_DETECTOR; default auto:
+OpenMMLab's RTMDet-nano person detector (rtmdet-nano-person), fetched once into the cache (offline
+hosts: simplepose weights get rtmdet-nano-person where there is a network, copy the cache). When
+it cannot be had the whole image is one person, labelled as a FALLBACK in the start-up log,
+/v1/model and every response (see docs/detector.md). Boxes sent by the client always win;
+?detector=none skips detection.
 
 examples:
   simplepose serve --model exported/res50_256x192
@@ -42,7 +45,7 @@ examples:
 
 SERVE_OPTIONS = (
     "model", "device", "device_id", "cache_dir", "offline", "backend", "threads", "host", "port",
-    "max_batch", "max_wait_ms", "queue_size", "log_level", "web_page", "detector",
+    "max_batch", "max_wait_ms", "queue_size", "log_level", "web_page", *DETECTOR_FIELDS,
 )  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from simplepose.config.presets import DEVICES
-from simplepose.detection import DEFAULT_DETECTOR
+from simplepose.detection import DEFAULT_DETECTOR, DetectorOptions
 from simplepose.detection.coco_results import DETECT_BATCH
 from simplepose.hub.cache import DEFAULT_CACHE_DIR
 from simplepose.pose.codec import DECODE_METHODS
@@ -60,11 +60,31 @@ class Settings(BaseSettings):
     max_boxes: int = Field(64, ge=1, description="most person boxes per request")
     detector: str = Field(
         DEFAULT_DETECTOR,
-        description="person detector for images sent without boxes: hog (built in, low-accuracy "
-        "fallback), none (whole image is one person), a detector from 'simplepose weights list' "
-        "or the path of an mmdeploy end2end.onnx",
+        description="person detector for images sent without boxes: auto (rtmdet-nano-person, "
+        "fetched once into the cache; none, labelled as a fallback, when it cannot be had), none "
+        "(whole image is one person), hog (OpenCV, low accuracy), a detector from 'simplepose "
+        "weights list', or the path of an ONNX detector (mmdeploy folder or YOLOX raw export)",
     )
     detector_max_batch: int = Field(DETECT_BATCH, ge=1, description="most images per detector call")
+    # Detector preprocessing (graphs of dynamic input size without mmdeploy's pipeline.json)
+    # and thresholds; unset: what the detector's pipeline.json / preset says.
+    detector_input_size: str | None = Field(
+        None, description="detector graph input WIDTHxHEIGHT, e.g. 320x320"
+    )
+    detector_mean: str | None = Field(None, description="detector input mean, three numbers a,b,c")
+    detector_std: str | None = Field(None, description="detector input std, three numbers a,b,c")
+    detector_channel_order: Literal["BGR", "RGB"] | None = Field(
+        None, description="channel order the detector graph takes"
+    )
+    detector_score_threshold: float | None = Field(
+        None, ge=0, le=1, description="person boxes below this score are dropped (default 0.3)"
+    )
+    detector_nms_iou: float | None = Field(
+        None, gt=0, le=1, description="NMS IoU threshold of person boxes (default 0.65)"
+    )
+    detector_max_persons: int | None = Field(
+        None, ge=1, le=1000, description="most person boxes per image (default 100)"
+    )
     decode: str | None = Field(
         None,
         description=f"default decode, one of {DECODE_METHODS}; default: the model's test.decode",
@@ -126,10 +146,37 @@ class Settings(BaseSettings):
     @field_validator("device", "backend", "decode")
     @classmethod
     def _known_choice(cls, value: str | None, info: ValidationInfo) -> str | None:
-        choices = CHOICES[info.field_name]
+        name = info.field_name
+        assert name is not None  # pydantic sets it for every field validator
+        choices = CHOICES[name]
         if value is not None and value not in choices:
-            raise ValueError(f"{info.field_name} must be one of {choices}, got {value!r}")
+            raise ValueError(f"{name} must be one of {choices}, got {value!r}")
         return value
+
+    @field_validator("detector_input_size", "detector_mean", "detector_std")
+    @classmethod
+    def _detector_preprocessing(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        if info.field_name == "detector_input_size":
+            DetectorOptions.parse(input_size=value)
+        elif info.field_name == "detector_mean":
+            DetectorOptions.parse(mean=value)
+        else:
+            DetectorOptions.parse(std=value)
+        return value
+
+    def detector_options(self) -> DetectorOptions:
+        """The detector preprocessing and thresholds set here (unset: the detector's own)."""
+        return DetectorOptions.parse(
+            input_size=self.detector_input_size,
+            mean=self.detector_mean,
+            std=self.detector_std,
+            channel_order=self.detector_channel_order,
+            score_thr=self.detector_score_threshold,
+            nms_iou=self.detector_nms_iou,
+            max_persons=self.detector_max_persons,
+        )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -27,6 +27,7 @@ import numpy as np
 from simplepose.config.model_info import MODEL_JSON, ModelInfo
 from simplepose.detection.base import PersonDetector
 from simplepose.detection.load import DEFAULT_DETECTOR, load_detector
+from simplepose.detection.options import DetectorOptions
 from simplepose.drawing import draw_persons
 from simplepose.hub.registry import REGISTRY, checkpoint_path, model_path
 from simplepose.pose.codec import DECODE_METHODS
@@ -210,10 +211,14 @@ class PoseEstimator:
         device_id: the NPU index.
         decode: heatmap decoding, ``"dark"``, ``"quarter"`` or ``"argmax"``; default: the
             model's own ``config.test.decode``, as in the service.
-        detector: finds the persons of an image called without ``boxes``: ``"hog"`` (the
-            default, OpenCV's people detector, low accuracy), ``"none"`` (the whole image is
-            one person), a detector registry name or an ``end2end.onnx`` path (see
+        detector: finds the persons of an image called without ``boxes``: ``"auto"`` (the
+            default: OpenMMLab's RTMDet-nano person detector when onnxruntime is installed,
+            fetched once into the cache; else, or offline with an empty cache, ``"none"``
+            labelled as a fallback in ``estimator.detector.info``), ``"none"`` (the whole image
+            is one person), ``"hog"``, a detector registry name, an ONNX detector path (see
             ``simplepose.detection.load``), or any ``PersonDetector`` object.
+        detector_options: a ``simplepose.detection.DetectorOptions`` (input size, mean/std,
+            channel order, score threshold, NMS IoU, most persons) for a named detector.
         cache_dir: where registry models are cached (default ``$SIMPLEPOSE_CACHE_DIR``, else
             ``~/.cache/simplepose``).
         offline: never download; a registry model must already be in the cache.
@@ -238,6 +243,7 @@ class PoseEstimator:
         detector: str | PersonDetector = DEFAULT_DETECTOR,
         cache_dir: str | Path | None = None,
         offline: bool = False,
+        detector_options: DetectorOptions | None = None,
     ):
         from simplepose.runtime.device import select_device
         from simplepose.runtime.model_loader import load_model
@@ -246,7 +252,7 @@ class PoseEstimator:
             raise ValueError(f"decode must be one of {DECODE_METHODS}, got {decode!r}")
         path = resolve_model(model, cache_dir, offline, device)
         self.detector = (
-            load_detector(detector, device or "auto", cache_dir, offline)
+            load_detector(detector, device or "auto", cache_dir, offline, detector_options)
             if isinstance(detector, str)
             else detector
         )

@@ -19,15 +19,15 @@ def build_end2end_graph(
     boxes_xyxy: np.ndarray,
     factors: np.ndarray,
     labels: np.ndarray,
-    input_size: tuple[int, int] = (64, 64),
+    input_size: tuple[int, int] | None = (64, 64),
     batch: int | None = None,
 ) -> Path:
-    """Write the graph to ``path``; ``batch`` None makes the batch dimension dynamic."""
-    import onnx
+    """Write the graph to ``path``; ``batch`` None makes the batch dimension dynamic,
+    ``input_size`` None the height and width (as mmdeploy's dynamic exports are)."""
     from onnx import TensorProto, helper, numpy_helper
 
     n = len(boxes_xyxy)
-    width, height = input_size
+    width, height = input_size or ("width", "height")
     consts = {
         "shape": np.array([-1, 1, 1], np.int64),
         "factors": (np.asarray(factors, np.float32) / 255.0).reshape(1, n, 1),
@@ -60,6 +60,14 @@ def build_end2end_graph(
         ],
         initializer=[numpy_helper.from_array(v, k) for k, v in consts.items()],
     )
+    return save_graph(graph, path)
+
+
+def save_graph(graph, path: Path) -> Path:
+    """An ``onnx.helper`` graph as a checked opset-13 model at ``path``."""
+    import onnx
+    from onnx import helper
+
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -84,3 +92,31 @@ def graph_finding(
     return build_end2end_graph(
         path, xyxy, factors, np.zeros(len(boxes)), input_size=input_size, batch=batch
     )
+
+
+def build_yolox_raw_graph(
+    path: Path, raw: np.ndarray, input_size: tuple[int, int] = (64, 64), batch: int | None = None
+) -> Path:
+    """A stand-in Megvii YOLOX raw export: one output ``output`` ``(B, A, 5 + C)`` that is
+    ``raw`` (``(A, 5 + C)``: x, y, log w, log h in grid cells, objectness, class scores) for
+    every image; the input only sets the batch size."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    raw = np.asarray(raw, np.float32)[None]
+    width, height = input_size
+    consts = {"shape": np.array([-1, 1, 1], np.int64), "zeros": np.zeros_like(raw), "raw": raw}
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["mean4"], axes=[1, 2, 3], keepdims=1),
+        helper.make_node("Reshape", ["mean4", "shape"], ["mean3"]),
+        helper.make_node("Mul", ["mean3", "zeros"], ["batched"]),
+        helper.make_node("Add", ["batched", "raw"], ["output"]),
+    ]
+    b = batch if batch is not None else "batch"
+    graph = helper.make_graph(
+        nodes,
+        "yolox_raw_standin",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [b, 3, height, width])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [b, *raw.shape[1:]])],
+        initializer=[numpy_helper.from_array(v, k) for k, v in consts.items()],
+    )
+    return save_graph(graph, path)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import socket
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -34,3 +39,32 @@ def wait_ready(base: str, proc: subprocess.Popen, log: Path, timeout_s: float) -
         assert proc.poll() is None, log.read_text()
         assert time.monotonic() < deadline, log.read_text()[-2000:]
         time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def serve_directory(
+    root: Path, requests: list[str] | None = None
+) -> Iterator[tuple[str, list[str]]]:
+    """A quiet HTTP server on 127.0.0.1 over ``root`` (a stand-in download site): yields its
+    base URL and the list (``requests``, or a new one) of the paths it is asked for, in order."""
+    requests = [] if requests is None else requests
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # keep pytest output clean
+            pass
+
+        def do_GET(self):  # noqa: N802 (http.server API)
+            requests.append(self.path)
+            super().do_GET()
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(root))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

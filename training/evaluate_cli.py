@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from simplepose.commandline.errors import CLIError
@@ -53,8 +54,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument(
         "--detector",
         default=None,
-        help="person detector for --boxes detector: hog (default, low accuracy), a name from "
-        "'simplepose weights list' or an end2end.onnx path",
+        help="person detector for --boxes detector: auto (default: rtmdet-nano-person; none, "
+        "labelled, when unavailable), hog, none, a name from 'simplepose weights list' or an ONNX "
+        "detector path (see 'simplepose detect --help' for its preprocessing options)",
     )
     e.add_argument(
         "--score-thre",
@@ -105,9 +107,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     detector = None
     if args.boxes == "detector":
-        from simplepose.detection import DEFAULT_DETECTOR, load_detector
+        from simplepose.detection import DEFAULT_DETECTOR, DetectorLoadError, load_detector
 
-        detector = load_detector(args.detector or DEFAULT_DETECTOR, args.device or "auto")
+        try:
+            detector = load_detector(args.detector or DEFAULT_DETECTOR, args.device or "auto")
+        except DetectorLoadError as exc:
+            raise CLIError(str(exc)) from exc
+        print(f"person detector: {detector.info.label}", file=sys.stderr)
     elif args.detector:
         raise CLIError("--detector is only used with --boxes detector")
     select_device(args.device, args.device_id)

@@ -31,8 +31,8 @@ export function modelNotes(model) {
     notes.push({
       title: "FALLBACK DETECTOR",
       text:
-        `Persons are found by ${detectorName(model.detector)}: the low-accuracy offline ` +
-        "fallback, expect missed and loose boxes. Draw boxes by hand, or serve a real detector.",
+        `Persons are found by ${detectorName(model.detector)}. No real person detector runs: ` +
+        "expect missed and loose boxes. Draw boxes by hand, or serve a real detector.",
     });
   }
   return notes;

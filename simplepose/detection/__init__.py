@@ -9,19 +9,24 @@ from simplepose.detection.base import (
     WholeImageDetector,
 )
 from simplepose.detection.load import (
+    AUTO_DETECTOR,
     DEFAULT_DETECTOR,
     DETECTOR_ENV,
     detector_choices,
     load_detector,
 )
-from simplepose.detection.onnx_end2end import DetectorLoadError
+from simplepose.detection.onnx_end2end import DetectorLoadError, DetectorUnavailable
+from simplepose.detection.options import DetectorOptions
 
 __all__ = [
+    "AUTO_DETECTOR",
     "DEFAULT_DETECTOR",
     "DETECTOR_ENV",
     "Detections",
     "DetectorInfo",
     "DetectorLoadError",
+    "DetectorOptions",
+    "DetectorUnavailable",
     "LoopingDetector",
     "PersonDetector",
     "WholeImageDetector",

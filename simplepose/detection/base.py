@@ -10,11 +10,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from simplepose.pose.pipeline import whole_image_box
+
+if TYPE_CHECKING:
+    from simplepose.detection.box_ops import BoxFilter
+
+NONE_LABEL = "none (whole image is one person)"
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class DetectorInfo:
     label: str
     fallback: bool = False
     source: str | None = None  # weights file or registry entry, when there is one
+    rules: BoxFilter | None = None  # score threshold, NMS IoU, most persons (real detectors)
 
 
 @dataclass(frozen=True)
@@ -87,9 +93,14 @@ class LoopingDetector(ABC):
 
 
 class WholeImageDetector(LoopingDetector):
-    """``detector=none``: the whole image is one person box with score 1."""
+    """``detector=none``: the whole image is one person box with score 1. ``info`` replaces its
+    description (the labelled fallback when the default detector is unavailable)."""
 
-    info = DetectorInfo(name="none", label="none (whole image is one person)")
+    info = DetectorInfo(name="none", label=NONE_LABEL)
+
+    def __init__(self, info: DetectorInfo | None = None):
+        if info is not None:
+            self.info = info
 
     def detect(self, image_bgr: np.ndarray) -> Detections:
         height, width = image_bgr.shape[:2]

@@ -39,21 +39,34 @@ class BoxFilter:
 
 @dataclass(frozen=True)
 class Letterbox:
-    """An image resized (aspect kept) into the top-left of a ``size`` canvas; ``ratio`` maps
-    canvas pixels back to image pixels by division."""
+    """An image resized into the top-left of a ``size`` canvas; ``ratio`` (x) and ``ratio_y``
+    (``None``: the same, aspect kept) map canvas pixels back to image pixels by division."""
 
     canvas: np.ndarray  # (H, W, 3) uint8
     ratio: float
+    ratio_y: float | None = None
+
+    def to_image(self, boxes_xyxy: np.ndarray) -> np.ndarray:
+        """Canvas ``(N, 4)`` x1, y1, x2, y2 -> image pixels."""
+        scale = np.array([self.ratio, self.ratio_y or self.ratio] * 2)
+        return np.asarray(boxes_xyxy, np.float64).reshape(-1, 4) / scale
 
 
-def letterbox(image_bgr: np.ndarray, size: tuple[int, int], pad_value: int = 114) -> Letterbox:
-    """Resize ``image_bgr`` to fit ``size`` (width, height) keeping its aspect, pad the rest.
+def letterbox(
+    image_bgr: np.ndarray, size: tuple[int, int], pad_value: int = 114, keep_ratio: bool = True
+) -> Letterbox:
+    """Resize ``image_bgr`` to fit ``size`` (width, height) keeping its aspect, pad the rest
+    (``keep_ratio=False``: stretch it to ``size``, nothing padded).
 
     The image goes to the top-left corner, as mmdet's ``Resize(keep_ratio) + Pad`` test pipeline
     does, so boxes map back with a division only.
     """
     width, height = size
     h, w = image_bgr.shape[:2]
+    if not keep_ratio:
+        interp = cv2.INTER_AREA if width * height < w * h else cv2.INTER_LINEAR
+        canvas = cv2.resize(image_bgr, (width, height), interpolation=interp)
+        return Letterbox(canvas, width / w, height / h)
     ratio = min(width / w, height / h)
     new_w, new_h = max(1, min(width, round(w * ratio))), max(1, min(height, round(h * ratio)))
     canvas = np.full((height, width, 3), pad_value, np.uint8)

@@ -30,7 +30,7 @@ def detect_files(
     detector: PersonDetector,
     paths: Iterable[Path],
     batch: int = DETECT_BATCH,
-    on_image: Callable[[], None] | None = None,
+    on_image: Callable[[], object] | None = None,  # its result is ignored
 ) -> Iterator[tuple[Path, Detections | ValueError]]:
     """Run ``detector`` over image files, ``batch`` images per call; an unreadable image gives
     its ``ValueError`` in place of detections (the others go on)."""

@@ -27,10 +27,11 @@ HOG_FILTER = BoxFilter(score_thr=0.5, nms_iou=0.5)
 class HogDetector(LoopingDetector):
     """People boxes from ``cv2.HOGDescriptor``'s default people detector."""
 
-    info = DetectorInfo(name="hog", label=HOG_LABEL, fallback=True, source="OpenCV built-in")
-
     def __init__(self, rules: BoxFilter = HOG_FILTER, max_side: int = HOG_MAX_SIDE):
         self.rules = rules
+        self.info = DetectorInfo(
+            name="hog", label=HOG_LABEL, fallback=True, source="OpenCV built-in", rules=rules
+        )
         self.max_side = max_side
         self.hog = cv2.HOGDescriptor()
         self.hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector()))

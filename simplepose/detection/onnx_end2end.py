@@ -1,11 +1,12 @@
-"""Person detectors exported by OpenMMLab's mmdeploy as ``end2end.onnx``, run with ONNX Runtime.
+"""ONNX person detectors run with ONNX Runtime: mmdeploy ``end2end.onnx`` and YOLOX raw exports.
 
-The graph format (YOLOX / RTMDet "onnx_sdk" packages, e.g. the person detectors rtmlib uses):
-one input ``(B, 3, H, W)`` float32 with raw 0-255 pixels (the spec's mean/std applied here),
-the image letterboxed into the top-left of ``H x W``; NMS inside the graph; outputs ``dets``
-``(B, N, 5)`` = x1, y1, x2, y2, score in input pixels and ``labels`` ``(B, N)`` int. Boxes are
-mapped back to the image, thresholded, clipped and NMS'd again here (``BoxFilter``), and only
-the person class is kept.
+mmdeploy's format (YOLOX / RTMDet "onnx_sdk" packages, e.g. the person detectors rtmlib uses):
+one input ``(B, 3, H, W)`` float32 (pixels minus the spec's mean over its std), the image
+letterboxed into the top-left of ``H x W``; NMS inside the graph; outputs ``dets``
+``(B, N, 5)`` = x1, y1, x2, y2, score in input pixels and ``labels`` ``(B, N)`` int. A graph
+with one ``(B, A, 5 + C)`` output instead is a Megvii YOLOX raw export, decoded by
+``yolox_raw``. Boxes are mapped back to the image, thresholded, clipped and NMS'd here
+(``BoxFilter``), and only the person class is kept.
 
 On an Ascend host ONNX Runtime runs the graph on the NPU through its CANN execution provider
 (PyPI ``onnxruntime-cann``, which replaces ``onnxruntime``); elsewhere on the CPU.
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,33 +23,32 @@ import numpy as np
 
 from simplepose.detection.base import Detections, DetectorInfo
 from simplepose.detection.box_ops import BoxFilter, Letterbox, filter_boxes, letterbox
+from simplepose.detection.spec import MAX_GRAPH_SIDE, End2EndSpec
+from simplepose.detection.yolox_raw import YoloxDecoder, is_yolox_raw
 
 log = logging.getLogger(__name__)
 
 CANN_PROVIDER = "CANNExecutionProvider"
 CPU_PROVIDER = "CPUExecutionProvider"
 DETS_OUTPUT, LABELS_OUTPUT = "dets", "labels"
-MAX_GRAPH_SIDE = 4096  # an input size beyond this is not a detector graph we can feed
+MISSING_SIZE_HELP = (
+    "give it with --detector-input-size WIDTHxHEIGHT (and --detector-mean/--detector-std/"
+    "--detector-channel-order for a normalised graph; service: SIMPLEPOSE_DETECTOR_INPUT_SIZE "
+    "etc.), or put mmdeploy's pipeline.json (tools/deploy.py --dump-info) beside the graph"
+)
 
 
 class DetectorLoadError(ValueError):
     """A detector file that is missing, not ONNX, or not in the end2end format."""
 
 
-@dataclass(frozen=True)
-class End2EndSpec:
-    """How images are fed to one end2end graph (from its mmdeploy pipeline).
+class DetectorUnavailable(DetectorLoadError):
+    """A named detector that cannot be obtained here (offline, unreachable, no onnxruntime);
+    ``reason`` is the short why, for the fallback's label."""
 
-    ``input_size`` (width, height) ``None``: read it from the graph. YOLOX: raw BGR pixels, pad
-    114. RTMDet: BGR minus mean over std, pad 114.
-    """
-
-    input_size: tuple[int, int] | None = None
-    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    channel_order: str = "BGR"
-    pad_value: int = 114
-    person_label: int = 0
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def execution_providers(device: str = "auto") -> list[str]:
@@ -90,14 +89,14 @@ class OnnxEnd2EndDetector:
         try:
             import onnxruntime as ort
         except ImportError as exc:  # the [onnx] extra
-            raise DetectorLoadError(
+            raise DetectorUnavailable(
                 "the ONNX detector needs onnxruntime: pip install 'simplepose[onnx]'"
             ) from exc
         path = Path(path)
         if not path.is_file():
             raise DetectorLoadError(f"detector graph {path} does not exist")
         self.spec = spec or End2EndSpec()
-        self.rules = rules or BoxFilter()
+        self.rules = rules or self.spec.rules or BoxFilter()
         options = ort.SessionOptions()
         options.log_severity_level = 3
         try:
@@ -111,7 +110,10 @@ class OnnxEnd2EndDetector:
         self._check_graph(path)
         provider = self.session.get_providers()[0].removesuffix("ExecutionProvider")
         self.info = DetectorInfo(
-            name=name, label=label or f"{name} (onnxruntime {provider})", source=str(path)
+            name=name,
+            label=label or f"{name} (onnxruntime {provider})",
+            source=str(path),
+            rules=self.rules,
         )
 
     def _check_graph(self, path: Path) -> None:
@@ -127,22 +129,32 @@ class OnnxEnd2EndDetector:
         graph_size = (_static_dim(shape[3]), _static_dim(shape[2]))
         if size is None:
             if None in graph_size:
-                raise DetectorLoadError(f"{path}: dynamic input size; give it in the spec")
+                raise DetectorLoadError(
+                    f"{path}: the graph has a dynamic input size and nothing says which size "
+                    f"and normalisation it was trained with; {MISSING_SIZE_HELP}"
+                )
             size = (int(graph_size[0]), int(graph_size[1]))  # type: ignore[arg-type]
         if not all(0 < s <= MAX_GRAPH_SIDE for s in size):
             raise DetectorLoadError(f"{path}: input size {size} out of range")
         self.input_size = size
-        names = [o.name for o in self.session.get_outputs()]
-        if DETS_OUTPUT not in names:
+        outputs = self.session.get_outputs()
+        names = [o.name for o in outputs]
+        self.yolox: YoloxDecoder | None = None
+        if DETS_OUTPUT in names:
+            self.output_names = [DETS_OUTPUT] + ([LABELS_OUTPUT] if LABELS_OUTPUT in names else [])
+        elif len(outputs) == 1 and is_yolox_raw(list(outputs[0].shape), size):
+            self.output_names = names
+            self.yolox = YoloxDecoder(size, self.spec.person_label)
+        else:
             raise DetectorLoadError(
-                f"{path}: no '{DETS_OUTPUT}' output (got {names}); only end2end graphs with NMS "
-                "inside (mmdeploy onnx_sdk) are supported"
+                f"{path}: outputs {names} with shapes {[o.shape for o in outputs]} are neither "
+                f"mmdeploy's end2end '{DETS_OUTPUT}' (+ '{LABELS_OUTPUT}', NMS inside) nor a "
+                "YOLOX raw export's one (B, anchors, 5 + classes) output"
             )
-        self.output_names = [DETS_OUTPUT] + ([LABELS_OUTPUT] if LABELS_OUTPUT in names else [])
 
     def prepare(self, image_bgr: np.ndarray) -> tuple[np.ndarray, Letterbox]:
         """One image -> ``(3, H, W)`` float32 graph input and its letterbox."""
-        box = letterbox(image_bgr, self.input_size, self.spec.pad_value)
+        box = letterbox(image_bgr, self.input_size, self.spec.pad_value, self.spec.keep_ratio)
         pixels = box.canvas if self.spec.channel_order == "BGR" else box.canvas[..., ::-1]
         mean = np.asarray(self.spec.mean, np.float32)
         inv_std = 1.0 / np.asarray(self.spec.std, np.float32)
@@ -163,6 +175,11 @@ class OnnxEnd2EndDetector:
             results = self.session.run(self.output_names, {self.input_name: part})
             dets = np.asarray(results[0])
             labels = np.asarray(results[1]) if len(results) > 1 else None
+            if self.yolox is not None:
+                try:
+                    dets = np.stack([self.yolox(raw) for raw in dets])
+                except ValueError as exc:
+                    raise DetectorLoadError(f"graph output: {exc}") from exc
             if dets.ndim != 3 or dets.shape[0] != len(part) or dets.shape[2] != 5:
                 raise DetectorLoadError(
                     f"graph output dets has shape {dets.shape}, expected (B, N, 5)"
@@ -180,7 +197,7 @@ class OnnxEnd2EndDetector:
             if len(labels) != len(dets):
                 raise DetectorLoadError(f"{len(labels)} labels for {len(dets)} boxes")
             dets = dets[labels == self.spec.person_label]
-        boxes, scores = filter_boxes(dets[:, :4] / box.ratio, dets[:, 4], image_size, self.rules)
+        boxes, scores = filter_boxes(box.to_image(dets[:, :4]), dets[:, 4], image_size, self.rules)
         return Detections(boxes, scores, self.info.label, image_size)
 
     def detect_batch(self, images_bgr: Sequence[np.ndarray]) -> list[Detections]:

@@ -1,11 +1,13 @@
-"""Downloadable person detectors: their input presets and safe unpacking.
+"""Downloadable person detectors: safe unpacking of their zips into the cache.
 
-Their entries in ``simplepose.hub.registry`` (kind ``detector``) are OpenMMLab's YOLOX person
-detectors (COCO + Human-Art) as mmdeploy "onnx_sdk" zips, the ones rtmlib runs in front of
-RTMPose (docs/detector.md says why). The zip holds ``end2end.onnx`` (NMS inside); only that
-member is extracted, with a size cap. Their file names carry the hash of the PyTorch checkpoint
-they were exported from, not of the zip, and no full digest of the zips is published: they are
-UNVERIFIED downloads (the digest is recorded at the first download and enforced afterwards).
+Their entries in ``simplepose.hub.registry`` (kind ``detector``) are OpenMMLab's RTMDet-nano
+person detector (the default, ``rtmdet-nano-person``) and YOLOX person detectors (COCO +
+Human-Art), as mmdeploy "onnx_sdk" zips, the ones rtmlib runs in front of RTMPose
+(docs/detector.md says why); their input presets are in ``simplepose.detection.spec``. The zip
+holds ``end2end.onnx`` (NMS inside); only that member is extracted, with a size cap. Their file
+names carry the hash of the PyTorch checkpoint they were exported from, not of the zip, and no
+full digest of the zips is published: they are UNVERIFIED downloads (the digest is recorded at
+the first download and enforced afterwards).
 """
 
 from __future__ import annotations
@@ -14,17 +16,12 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from simplepose.detection.onnx_end2end import DetectorLoadError, End2EndSpec
+from simplepose.detection.onnx_end2end import DetectorLoadError
 from simplepose.hub.registry import MAX_DOWNLOAD_BYTES, KnownWeights, detector_path, lookup, obtain
 
 GRAPH_NAME = "end2end.onnx"
 COPY_CHUNK = 1 << 20
-DEFAULT_DETECTOR_WEIGHTS = "yolox-m-humanart"
-# Input presets of the end2end graphs: YOLOX takes raw BGR pixels, letterboxed with pad 114.
-DETECTOR_PRESETS: dict[str, End2EndSpec] = {
-    "yolox-640": End2EndSpec(input_size=(640, 640)),
-    "yolox-416": End2EndSpec(input_size=(416, 416)),
-}
+DEFAULT_DETECTOR_WEIGHTS = "rtmdet-nano-person"  # the default wherever onnxruntime is installed
 
 
 def extract_graph(archive: Path, dest: Path, max_bytes: int = MAX_DOWNLOAD_BYTES) -> Path:

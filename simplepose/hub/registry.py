@@ -137,6 +137,11 @@ def _entries() -> list[KnownWeights]:
         )  # fmt: skip
     # Person detectors (mmdeploy end2end.onnx zips, see simplepose.detection.zoo). The hash in
     # their names is the source checkpoint's, not the zip's: no prefix check, UNVERIFIED.
+    # rtmdet-nano-person (RTMPose's detector, COCO + Objects365 persons, 320x320) is the default.
+    out.append(KnownWeights("rtmdet-nano-person",
+                            OPENMMLAB_ONNX + "rtmdet_nano_8xb32-100e_coco-obj365-person-05d8511e.zip",
+                            preset="rtmdet-320", kind="detector",
+                            licence=OPENMMLAB_LICENCE))  # fmt: skip
     for name, file, preset in (
         ("yolox-tiny-humanart", "yolox_tiny_8xb8-300e_humanart-6f3252f9.zip", "yolox-416"),
         ("yolox-m-humanart", "yolox_m_8xb8-300e_humanart-c2c7a14a.zip", "yolox-640"),

@@ -33,9 +33,10 @@ PIXEL_MAX = 255.0
 
 
 class HeatmapModel(Protocol):
-    """What the pipeline needs of a model: its description and a batch call."""
+    """What the pipeline needs of a model: its description (read only) and a batch call."""
 
-    info: ModelInfo
+    @property
+    def info(self) -> ModelInfo: ...
 
     def __call__(self, batch: np.ndarray) -> np.ndarray: ...
 

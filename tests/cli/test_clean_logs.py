@@ -86,11 +86,13 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"run": run_dir, "model": model, "work": work}
 
 
+@pytest.mark.slow
 def test_train_resume_evaluate_export_print_no_warnings(session) -> None:
     assert (session["model"] / "model.json").is_file()
     assert (session["run"] / "last_state.ckpt").is_file()
 
 
+@pytest.mark.slow
 def test_convert_and_predict_print_no_warnings(session) -> None:
     torch = pytest.importorskip("torch")
     from simplepose.network.checkpoint import read_checkpoint
@@ -116,6 +118,7 @@ def test_convert_and_predict_print_no_warnings(session) -> None:
     assert result.is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_serve_answers_and_stops_cleanly(session, sig) -> None:
     """SIGTERM (a service's normal stop) and Ctrl-C both drain the requests in flight: 0."""
@@ -138,10 +141,13 @@ def test_serve_answers_and_stops_cleanly(session, sig) -> None:
     output = log_path.read_text()
     assert proc.returncode == EXIT_OK, output
     assert "inference executor drained" in output
-    # about the user's situation: no detector was chosen, so the weak built-in one runs
-    check_lines(output, allowed=(r"PERSON DETECTOR: hog \(low-accuracy fallback\)",))
+    # about the user's situation: the default detector could not be fetched here (no network),
+    # so the whole image is one person, said once by the loader and once in the banner
+    check_lines(output, allowed=(r"PERSON DETECTOR: none \(whole image is one person\): FALLBACK",
+                                 r"person detector: falling back to none: "))  # fmt: skip
 
 
+@pytest.mark.slow
 def test_sigterm_exits_130_at_start_up_and_during_training(session) -> None:
     """SIGTERM while a command starts (MindSpore still loading) is an interruption like Ctrl-C
     (130, one line), not a kill (143); during training it checkpoints first, then 130."""

@@ -78,7 +78,7 @@ def test_hostile_detector_files_are_refused(tmp_path: Path):
     )  # fmt: skip
     wrong.ir_version = 8
     onnx.save(wrong, str(tmp_path / "raw.onnx"))
-    with pytest.raises(DetectorLoadError, match="no 'dets' output"):
+    with pytest.raises(DetectorLoadError, match="neither mmdeploy's end2end 'dets'"):
         OnnxEnd2EndDetector(tmp_path / "raw.onnx", "raw", device="CPU")
 
 

@@ -40,9 +40,16 @@ def test_import_simplepose_stays_light() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_detector_finds_the_persons_when_no_boxes_are_given(tiny_checkpoint, image) -> None:
+def test_detector_finds_the_persons_when_no_boxes_are_given(
+    tiny_checkpoint, image, tmp_path
+) -> None:
     from simplepose import PoseEstimator
-    from simplepose.detection.base import Detections, DetectorInfo, LoopingDetector
+    from simplepose.detection.base import (
+        Detections,
+        DetectorInfo,
+        LoopingDetector,
+        WholeImageDetector,
+    )
     from simplepose.detection.hog import HogDetector
     from simplepose.detection.load import DEFAULT_DETECTOR
 
@@ -52,9 +59,14 @@ def test_detector_finds_the_persons_when_no_boxes_are_given(tiny_checkpoint, ima
         def detect(self, image_bgr: np.ndarray) -> Detections:
             return Detections(np.array([[5, 5, 40, 80], [90, 10, 50, 100]]), [0.8, 0.7], "two")
 
-    assert DEFAULT_DETECTOR == "hog"  # the service's default
-    default = PoseEstimator(tiny_checkpoint, device="CPU")
-    assert isinstance(default.detector, HogDetector)
+    assert DEFAULT_DETECTOR == "auto"  # the service's default
+    # offline with an empty cache the default is the whole image, labelled as a fallback
+    default = PoseEstimator(tiny_checkpoint, device="CPU", offline=True, cache_dir=tmp_path)
+    assert isinstance(default.detector, WholeImageDetector) and default.detector.info.fallback
+    assert "FALLBACK" in default.detector.info.label
+    assert "weights get rtmdet-nano-person" in default.detector.info.label
+    assert isinstance(PoseEstimator(tiny_checkpoint, device="CPU", detector="hog").detector,
+                      HogDetector)  # fmt: skip
     poses = PoseEstimator(tiny_checkpoint, device="CPU", detector=TwoPersons())(image)
     assert sorted(poses.box_scores) == [0.7, 0.8]
     np.testing.assert_allclose(sorted(poses.boxes[:, 0]), [5, 90])

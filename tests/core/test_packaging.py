@@ -16,7 +16,7 @@ from pathlib import Path
 import tomllib
 
 REPO = Path(__file__).resolve().parents[2]
-# the stages and the composition root (cli/, see tests/core/test_layering.py)
+# the stages and the composition root (cli/; their import contracts: [tool.importlinter])
 STAGES = {
     "simplepose.training": "training",
     "simplepose.export": "export",

@@ -91,7 +91,7 @@ def test_interpolated_and_runtime_variant_models_follow_the_specification() -> N
 def test_plain_up_starts_only_the_ascend_keypoint_service(compose: dict[str, Any]) -> None:
     services = compose["services"]
     default = [name for name, svc in services.items() if not svc.get("profiles")]
-    assert default == ["keypoints"]
+    assert default == ["keypoints", "fetch-detector"]  # the one-shot detector pre-fetch
     assert services["keypoints"]["build"]["dockerfile"] == "docker/Dockerfile.ascend"
     assert services["keypoints-cpu"]["profiles"] == ["cpu"]
     assert services["keypoints-cpu"]["build"]["dockerfile"] == "docker/Dockerfile.cpu"
@@ -346,3 +346,23 @@ def test_runtime_variant_selects_the_same_npus() -> None:
     train = variant["services"]["train"]
     visible = environment(train)["ASCEND_VISIBLE_DEVICES"]
     assert visible == "0-7" and int(option(train["command"], "--devices")) == 8
+
+
+def test_the_default_detector_is_pre_fetched_into_the_service_cache(compose) -> None:
+    """A one-shot service puts rtmdet-nano-person into the cache volume before each keypoint
+    service starts; an offline host (fetch fails) still starts the service (required: false),
+    which then runs the labelled fallback."""
+    from simplepose.detection.zoo import DEFAULT_DETECTOR_WEIGHTS
+
+    services = compose["services"]
+    for service, fetch in (("keypoints", "fetch-detector"),
+                           ("keypoints-cpu", "fetch-detector-cpu")):  # fmt: skip
+        dependency = services[service]["depends_on"][fetch]
+        assert dependency["condition"] == "service_completed_successfully"
+        assert dependency["required"] is False
+        job = services[fetch]
+        assert job["command"] == ["weights", "get", DEFAULT_DETECTOR_WEIGHTS]
+        assert job["image"] == services[service]["image"]
+        assert job["environment"]["SIMPLEPOSE_CACHE_DIR"] == "/cache"
+        assert "cache:/cache" in job["volumes"] and "cache:/cache" in services[service]["volumes"]
+        assert services[service].get("profiles") == job.get("profiles")

@@ -36,16 +36,29 @@ IMAGE_SCRIPTS = "/opt/simplepose/"
 
 
 def copy_build_context(destination: Path) -> None:
-    """The files Dockerfile.cpu copies from the build context, .dockerignore applied."""
+    """The files Dockerfile.cpu copies from the build context, .dockerignore applied. Symlinks
+    (simplepose/<stage> -> ../<stage>) stay symlinks, as Docker's COPY keeps them."""
     patterns = dockerignore_patterns()
     for source in copy_sources(parse_dockerfile(DOCKERFILES["cpu"])):
         path = REPO / source
-        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        files = [path] if path.is_file() else sorted(_entries(path))
         for file in files:
             relative = file.relative_to(REPO).as_posix()
             if not dockerignore_excludes(patterns, relative):
                 (destination / relative).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(file, destination / relative)
+                if file.is_symlink():
+                    (destination / relative).symlink_to(file.readlink())
+                else:
+                    shutil.copy2(file, destination / relative)
+
+
+def _entries(folder: Path) -> list[Path]:
+    """Files and symlinks below ``folder``, without descending into symlinked folders."""
+    found = []
+    for root, dirs, names in os.walk(folder):
+        found += [Path(root) / n for n in names]
+        found += [Path(root) / d for d in dirs if (Path(root) / d).is_symlink()]
+    return found
 
 
 def get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:

@@ -336,3 +336,25 @@ def test_training_job_wires_msrun_across_the_indexed_pods() -> None:
     claim = _one(objects, "PersistentVolumeClaim", runs["persistentVolumeClaim"]["claimName"])
     assert "ReadWriteMany" in claim["spec"]["accessModes"]
     assert str(args.data) in mounts and mounts[str(args.data)]["readOnly"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_default_detector_is_fetched_where_the_service_reads_it(variant: str) -> None:
+    """An init container puts the default detector (``auto`` = rtmdet-nano-person) into the
+    cache volume the offline service reads, so images without boxes get real person boxes."""
+    from simplepose.detection.zoo import DEFAULT_DETECTOR_WEIGHTS
+    from simplepose.hub.registry import detector_path, lookup
+
+    objects = _kustomize(KUBE_DIR / variant)
+    spec = _one(objects, "Deployment")["spec"]["template"]["spec"]
+    service, init = _container(spec, "keypoints"), _container(spec, "fetch-detector")
+    fetch = _parse_cli(init["args"])
+    assert (fetch.command, fetch.weights_command, fetch.name) == (
+        "weights", "get", DEFAULT_DETECTOR_WEIGHTS)  # fmt: skip
+    env = _env(service, objects)
+    assert env["SIMPLEPOSE_DETECTOR"] == "auto" and env["SIMPLEPOSE_OFFLINE"] == "true"
+    graph = detector_path(lookup(fetch.name), fetch.cache_dir)
+    mounts = {c["name"]: {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+              for c in (service, init)}  # fmt: skip
+    assert graph.is_relative_to(env["SIMPLEPOSE_CACHE_DIR"]) and fetch.cache_dir == "/cache"
+    assert mounts["keypoints"]["/cache"] == mounts["fetch-detector"]["/cache"]

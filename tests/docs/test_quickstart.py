@@ -47,10 +47,14 @@ def test_readme_shows_the_two_set_up_commands() -> None:
     assert commands == ["make serve", "make test"]
     dry = subprocess.run(["make", "-n", "test"], cwd=REPO, capture_output=True, text=True)
     assert dry.returncode == 0, dry.stderr
-    for tool in ("ruff check", "mypy", "pytest"):
+    for tool in ("ruff check", "ruff format --check", "mypy", "lint-imports", "pytest -q"):
         assert tool in dry.stdout, dry.stdout
+    fast = subprocess.run(["make", "-n", "test-fast"], cwd=REPO, capture_output=True, text=True)
+    assert fast.returncode == 0, fast.stderr
+    assert 'pytest -q -m "not slow"' in fast.stdout and "mypy" not in fast.stdout
 
 
+@pytest.mark.slow
 def test_make_serve_then_the_readme_curl(exported_model: Path, tmp_path: Path) -> None:
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed")
@@ -79,6 +83,7 @@ def test_make_serve_then_the_readme_curl(exported_model: Path, tmp_path: Path) -
             proc.wait(timeout=60)
 
 
+@pytest.mark.slow
 def test_readme_python_snippet(exported_model: Path, tmp_path: Path) -> None:
     (snippet,) = [b for b in readme_blocks("python") if "PoseEstimator" in b]
     assert len(snippet.strip().splitlines()) <= 6

@@ -112,6 +112,7 @@ def test_preset_inference_from_shapes():
     assert "bn1.moving_variance" in mapped.params and "bn1.running_var" not in mapped.params
 
 
+@pytest.mark.slow
 def test_shape_and_key_problems_are_reported(tmp_path, torch_net):
     sd = torch_net.state_dict()
     wrong = dict(sd)

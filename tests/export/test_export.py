@@ -187,6 +187,7 @@ def test_export_rejects_bad_options(tmp_path, tiny_checkpoint):
     assert not (tmp_path / "model.json").exists()
 
 
+@pytest.mark.slow
 def test_channel_order_flows_from_checkpoint_to_model_json(tmp_path, tiny_config):
     from dataclasses import replace
 
@@ -206,6 +207,7 @@ def test_channel_order_flows_from_checkpoint_to_model_json(tmp_path, tiny_config
     assert info.extra == {"source": "test"} and info.batch_size == 2
 
 
+@pytest.mark.slow
 def test_a_config_keeps_the_checkpoints_data_facts(tmp_path, tiny_config, caplog):
     """Naming the preset of the same network keeps a BGR checkpoint BGR; an explicit value
     overrides it (with a warning); another architecture is refused."""

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 FUZZER = Path(__file__).resolve().parents[2] / "bench" / "fuzz_checkpoint.py"
 
 
+@pytest.mark.slow
 def test_fuzzer_smoke_run_has_no_crash_and_no_unmapped_exception() -> None:
     run = subprocess.run(
         [sys.executable, str(FUZZER), "--cases", "150", "--seed", "3"],

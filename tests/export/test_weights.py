@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
-import threading
 import time
 from pathlib import Path
 
@@ -16,19 +13,10 @@ import torch_reference
 from simplepose.cli import main
 from simplepose.export.weights import ensure_default_model, fetch
 from simplepose.hub.registry import KnownWeights, WeightsError, WeightsUnavailable
+from tests.localhost import serve_directory
 
 PRESET = "res18_128x96"
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    requests: list[str] = []
-
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-    def do_GET(self):  # noqa: N802 (http.server API)
-        type(self).requests.append(self.path)
-        super().do_GET()
+served_paths: list[str] = []  # the paths the `served` fixture's server was asked for
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +26,8 @@ def served(tmp_path_factory):
     net = torch_reference.random_pose_net(18, deconv_channels=32, seed=1)
     torch.save(torch_reference.layout_state_dict(net, "mmpose1"), root / "sb_r18.pth")
     sha = hashlib.sha256((root / "sb_r18.pth").read_bytes()).hexdigest()
-    handler = functools.partial(_Quiet, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", sha
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with serve_directory(root, served_paths) as (url, _):
+        yield url, sha
 
 
 def entry(url: str, sha: str, name: str = "test-r18", prefix: str = "") -> KnownWeights:
@@ -67,7 +49,7 @@ def test_get_downloads_verifies_converts_and_exports(tmp_path, served):
     from simplepose.runtime.backends import choose_backend
 
     base, sha = served
-    _Quiet.requests.clear()
+    served_paths.clear()
     # what the Ascend init container asks for (from a CPU): MindIR buckets with the main graph
     ascend = {"progress": False, "buckets": "mindir", "batch_sizes": (2,)}
     got = fetch(entry(f"{base}/sb_r18.pth", sha), tmp_path, **ascend)
@@ -80,7 +62,7 @@ def test_get_downloads_verifies_converts_and_exports(tmp_path, served):
     assert choose_backend(info, "Ascend").name == "mindspore-buckets"
     again = fetch(entry(f"{base}/sb_r18.pth", sha), tmp_path, **ascend)
     assert again.model_dir == got.model_dir
-    assert _Quiet.requests == ["/sb_r18.pth"]  # the second call was served from the cache
+    assert served_paths == ["/sb_r18.pth"]  # the second call was served from the cache
 
 
 def test_name_prefix_checked_full_digest_required(tmp_path, served):
@@ -269,7 +251,7 @@ def test_default_model_is_served_by_onnxruntime_on_cpu(tmp_path, served, capsys,
         assert ModelInfo.load(model_dir).buckets == ()
         assert load_model(model_dir).backend == "mindspore-dynamic"
 
-    _Quiet.requests.clear()
+    served_paths.clear()
     settings = Settings(_env_file=None, cache_dir=tmp_path, offline=True, device="CPU",
                         detector="none", rate_limit_rps=0, rate_limit_persons_per_s=0)  # fmt: skip
     with TestClient(create_app(settings)) as client:
@@ -280,7 +262,7 @@ def test_default_model_is_served_by_onnxruntime_on_cpu(tmp_path, served, capsys,
         card = ready.json()["model"]
     assert (card["runtime"], card["backend"]) == ("onnxruntime", "onnxruntime")
     assert tuple(card["batch_sizes"]) == DEFAULT_BATCH_SIZES and not card["demo"]
-    assert _Quiet.requests == []  # upgraded from the cache, nothing downloaded
+    assert served_paths == []  # upgraded from the cache, nothing downloaded
     info = ModelInfo.load(model_dir)
     assert info.bucket_sizes("onnx") == DEFAULT_BATCH_SIZES
     assert choose_backend(info, "CPU").name == "onnxruntime"

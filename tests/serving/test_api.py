@@ -86,6 +86,10 @@ def test_health_ready_model_metrics(client, png_bytes) -> None:
     assert ready["status"] == "ready" and ready["model"]["device"] == "CPU"
     model = client.get("/v1/model").json()
     assert model["input_size"] == [64, 96] and model["demo"] is False
+    card = ready["model"]  # /v1/model names what serves the model, as /readyz does
+    for key in ("device", "runtime", "backend", "precision", "batch_sizes"):
+        assert model[key] == card[key], key
+    assert (model["runtime"], model["precision"]) == ("mindspore", "fp32")
     assert model["keypoint_names"] == list(COCO17.names)
     assert model["skeleton"] == [list(limb) for limb in COCO17.skeleton]
     post(client, png_bytes, BOXES)

@@ -58,6 +58,7 @@ def test_detect_user_errors_exit_2(coco_mini, tmp_path, capsys) -> None:
     assert "simplepose weights get yolox-m-humanart" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_predict_uses_the_detector_for_images_without_boxes(
     coco_mini, found, tiny_checkpoint, tmp_path
 ) -> None:
@@ -91,6 +92,7 @@ def test_evaluate_boxes_detector_uses_the_same_detections(coco_mini, found) -> N
     assert all(len(it.scores) == len(it.boxes) for it in items.values())
 
 
+@pytest.mark.slow
 def test_cli_evaluate_boxes_detector(coco_mini, tiny_checkpoint, tmp_path, capsys) -> None:
     """The command line wiring (the detections themselves: the test above); ``none`` keeps it
     to one crop per image."""

@@ -76,7 +76,8 @@ def test_without_boxes_one_person_per_detected_box_in_image_pixels(client, peopl
     data, truth = people
     body = _post(client, data)
     assert body["detector"] == {"name": "standin", "label": "standin (onnxruntime CPU)",
-                                "fallback": False}  # fmt: skip
+                                "fallback": False, "score_threshold": 0.3, "nms_iou": 0.65,
+                                "max_persons": 100}  # fmt: skip
     boxes = np.array(sorted(p["bbox"] for p in body["persons"]))
     np.testing.assert_allclose(boxes, np.array(sorted(truth.tolist())), atol=0.05)
     assert all(0.3 < p["bbox_score"] <= 1.0 for p in body["persons"])
@@ -131,7 +132,30 @@ def test_hog_default_is_labelled_low_accuracy_everywhere(tiny_model, caplog) -> 
     with caplog.at_level("WARNING"), TestClient(create_app(settings, model=tiny_model,
                                                            device="CPU")) as c:  # fmt: skip
         assert c.get("/v1/model").json()["detector"] == {
-            "name": "hog", "label": HOG_LABEL, "fallback": True}  # fmt: skip
+            "name": "hog", "label": HOG_LABEL, "fallback": True, "score_threshold": 0.5,
+            "nms_iou": 0.5, "max_persons": 100}  # fmt: skip
         body = _post(c, encode(synthetic_bgr(), ".jpg"))
         assert body["detector"]["label"] == "hog (low-accuracy fallback)"
     assert any("PERSON DETECTOR: hog (low-accuracy fallback)" in r.message for r in caplog.records)
+
+
+def test_unavailable_default_is_the_labelled_fallback_everywhere(tiny_model, tmp_path, caplog):
+    """``auto`` offline with an empty cache: the whole image is one person, and the start-up
+    log, ``/v1/model`` and every response say so and why."""
+    from fastapi.testclient import TestClient
+
+    from simplepose.serving.main import create_app
+
+    settings = make_test_settings(detector="auto", offline=True, cache_dir=tmp_path)
+    with caplog.at_level("INFO"), TestClient(create_app(settings, model=tiny_model,
+                                                        device="CPU")) as c:  # fmt: skip
+        summary = c.get("/v1/model").json()["detector"]
+        assert summary["name"] == "none" and summary["fallback"]
+        assert summary["label"].startswith("none (whole image is one person): FALLBACK")
+        assert "rtmdet-nano-person" in summary["label"] and "offline" in summary["label"]
+        body = _post(c, encode(synthetic_bgr(), ".jpg"))
+        assert body["detector"] == summary and len(body["persons"]) == 1
+        assert _post(c, encode(synthetic_bgr(), ".jpg"), detector="none")["detector"] == summary
+    messages = [r.message for r in caplog.records]
+    assert any(m.startswith("person detector: none (whole image") for m in messages)
+    assert any("*** PERSON DETECTOR: none" in m and "FALLBACK" in m for m in messages)

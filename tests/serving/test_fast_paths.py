@@ -176,8 +176,14 @@ def test_service_serves_the_int8_export(int8_dir, coco_mini, png_bytes):
             "onnxruntime", "onnxruntime-int8", "int8"
         )  # fmt: skip
         assert card["batch_sizes"] == list(SIZES)
+        served = client.get("/v1/model").json()
+        assert (served["runtime"], served["backend"], served["precision"]) == (
+            "onnxruntime", "onnxruntime-int8", "int8"
+        )  # fmt: skip
+        assert served["batch_sizes"] == list(SIZES)
 
 
+@pytest.mark.slow
 def test_export_refuses_to_mix_two_checkpoints(tmp_path, tiny_checkpoint, loud_checkpoint):
     export_model(tiny_checkpoint, tmp_path, batch_sizes=(1,))
     with pytest.raises(ValueError, match="holds an export of another checkpoint"):

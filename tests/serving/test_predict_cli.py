@@ -23,6 +23,7 @@ def image_dir(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_predict_matches_the_pipeline(tiny_checkpoint, tiny_model, image_dir, tmp_path) -> None:
     boxes = tmp_path / "boxes.json"
     boxes.write_text(json.dumps({"img1.png": [[10, 5, 60, 100], {"bbox": [70, 10, 50, 100]}]}))

@@ -24,6 +24,7 @@ from simplepose.pose.pipeline import Persons, PosePipeline
 BOXES = [[10, 5, 60, 100], [10, 5, 60, 100], [70, 10, 50, 100]]
 CHANGED = {"decode": "argmax", "flip_test": False, "in_vis_thre": 0.0, "oks_thre": 1.0}
 TOLERANCE = 1e-3  # evaluate's results file rounds to 1e-3
+pytestmark = pytest.mark.slow  # exports the model twice, runs service, predict and evaluate
 
 
 @pytest.fixture(scope="module")

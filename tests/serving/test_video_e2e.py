@@ -41,6 +41,7 @@ def cli_tracks(posetrack_clip: Path, tiny_checkpoint: Path, tmp_path_factory) ->
     return json.loads((out / "tracks.json").read_text()), out / "out.mp4"
 
 
+@pytest.mark.slow
 def test_predict_track_writes_tracks_and_a_decodable_video(cli_tracks) -> None:
     result, rendered = cli_tracks
     assert result["video"]["frames"] == 5 and len(result["frames"]) == 5
@@ -52,12 +53,14 @@ def test_predict_track_writes_tracks_and_a_decodable_video(cli_tracks) -> None:
     assert len(list(source)) == 5
 
 
+@pytest.mark.slow
 def test_ids_are_kept_where_persons_overlap_strongly(cli_tracks) -> None:
     pairs = strongly_overlapping_pairs(cli_tracks[0]["frames"])
     assert len(pairs) >= 2, "the clip should have persons overlapping between frames"
     assert all(a == b for a, b in pairs), pairs
 
 
+@pytest.mark.slow
 def test_image_folder_tracks_like_frames(posetrack_clip: Path, tiny_checkpoint, tmp_path) -> None:
     out = tmp_path / "tracks.json"
     args = ["predict", str(posetrack_clip), "--track", "--model", str(tiny_checkpoint)]
@@ -80,6 +83,7 @@ def hog_client(tiny_model) -> Iterator:
         yield c
 
 
+@pytest.mark.slow
 def test_service_tracks_the_clip_like_predict(hog_client, posetrack_clip, cli_tracks) -> None:
     data = next(posetrack_clip.glob("*.mp4")).read_bytes()
     r = hog_client.post("/keypoints/video", files={"video": ("clip.mp4", data, "video/mp4")})

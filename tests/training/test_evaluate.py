@@ -131,6 +131,7 @@ def test_detection_boxes_and_score_threshold(
     assert "score >= 0.6" in fewer.boxes
 
 
+@pytest.mark.slow
 def test_cli_evaluate_checkpoint_matches_cocoeval(
     coco_mini: Path, tiny_checkpoint: Path, tmp_path: Path, capsys
 ) -> None:

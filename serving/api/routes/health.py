@@ -23,7 +23,7 @@ def healthz() -> HealthResponse:
     responses={503: ERROR_RESPONSES[503]},
 )
 def readyz(predictor: PredictorDep) -> ReadyResponse:
-    return ReadyResponse(status="ready", model=predictor.summary)
+    return ReadyResponse.model_validate({"status": "ready", "model": predictor.summary})
 
 
 @router.get(

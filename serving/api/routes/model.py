@@ -13,10 +13,19 @@ router = APIRouter(prefix="/v1", tags=["model"])
 @router.get(
     "/model",
     response_model=ModelJson,
-    summary="model.json of the served model (demo: true for the demo model)",
+    summary="model.json of the served model, with its device, runtime, backend and precision",
     responses={503: ERROR_RESPONSES[503]},
 )
 def model_json(predictor: PredictorDep) -> ModelJson:
-    return ModelJson(
-        **predictor.info.to_dict(), device=predictor.device, detector=predictor.detector_summary
+    card = predictor.summary  # the same card as /readyz and every response's "model"
+    return ModelJson.model_validate(
+        {
+            **predictor.info.to_dict(),
+            "device": predictor.device,
+            "runtime": card["runtime"],
+            "backend": card["backend"],
+            "precision": card["precision"],
+            "batch_sizes": card["batch_sizes"],
+            "detector": predictor.detector_summary,
+        }
     )
