@@ -4,9 +4,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
-# MindSpore on AVX-512 CPUs is ~70x slower without this cap (see README, "CPU speed trap").
-export ONEDNN_MAX_CPU_ISA ?= AVX2
-
 .PHONY: venv test test-fast lint serve bench clean lock
 
 $(BIN)/python:
@@ -41,16 +38,19 @@ serve: venv
 bench: venv
 	$(BIN)/python bench/codec_fidelity.py --data ../shared/data/coco-mini
 
-# The images install requirements.lock (docker/install.sh), so `docker build` next month gets what
-# CI tested today. Re-run after changing [project] dependencies; tests/core/test_lock.py checks.
-# Universal: one lock for linux/amd64 and linux/arm64 (markers where they differ); wheels only.
-# With the onnx extra, so the images can serve ONNX buckets through ONNX Runtime (docs/fast-paths.md).
+# The images install a lock (docker/install.sh), so `docker build` next month gets what CI tested
+# today. Re-run after changing [project] dependencies or extras; tests/core/test_lock.py checks.
+# Universal: one lock per image for linux/amd64 and linux/arm64 (markers where they differ);
+# wheels only. requirements.lock: the Ascend image (MindSpore: train, export, serve MindIR and
+# ONNX). requirements-cpu.lock: the CPU image, which serves exported ONNX models without MindSpore.
 LOCK_PYTHON := 3.11
-LOCK_EXTRAS := onnx
+LOCK_EXTRAS := mindspore serve video eval
+CPU_LOCK_EXTRAS := serve video
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version $(LOCK_PYTHON) \
+	--only-binary :all: --custom-compile-command "make lock" --quiet
 lock: venv
-	$(BIN)/uv pip compile pyproject.toml --universal --python-version $(LOCK_PYTHON) \
-		$(addprefix --extra ,$(LOCK_EXTRAS)) --only-binary :all: \
-		--custom-compile-command "make lock" --quiet --output-file requirements.lock
+	$(UV_COMPILE) $(addprefix --extra ,$(LOCK_EXTRAS)) --output-file requirements.lock
+	$(UV_COMPILE) $(addprefix --extra ,$(CPU_LOCK_EXTRAS)) --output-file requirements-cpu.lock
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

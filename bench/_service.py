@@ -101,9 +101,15 @@ def small_checkpoint(workdir: Path) -> Path:
     return random_checkpoint(workdir / "r18_96x64_random.ckpt", "res18_128x96", small)
 
 
-def r50_random_checkpoint(workdir: Path) -> Path:
-    """A random-weight ResNet-50 at ``R50_PRESET``."""
-    return random_checkpoint(workdir / "r50_random.ckpt", R50_PRESET)
+def preset_tag(preset: str) -> str:
+    """A preset's short name in work-directory file names: ``r50`` for ``R50_PRESET``."""
+    return "r50" if preset == R50_PRESET else preset
+
+
+def preset_random_checkpoint(workdir: Path, preset: str = R50_PRESET) -> Path:
+    """A random-weight checkpoint of ``preset`` (the speed benches serve ``R50_PRESET``; smaller
+    presets are for quick runs, as the bench smoke test makes)."""
+    return random_checkpoint(workdir / f"{preset_tag(preset)}_random.ckpt", preset)
 
 
 @dataclass(frozen=True)

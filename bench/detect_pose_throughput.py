@@ -38,16 +38,23 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _coco import val_person_boxes  # noqa: E402
 from _machine import machine  # noqa: E402
-from _service import ServiceProcess, post_keypoints, r50_random_checkpoint  # noqa: E402
+from _service import (  # noqa: E402
+    R50_PRESET,
+    ServiceProcess,
+    post_keypoints,
+    preset_random_checkpoint,
+    preset_tag,
+)
 
 
-def build_mindir(workdir: Path) -> Path:
-    """The random-weight R50, flip test fused, exported once as a dynamic-batch MindIR."""
+def build_mindir(workdir: Path, preset: str = R50_PRESET) -> Path:
+    """The random-weight ``preset`` model, flip test fused, exported once as a dynamic-batch
+    MindIR."""
     from simplepose.export.exporter import export_model
 
-    mindir = workdir / "r50_mindir"
+    mindir = workdir / f"{preset_tag(preset)}_mindir"
     if not (mindir / "model.json").is_file():
-        export_model(r50_random_checkpoint(workdir), mindir, flip=True)
+        export_model(preset_random_checkpoint(workdir, preset), mindir, flip=True)
     return mindir
 
 
@@ -94,6 +101,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--max-batch", type=int, default=16)
     parser.add_argument("--max-wait-ms", type=float, default=10.0)
+    parser.add_argument("--preset", default=R50_PRESET, help="the random-weight pose model")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
 
@@ -104,7 +112,7 @@ def main() -> None:
     from simplepose.runtime.model_loader import load_model
 
     select_device("CPU")
-    mindir = build_mindir(args.workdir)
+    mindir = build_mindir(args.workdir, args.preset)
     picked = val_person_boxes(args.data, args.images)
     if not picked:
         raise SystemExit(f"no val images with persons in {args.data}")
@@ -161,7 +169,8 @@ def main() -> None:
         "clients": args.clients,
         "requests_per_mode": totals["svc_images"],
         "max_batch": args.max_batch,
-        "note": "2 shared CPU cores, random R50 weights; numbers are noisy",
+        "model": f"{args.preset}, random weights",
+        "note": "2 shared CPU cores; numbers are noisy",
         "machine": machine(),
     }  # fmt: skip
     print(json.dumps(result))

@@ -8,6 +8,15 @@ must exist already (``make venv``); that is the "environment existing" case of t
     python bench/first_answer.py            # fresh cache each run
     python bench/first_answer.py --runs 3
 
+``--installs``: the base install (``pip install simplepose``: ONNX inference, no MindSpore)
+against the full one (``[mindspore,serve,video,eval]``), each a fresh venv: its size and a new
+process's time to the first ``PoseEstimator(onnx_dir)(image)`` answer (``bench/_installs.py``).
+The ONNX model is a random-weight ResNet-50 256x192 exported with buckets 1,2,4 (same cost as
+the trained one), unless ``--model DIR`` names one.
+
+    python bench/first_answer.py --installs
+    python bench/first_answer.py --installs --model DIR --venv base=/tmp/venv-base   # reuse
+
 Numbers on a machine shared with other jobs are noisy; the load average is reported with them.
 """
 
@@ -26,19 +35,22 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _installs import compare  # noqa: E402
 from _machine import machine  # noqa: E402
-from _service import free_port  # noqa: E402
+from _service import free_port, r50_random_checkpoint  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = REPO / "serving" / "demo_data" / "train2017" / "000000489520.jpg"
 TIMEOUT_S = 900
 
 
-def one_run(log_dir: Path) -> dict[str, float]:
+def one_run(log_dir: Path, demo_steps: int | None = None) -> dict[str, float]:
     port = free_port()
     cache = Path(tempfile.mkdtemp(prefix="first-answer-cache-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLEPOSE_")}
     env.update(SIMPLEPOSE_CACHE_DIR=str(cache), SIMPLEPOSE_OFFLINE="1", SIMPLEPOSE_PORT=str(port))
+    if demo_steps is not None:
+        env["SIMPLEPOSE_DEMO_TRAIN_STEPS"] = str(demo_steps)
     log = (log_dir / f"serve-{port}.log").open("w")
     start = time.monotonic()
     # A new process group, so the SIGTERM reaches the server that make started.
@@ -81,15 +93,47 @@ def one_run(log_dir: Path) -> dict[str, float]:
         log.close()
 
 
+def onnx_model(workdir: Path) -> Path:
+    """A random-weight ResNet-50 exported as ONNX buckets (needs MindSpore: this interpreter)."""
+    from simplepose.export.exporter import export_model
+
+    model = workdir / "r50-onnx"
+    export_model(r50_random_checkpoint(workdir), model, flip=True, fmt="onnx",
+                 batch_sizes=(1, 2, 4))  # fmt: skip
+    return model
+
+
+def installs(args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="first-answer-installs-"))
+    venvs = dict(item.split("=", 1) for item in args.venv)
+    model = args.model or onnx_model(workdir)
+    result = compare(model, workdir, args.runs, {k: Path(v) for k, v in venvs.items()})
+    for row in result["installs"]:
+        print(f"{row['install']}: {row['venv_mb']} MB, first answer "
+              f"{row['first_answer_after_import_s_first']} s after import "
+              f"(import {row['import_s_first']} s, mindspore loaded: {row['mindspore_loaded']})")  # fmt: skip
+    print(json.dumps(result))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--installs", action="store_true", help="base vs full install")
+    parser.add_argument("--model", type=Path, help="--installs: the ONNX model directory")
+    parser.add_argument("--venv", action="append", default=[], metavar="KIND=PATH",
+                        help="--installs: measure this existing venv (base or full)")  # fmt: skip
+    parser.add_argument(
+        "--demo-steps", type=int, help="demo training steps (default: the service's)"
+    )
     args = parser.parse_args()
+    if args.installs:
+        installs(args)
+        return
     log_dir = Path(tempfile.mkdtemp(prefix="first-answer-logs-"))
     runs = []
     for _ in range(args.runs):
         load = os.getloadavg()[0]
-        run = one_run(log_dir)
+        run = one_run(log_dir, args.demo_steps)
         run["load_avg_1min_before"] = round(load, 2)
         runs.append(run)
         print(f"first answer after {run['first_answer_s']} s (load average {load:.2f})")

@@ -5,7 +5,8 @@ The model is the one ``bench/overfit.py`` trains (real learned weights; train it
 ``--output RUN_DIR`` and pass that run directory here). Both graphs come from one export
 (``simplepose export --format onnx --quantize int8 --calibration DATA``, calibrated on the
 training-split persons); both are evaluated on the same coco-mini images with ground-truth boxes
-(flip test fused, DARK decode), as overfit.py evaluates. The displacement compares the two
+(flip test fused, DARK decode), as overfit.py evaluates. bench/precision_quality.py measures
+every reduced precision on val2017 instead, images neither training nor calibration saw. The displacement compares the two
 models' keypoints person by person on those images. Goal: AP drop <= 0.01 and median
 displacement <= 0.5 px; if INT8 misses it, it stays off by default (``backend auto`` never
 picks it).
@@ -26,6 +27,7 @@ os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 
 import numpy as np  # noqa: E402
 from _machine import machine
+from precision_quality import person_keypoints
 
 SPLIT = "train2017"  # overfit.py trains and evaluates on these images
 GOAL_AP_DROP = 0.01
@@ -34,24 +36,8 @@ GOAL_MEDIAN_PX = 0.5
 
 def displacement(fp32, int8, data: Path) -> np.ndarray:
     """Distances (image px) between the FP32 and INT8 keypoints of every GT person and joint."""
-    from simplepose.pose.geometry import heatmap_to_image
-    from simplepose.pose.pipeline import PosePipeline, read_image
-    from simplepose.training.coco import gt_boxes, image_dir, load_annotations
-
-    pipelines = [PosePipeline(m, decode="dark") for m in (fp32, int8)]
-    items = gt_boxes(load_annotations(data, SPLIT), image_dir(data, SPLIT))
-    distances = []
-    for item in items.values():
-        image = read_image(str(item.image_path))
-        crops = pipelines[0].preprocess(image, item.boxes, item.scores)
-        # unsorted outputs of the same crops: person i of one model is person i of the other
-        xy = [
-            heatmap_to_image(p.decode_outputs(p.infer(crops.batch))[0], crops.centers,
-                             crops.scales, fp32.info.model.heatmap_size)
-            for p in pipelines
-        ]  # fmt: skip
-        distances.append(np.linalg.norm(xy[0] - xy[1], axis=-1).ravel())
-    return np.concatenate(distances)
+    xy = [person_keypoints(model, data, SPLIT) for model in (fp32, int8)]
+    return np.linalg.norm(xy[0] - xy[1], axis=-1).ravel()
 
 
 def main() -> int:

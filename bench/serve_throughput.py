@@ -48,7 +48,8 @@ from _service import (  # noqa: E402
     R50_PRESET,
     ServiceProcess,
     post_keypoints,
-    r50_random_checkpoint,
+    preset_random_checkpoint,
+    preset_tag,
 )
 
 # A 99th percentile needs at least 100 samples to be more than the maximum of what was seen.
@@ -67,13 +68,15 @@ def cpu_flags() -> dict[str, bool]:
     return {f: f in flags for f in CPU_FLAGS}
 
 
-def build_model(workdir: Path, data: Path, sizes: tuple[int, ...]) -> Path:
-    """Random-weight R50 checkpoint -> one directory with every backend's graphs."""
+def build_model(
+    workdir: Path, data: Path, sizes: tuple[int, ...], preset: str = R50_PRESET
+) -> Path:
+    """Random-weight ``preset`` checkpoint -> one directory with every backend's graphs."""
     from simplepose.config.model_info import ModelInfo
     from simplepose.export.exporter import export_model
 
-    ckpt = r50_random_checkpoint(workdir)
-    out = workdir / "r50_buckets"
+    ckpt = preset_random_checkpoint(workdir, preset)
+    out = workdir / f"{preset_tag(preset)}_buckets"
     have = ModelInfo.load(out) if (out / "model.json").is_file() else None
     if have is None or have.bucket_sizes("mindir") != sizes:
         export_model(ckpt, out, batch_sizes=sizes)
@@ -145,6 +148,7 @@ def main() -> None:
     parser.add_argument("--direct-seconds", type=float, default=8.0, help="per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--backends", default=",".join(BACKEND_NAMES))
+    parser.add_argument("--preset", default=R50_PRESET, help="the random-weight pose model")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
 
@@ -157,7 +161,8 @@ def main() -> None:
 
     select_device("CPU")
     backends = [b for b in args.backends.split(",") if b]
-    model_dir = build_model(args.workdir, args.data, parse_batch_sizes(args.batch_sizes))
+    sizes = parse_batch_sizes(args.batch_sizes)
+    model_dir = build_model(args.workdir, args.data, sizes, args.preset)
     requests = val_person_boxes(args.data, args.images, args.min_persons, with_keypoints=True)
     if not requests:
         raise SystemExit(f"no val image with >= {args.min_persons} persons in {args.data}")
@@ -247,7 +252,7 @@ def main() -> None:
         rounds=args.rounds,
         persons_per_request=round(persons_per_request, 2),
         max_batch=args.max_batch,
-        model=f"{R50_PRESET} flip-fused, random weights",
+        model=f"{args.preset} flip-fused, random weights",
         load_average=os.getloadavg(),
         machine=machine(),
     )

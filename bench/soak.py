@@ -1,5 +1,9 @@
 """Soak: a few thousand mixed good and bad requests against ``simplepose serve``.
 
+The service runs what it runs by default on CPU: ``--backend auto`` on a model directory with
+ONNX FP32 buckets, i.e. ONNX Runtime (the R50 256x192 directory of bench/serve_throughput.py,
+random weights; ``--small``: the random R18 96x64 of the HTTP benches with the same graphs).
+
 Counts responses by status, requires zero 5xx and a live process at the end, and reports the
 server's resident memory after a warm-up phase and at the end (growth = end - after warm-up).
 The mix includes the hostile uploads of ``_hostile.py`` (JPEG of 3000 scans, PNG of 160k chunks,
@@ -10,6 +14,7 @@ wrong or a revoked one (all must get 401), and the per-request cost of the key c
 measured in-process (bench/auth_overhead.py) and reported.
 
     python bench/soak.py --data ../shared/data/coco-mini --requests 3000 --clients 4 --auth
+    python bench/soak.py --small --batch-sizes 1,2 --requests 40 --warmup 10   # smoke test
 """
 
 from __future__ import annotations
@@ -36,8 +41,9 @@ from PIL import Image  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _hostile import hostile_requests, worst_accepted_uploads  # noqa: E402
 from _machine import machine  # noqa: E402
-from _service import ServiceProcess, small_checkpoint  # noqa: E402
+from _service import ServiceProcess  # noqa: E402
 from auth_overhead import measure as measure_auth_overhead  # noqa: E402
+from roofline import build_model  # noqa: E402
 
 MB = 1 << 20
 
@@ -139,7 +145,9 @@ def main() -> None:
     )
     parser.add_argument("--data", type=Path, default=Path("../shared/data/coco-mini"))
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/simplepose-bench"))
-    parser.add_argument("--model", type=Path, help="default: a random-weight R18 96x64")
+    parser.add_argument("--model", type=Path, help="a model directory (default: R50 buckets)")
+    parser.add_argument("--small", action="store_true", help="random R18 96x64 buckets")
+    parser.add_argument("--batch-sizes", default="1,2,4,8,16", help="buckets of the default model")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--warmup", type=int, default=300, help="requests before the RSS baseline")
     parser.add_argument("--clients", type=int, default=4)
@@ -171,7 +179,12 @@ def main() -> None:
     plan = [rng.choice(good if rng.random() < args.good_fraction else bad)
             for _ in range(args.warmup + args.requests)]  # fmt: skip
 
-    model = args.model or small_checkpoint(args.workdir)
+    if args.model is None:
+        from simplepose.runtime.buckets import parse_batch_sizes
+
+        sizes = parse_batch_sizes(args.batch_sizes)
+        args.model = build_model(args.workdir, args.data, sizes, args.small)
+    model = args.model
     statuses: Counter = Counter()
     by_case: dict[str, Counter] = {}
     server_errors: list[str] = []
@@ -224,6 +237,7 @@ def main() -> None:
         alive = (
             service.proc.poll() is None and httpx.get(f"{service.url}/healthz").status_code == 200
         )
+        card = httpx.get(f"{service.url}/readyz").json().get("model", {})
     five_xx = sum(n for code, n in statuses.items() if code >= 500 or code == 0)
     # every keyless/wrong/revoked request got 401, and no request with the valid key did
     key_cases = {name for name, _ in auth_cases("")}
@@ -234,6 +248,8 @@ def main() -> None:
         print(f"{name:24s} {dict(by_case[name])}", file=sys.stderr)
     print(json.dumps({
         "requests": len(plan),
+        "model": str(model),
+        "served_by": {k: card.get(k) for k in ("runtime", "backend", "precision", "batch_sizes")},
         "measured_requests": args.requests,
         "status_counts": {str(k): v for k, v in sorted(statuses.items())},
         "server_errors_5xx": five_xx,

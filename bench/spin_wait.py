@@ -23,7 +23,7 @@ os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _coco import val_person_boxes  # noqa: E402
 from _machine import machine  # noqa: E402
-from _service import ServiceProcess  # noqa: E402
+from _service import R50_PRESET, ServiceProcess  # noqa: E402
 from serve_throughput import build_model, crops_of, direct_rate, rate, run_clients  # noqa: E402
 
 SETTINGS = {"spin_off": "0", "spin_on": "1"}
@@ -43,14 +43,17 @@ def main() -> None:
     parser.add_argument("--direct-seconds", type=float, default=6.0, help="per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-batch", type=int, default=16)
+    parser.add_argument("--batch-sizes", help="exported buckets (default: the service's)")
+    parser.add_argument("--preset", default=R50_PRESET, help="the random-weight pose model")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
 
-    from simplepose.runtime.buckets import DEFAULT_BATCH_SIZES
+    from simplepose.runtime.buckets import DEFAULT_BATCH_SIZES, parse_batch_sizes
     from simplepose.runtime.onnx_model import OnnxModel
     from simplepose.runtime.threads import thread_settings
 
-    model_dir = build_model(args.workdir, args.data, DEFAULT_BATCH_SIZES)
+    sizes = parse_batch_sizes(args.batch_sizes) if args.batch_sizes else DEFAULT_BATCH_SIZES
+    model_dir = build_model(args.workdir, args.data, sizes, args.preset)
     requests = val_person_boxes(args.data, 12, 3, with_keypoints=True)
     intra = thread_settings().intra_op
     bare_models = {

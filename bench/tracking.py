@@ -74,8 +74,9 @@ class KeypointOracle(PosePipeline):
     def preprocess(self, image_bgr, boxes=None, box_scores=None) -> Crops:
         h, w = image_bgr.shape[:2]
         boxes = clip_boxes(boxes, w, h)
-        centers, scales = box_to_center_scale(boxes, 0.75)
-        return Crops(np.arange(len(boxes)), boxes, np.asarray(box_scores), centers, scales)
+        (in_w, in_h), padding = self.info.model.input_size, self.info.config.data.box_padding
+        centers, scales = box_to_center_scale(boxes, in_w / in_h, padding)
+        return Crops(np.arange(len(boxes)), boxes, np.asarray(box_scores), centers, scales, (w, h))
 
     def postprocess(self, outputs, crops: Crops, nms: bool = False) -> Persons:
         owner = self.scene.owner(crops.boxes)

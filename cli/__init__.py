@@ -16,18 +16,20 @@ import sys
 from collections.abc import Sequence
 from functools import partial
 
+from simplepose.cli import detect as detect_cli
+from simplepose.cli import predict as predict_cli
+from simplepose.cli.models import BUILDERS
 from simplepose.commandline import runner as command
 from simplepose.export import cli as export_cli
 from simplepose.export import weights_cli
-from simplepose.export.weights import registry_checkpoint
-from simplepose.serving import detect_cli, keys_cli, predict_cli, serve_cli
+from simplepose.serving import keys_cli, serve_cli
 from simplepose.training import cli as training_cli
 from simplepose.training import data_cli
 from simplepose.training.dataset_file import load_dataset_file
 
 # Stage modules contributing subcommands, in the order they appear in --help.
 SUBCOMMANDS: tuple[command.Registrar, ...] = (
-    partial(training_cli.add_parsers, registry_checkpoint=registry_checkpoint),
+    training_cli.add_parsers,
     data_cli.add_parsers,
     partial(export_cli.add_parsers, read_dataset=load_dataset_file),
     weights_cli.add_parsers,
@@ -43,7 +45,10 @@ DESCRIPTION = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return command.build_parser(SUBCOMMANDS, DESCRIPTION)
+    parser = command.build_parser(SUBCOMMANDS, DESCRIPTION)
+    # The one place the stages' model builders reach the hub: every handler gets args.builders.
+    parser.set_defaults(builders=BUILDERS)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

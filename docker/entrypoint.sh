@@ -5,8 +5,9 @@
 #   entrypoint.sh SUBCOMMAND ARGS  -> simplepose SUBCOMMAND ARGS   (train, export, evaluate, ...)
 #   entrypoint.sh PROGRAM ARGS     -> PROGRAM ARGS        (e.g. bash, npu-smi info)
 #
-# It loads the CANN environment when the image has one, keeps the oneDNN CPU cap, and checks that
-# an Ascend run can see an NPU before MindSpore fails with a less readable message.
+# It loads the CANN environment when the image has one and checks that an Ascend run can see an
+# NPU before MindSpore fails with a less readable message. (MindSpore's oneDNN CPU cap is set by
+# simplepose itself when MindSpore loads; a process serving ONNX keeps the CPU's full ISA.)
 set -euo pipefail
 
 # The CANN base images (8.x and 9.x) keep set_env.sh under ascend-toolkit/; newer standalone
@@ -45,8 +46,6 @@ check_npu_visible() {
 }
 
 load_cann_env
-# MindSpore's CPU convolutions run ~70x slower on AVX-512 machines without this cap (README).
-export ONEDNN_MAX_CPU_ISA="${ONEDNN_MAX_CPU_ISA:-AVX2}"
 
 if [[ $# -eq 0 ]]; then
     set -- serve

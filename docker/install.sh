@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Install simplepose into a Python environment, in two steps so Docker can cache the first:
 #
-#   install.sh deps LOCKFILE    the third-party dependencies pinned in requirements.lock (made by
-#                               `make lock` from pyproject.toml's [project] dependencies), exactly
-#                               those versions and nothing of the project itself
+#   install.sh deps LOCKFILE    the third-party dependencies pinned in a lock made by `make lock`
+#                               from pyproject.toml (requirements.lock: the Ascend image, with
+#                               MindSpore; requirements-cpu.lock: the CPU image, ONNX serving
+#                               without MindSpore), exactly those versions and nothing of the
+#                               project itself
 #   install.sh project SRC      the project from its source tree, without touching the deps
 #
 # Both Dockerfiles run exactly these two steps (deps before the code is copied, so editing the
@@ -12,7 +14,7 @@
 # Environment:
 #   PYTHON             interpreter whose environment receives the packages (default: python3)
 #   MINDSPORE_VERSION  MindSpore release the image expects; must be the locked one (a check that
-#                      the Dockerfile's ARG and the lock agree)
+#                      the Dockerfile's ARG and the lock agree); unset for a lock without it
 #   PIP_NO_CACHE_DIR   set to 1 in images to keep pip's cache out of the layer
 #
 # Everything installed is a pure-Python or manylinux wheel published for both x86_64 and
@@ -48,7 +50,8 @@ install_project() {
     # Fail the build here, not at the first request, if a dependency is missing or broken.
     "$PYTHON" -m pip check
     # From / so the checkout's own simplepose/ folder cannot shadow the installed package.
-    (cd / && "$PYTHON" -c "import simplepose.serving.settings, simplepose.training, simplepose.export")
+    # What every image runs: the service and the Python API (MindSpore only where it is locked).
+    (cd / && "$PYTHON" -c "import simplepose.serving.main, simplepose.estimator, simplepose.cli")
 }
 
 [[ $# -eq 2 ]] || usage

@@ -9,13 +9,19 @@ them added; one whose ``model.json`` lists graphs that are not there is refused.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from simplepose.config.model_info import MODEL_FILES, MODEL_JSON, Bucket, ModelInfo
+from simplepose.config.model_info import MODEL_JSON, ModelInfo
+from simplepose.hub.model_cache import (
+    BUCKET_CHOICES,
+    DamagedModelCache,
+    bucket_format,
+    check_cached_model,
+    onnx_export_available,
+)
 from simplepose.hub.registry import (
     DEFAULT_MODEL,
     REGISTRY,
@@ -28,74 +34,20 @@ from simplepose.hub.registry import (
     model_path,
     obtain,
 )
-from simplepose.runtime.backends import bucket_format_for
 from simplepose.runtime.buckets import DEFAULT_BATCH_SIZES, check_batch_sizes
-from simplepose.runtime.onnx_model import onnxruntime_installed
+
+__all__ = [
+    "BUCKET_CHOICES",
+    "DamagedModelCache",
+    "FetchedWeights",
+    "bucket_format",
+    "check_cached_model",
+    "ensure_default_model",
+    "fetch",
+    "onnx_export_available",
+]
 
 log = logging.getLogger(__name__)
-
-BUCKET_CHOICES = ("auto", "onnx", "mindir", "none")
-
-
-class DamagedModelCache(ValueError):
-    """A cached model directory that is not what its ``model.json`` says (missing or renamed
-    graphs, another model's export): refused rather than served or silently overwritten. The
-    user can fix it (the message says how), so command lines report it in one line."""
-
-
-def onnx_export_available() -> bool:
-    """ONNX buckets can be exported (``onnx``) and served (``onnxruntime``) here."""
-    return onnxruntime_installed() and importlib.util.find_spec("onnx") is not None
-
-
-def bucket_format(
-    choice: str = "auto", device: str | None = None, backend: str = "auto"
-) -> str | None:
-    """The bucket graphs to export for ``choice`` (``BUCKET_CHOICES``): ``auto`` picks what
-    ``backend`` runs fastest on ``device`` (default: this machine's, Ascend when an NPU is
-    visible); ``none``: only the dynamic MindIR."""
-    if choice not in BUCKET_CHOICES:
-        raise ValueError(f"buckets must be one of {BUCKET_CHOICES}, got {choice!r}")
-    if choice != "auto":
-        return None if choice == "none" else choice
-    if device is None:
-        from simplepose.runtime.device import default_device
-
-        device = default_device()
-    return bucket_format_for(device, onnx_export_available(), backend)
-
-
-def check_cached_model(model_dir: Path, fmt: str, flip: bool) -> ModelInfo:
-    """The cached export in ``model_dir``, or ``DamagedModelCache`` naming what is wrong and
-    how to rebuild it: every graph ``model.json`` lists must be there, under the name the
-    exporter gives it, and the export must be the one asked for (format, flip test)."""
-    fix = f"delete {model_dir} and run the command again to rebuild it"
-    try:
-        info = ModelInfo.load(model_dir)
-    except (OSError, ValueError) as exc:
-        raise DamagedModelCache(f"{exc}; {fix}") from exc
-    if (info.format, info.flip_fused) != (fmt, flip):
-        raise DamagedModelCache(
-            f"{model_dir} holds a {info.format} export (flip {info.flip_fused}), not the "
-            f"{fmt} export (flip {flip}) its name stands for; {fix}"
-        )
-    renamed = [
-        b.file
-        for b in info.buckets
-        if b.file != Bucket.file_name(b.format, b.batch_size, b.precision)
-    ]
-    if renamed:
-        raise DamagedModelCache(
-            f"{model_dir}/{MODEL_JSON} lists bucket graphs under names the exporter never "
-            f"writes ({', '.join(renamed)}); {fix}"
-        )
-    listed = [MODEL_FILES[info.format], *(b.file for b in info.buckets)]
-    missing = [name for name in listed if not (model_dir / name).is_file()]
-    if missing:
-        raise DamagedModelCache(
-            f"{model_dir}/{MODEL_JSON} lists graphs that are missing ({', '.join(missing)}); {fix}"
-        )
-    return info
 
 
 def _model_dir(
@@ -186,12 +138,6 @@ def pose_checkpoint(
     return ckpt
 
 
-def registry_checkpoint(name: str, cache: str | Path | None = None) -> Path:
-    """The pose checkpoint of registry entry ``name`` (downloaded, verified and converted once,
-    then taken from the cache): what ``simplepose train --init-from NAME`` fine-tunes from."""
-    return pose_checkpoint(lookup(name), cache)
-
-
 def ensure_default_model(
     cache_dir: Path,
     offline: bool = False,
@@ -218,9 +164,9 @@ def ensure_default_model(
     except DamagedModelCache:
         raise  # the user has a default model, and must repair it: no silent fallback
     except WeightsError as exc:
-        raise WeightsUnavailable(f"default weights {name} failed verification: {exc}") from exc
+        raise WeightsUnavailable(f"weights {name} failed verification: {exc}") from exc
     except ValueError as exc:  # CheckpointFormatError, LayoutError, CheckpointError: bad file
-        raise WeightsUnavailable(f"default weights {name} cannot be converted: {exc}") from exc
+        raise WeightsUnavailable(f"weights {name} cannot be converted: {exc}") from exc
     if fetched.model_dir is None:
         raise ValueError(f"{name} is a backbone-only checkpoint, not a pose model")
     return fetched.model_dir

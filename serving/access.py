@@ -32,6 +32,9 @@ PROBE_PATHS = ("/healthz", "/readyz")  # liveness/readiness probes carry no key
 PAGE_PATHS = ("/",)  # the web page: static files, no data; it asks for a key on 401
 PAGE_PREFIXES = (PAGE_PREFIX + "/",)  # its files
 METRICS_PATH = "/metrics"
+ERROR_SCHEMA_REF = "#/components/schemas/ErrorResponse"  # serving.schemas.ErrorResponse
+RATE_LIMITED_TEXT = "the caller's request, person or frame budget is spent (see Retry-After)"
+UNAUTHORIZED_TEXT = "no key, or a wrong or revoked one"
 REALM = "simplepose"
 # WebSocket clients in browsers cannot set headers: they offer two subprotocols,
 # [WS_SUBPROTOCOL, WS_KEY_PROTOCOL_PREFIX + key]; the route accepts with WS_SUBPROTOCOL.
@@ -234,21 +237,36 @@ def build_limiter(settings: Settings) -> RateLimiter:
     return RateLimiter(specs, s.rate_limit_callers)
 
 
-def add_security_scheme(app: FastAPI, public: frozenset[str]) -> None:
-    """Declare the key in the OpenAPI schema, so /docs offers 'Authorize' and sends it."""
+def document_access(app: FastAPI, public: frozenset[str], keys_required: bool) -> None:
+    """Declare in the OpenAPI schema what this middleware adds to every operation it guards:
+    the 429 of a spent budget and, when keys are required, the key (so /docs offers
+    'Authorize' and sends it) and its 401."""
     build = app.openapi
+    error = {"content": {"application/json": {"schema": {"$ref": ERROR_SCHEMA_REF}}}}
 
     def openapi() -> dict:
         if app.openapi_schema:
             return app.openapi_schema
         schema = build()
-        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
-        schemes["apiKey"] = {"type": "http", "scheme": "bearer", "description": "simplepose key"}
-        schema["security"] = [{"apiKey": []}]
+        if keys_required:
+            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+            schemes["apiKey"] = {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "simplepose key",
+            }
+            schema["security"] = [{"apiKey": []}]
         for path, operations in schema.get("paths", {}).items():
-            if path in public or path.startswith(PAGE_PREFIXES):
-                for operation in operations.values():
-                    operation["security"] = []
+            guarded = not (path in public or path.startswith(PAGE_PREFIXES))
+            for operation in operations.values():
+                if not guarded:
+                    if keys_required:
+                        operation["security"] = []
+                    continue
+                responses = operation.setdefault("responses", {})
+                responses.setdefault("429", {"description": RATE_LIMITED_TEXT, **error})
+                if keys_required:
+                    responses.setdefault("401", {"description": UNAUTHORIZED_TEXT, **error})
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -283,8 +301,7 @@ def install_access(app: FastAPI, settings: Settings, metrics: ServiceMetrics) ->
             expose_headers=["Retry-After", "WWW-Authenticate"],
             max_age=600,
         )
-    if policy.required:
-        add_security_scheme(app, public)
+    document_access(app, public, policy.required)
     log.info("access: %s", policy.reason)
     access = AccessControl(policy, limiter, public)
     app.state.access = access

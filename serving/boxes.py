@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from simplepose.serving.http_errors import ServiceError
+from simplepose.serving.service_error import ServiceError
 
 BOX_VALUES = 4
 MAX_BOXES_JSON_CHARS = 1 << 20  # a few hundred boxes fit in a few kB

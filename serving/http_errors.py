@@ -15,6 +15,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from simplepose.serving.service_error import ServiceError
+
+__all__ = ["ServiceError", "error_body", "error_response", "install_error_handlers"]
+
 log = logging.getLogger(__name__)
 
 # Error codes for HTTP statuses raised by Starlette itself (routing, method, ...).
@@ -27,19 +31,6 @@ STATUS_CODES = {
     422: "validation_error",
     503: "unavailable",
 }
-
-
-class ServiceError(Exception):
-    """A request the service refuses: HTTP ``status``, stable ``code``, human ``message``."""
-
-    def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
-    ):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = dict(headers or {})
 
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:

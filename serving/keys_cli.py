@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from simplepose.commandline.options import ENV_PREFIX
 from simplepose.serving.keyfile import KeyFileError, create_key, read_keyfile, revoke_key
-from simplepose.serving.settings import ENV_PREFIX
 
 KEYS_FILE_ENV = ENV_PREFIX + "API_KEYS_FILE"  # Settings.api_keys_file
 EPILOG = f"""\

@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI
 
 import simplepose
 from simplepose.detection import PersonDetector
+from simplepose.hub.resolve import NO_BUILDERS, Builders
 from simplepose.pose.pipeline import HeatmapModel
 from simplepose.serving.access import install_access
 from simplepose.serving.api.routes import health, keypoints, model, stream, video_upload
@@ -21,7 +22,7 @@ from simplepose.serving.metrics import ServiceMetrics
 from simplepose.serving.middleware import MetricsMiddleware, UploadLimitMiddleware
 from simplepose.serving.page import install_page
 from simplepose.serving.predictor import KeypointPredictor
-from simplepose.serving.settings import Settings, get_settings
+from simplepose.serving.settings import Settings, get_settings, hub_options
 from simplepose.serving.tracking import Slots
 
 log = logging.getLogger(__name__)
@@ -41,17 +42,11 @@ DETECTOR_BANNER = (
 
 def build_detector(settings: Settings) -> PersonDetector:
     """The detector named by ``settings.detector``, on the service's device, with the
-    preprocessing and thresholds the settings give."""
-    from simplepose.detection import load_detector
+    preprocessing and thresholds the settings give (the hub)."""
+    from simplepose.hub.resolve import resolve_detector
 
-    device = settings.device or "auto"
-    return load_detector(
-        settings.detector,
-        device,
-        settings.cache_dir,
-        settings.offline,
-        options=settings.detector_options(),
-    )
+    options = settings.detector_options()
+    return resolve_detector(settings.detector, hub_options(settings), options)
 
 
 def api_router() -> APIRouter:
@@ -80,8 +75,10 @@ class ModelLoader:
         metrics: ServiceMetrics,
         detector: PersonDetector | None,
         on_error: Callable[[BaseException], None] | None = None,
+        builders: Builders = NO_BUILDERS,
     ):
         self.app, self.settings, self.metrics = app, settings, metrics
+        self.builders = builders
         self.detector = detector
         self.on_error = on_error
         self.error: str | None = None
@@ -98,11 +95,12 @@ class ModelLoader:
         self._thread.start()
 
     def _resolve_and_bring_up(self) -> None:
-        from simplepose.serving.model_source import load_on_device, resolve_model
+        from simplepose.hub.resolve import resolve_model
+        from simplepose.runtime.on_device import load_on_device
 
         s = self.settings
         try:
-            choice = resolve_model(s, progress=lambda text: log.info("%s", text))
+            choice = resolve_model(s.model, hub_options(s), self.builders)
             loaded, device_name = load_on_device(
                 choice.path, s.device, s.device_id, backend=s.backend, threads=s.threads
             )
@@ -157,10 +155,12 @@ def create_app(
     device: str | None = None,
     detector: PersonDetector | None = None,
     on_load_error: Callable[[BaseException], None] | None = None,
+    builders: Builders = NO_BUILDERS,
 ) -> FastAPI:
     """Build the service. ``model`` (already loaded, with ``device`` its device name) skips
     model resolution and loading, e.g. in tests; otherwise the model is resolved and loaded in
-    the background (see ``ModelLoader``). ``detector`` likewise replaces the one
+    the background (see ``ModelLoader``) through the hub, which builds what is missing with
+    ``builders`` (the command line's; none: cached models only). ``detector`` likewise replaces the one
     ``settings.detector`` names. ``app.state.drained`` says after shutdown whether queued
     inference finished."""
     settings = settings or get_settings()
@@ -168,7 +168,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loader = ModelLoader(app, settings, metrics, detector, on_load_error)
+        loader = ModelLoader(app, settings, metrics, detector, on_load_error, builders)
         app.state.loader = loader
         loader.start(model, device)
         try:

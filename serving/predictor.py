@@ -24,6 +24,7 @@ from simplepose.detection import DetectorInfo, PersonDetector, WholeImageDetecto
 from simplepose.pose.codec import DECODE_METHODS
 from simplepose.pose.geometry import BoxError
 from simplepose.pose.pipeline import HeatmapModel, Persons, PosePipeline
+from simplepose.runtime.on_device import model_summary
 from simplepose.serving.batching import BatchingExecutor, ExecutorClosed, QueueFull
 from simplepose.serving.boxes import parse_boxes
 from simplepose.serving.detection_stage import CLIENT_BOXES, DetectionStage, FoundBoxes
@@ -50,24 +51,6 @@ def detector_summary(info: DetectorInfo) -> dict[str, Any]:
         summary["nms_iou"] = info.rules.nms_iou
         summary["max_persons"] = info.rules.max_persons
     return summary
-
-
-def model_summary(model: HeatmapModel, device: str) -> dict[str, Any]:
-    """The model card: what runs, and on which runtime (``simplepose.runtime.backends``)."""
-    info = model.info
-    sizes = getattr(model, "batch_sizes", None)
-    return {
-        "name": info.config.name,
-        "format": info.format,
-        "input_size": list(info.model.input_size),
-        "flip_fused": info.flip_fused,
-        "demo": info.demo,
-        "device": device,
-        "runtime": getattr(model, "runtime", "mindspore"),
-        "backend": getattr(model, "backend", "mindspore-dynamic"),
-        "precision": getattr(model, "precision", "fp32"),
-        "batch_sizes": list(sizes) if sizes else None,
-    }
 
 
 def batch_plan(model: HeatmapModel, max_batch: int) -> tuple[int, list[int] | None]:

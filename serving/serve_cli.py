@@ -11,6 +11,7 @@ import signal
 import sys
 from typing import Any
 
+from simplepose.hub.resolve import NO_BUILDERS
 from simplepose.serving.cli_options import (
     DETECTOR_FIELDS,
     add_detector_option,
@@ -22,13 +23,15 @@ from simplepose.serving.cli_options import (
 log = logging.getLogger(__name__)
 EXIT_FAILED = 1  # the model did not load, or queued inference did not finish at shutdown
 SERVE_EPILOG = """\
-model resolution: --model / SIMPLEPOSE_MODEL; else the cached default pretrained model
-(downloaded on first run unless --offline); else a DEMO model built on first run (a few
-minutes, cached) and labelled "demo": true in every response.
+model resolution (the model hub, the same for predict, evaluate and the Python API): --model /
+SIMPLEPOSE_MODEL, a model directory, .ckpt or registry name (simplepose weights list); else the
+cached default pretrained model (downloaded and built on first run unless --offline); else a
+DEMO model built on first run (a few minutes, cached) and labelled "demo": true in every
+response. Building needs MindSpore; an exported ONNX model directory serves without it.
 
 every option also reads SIMPLEPOSE_<NAME> from the environment (e.g. SIMPLEPOSE_PORT=9000,
-SIMPLEPOSE_DEVICE=Ascend); command-line values win. ONEDNN_MAX_CPU_ISA=AVX2 is set unless
-already set (MindSpore on AVX-512 CPUs is ~70x slower without it).
+SIMPLEPOSE_DEVICE=Ascend); command-line values win. When MindSpore loads, ONEDNN_MAX_CPU_ISA=AVX2
+is set unless already set (MindSpore on AVX-512 CPUs is ~70x slower without it).
 
 person detector (images sent without boxes): --detector / SIMPLEPOSE_DETECTOR; default auto:
 OpenMMLab's RTMDet-nano person detector (rtmdet-nano-person), fetched once into the cache (offline
@@ -57,15 +60,22 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args, SERVE_OPTIONS)
     access_policy(settings)  # refuse an unprotected public bind before loading anything
-    if settings.model is not None and not settings.model.exists():
-        raise FileNotFoundError(f"model not found: {settings.model}")  # fail before listening
+    if settings.model is not None:  # a name that means nothing fails before listening
+        from simplepose.hub.resolve import check_model_name
+
+        check_model_name(settings.model)
     server: uvicorn.Server | None = None
 
     def stop(_: BaseException) -> None:  # the model failed to load: nothing to serve
         if server is not None:
             server.should_exit = True
 
-    app = create_app(settings, detector=load_settings_detector(settings), on_load_error=stop)
+    app = create_app(
+        settings,
+        detector=load_settings_detector(settings),
+        on_load_error=stop,
+        builders=getattr(args, "builders", NO_BUILDERS),
+    )
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -14,15 +14,16 @@ from typing import Annotated, Literal, get_args
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from simplepose.commandline.options import ENV_PREFIX
 from simplepose.config.presets import DEVICES
 from simplepose.detection import DEFAULT_DETECTOR, DetectorOptions
 from simplepose.detection.coco_results import DETECT_BATCH
 from simplepose.hub.cache import DEFAULT_CACHE_DIR
+from simplepose.hub.resolve import HubOptions
 from simplepose.pose.codec import DECODE_METHODS
 from simplepose.runtime.backends import BACKENDS
 from simplepose.serving.demo import DEMO_STEPS
 
-ENV_PREFIX = "SIMPLEPOSE_"
 AuthMode = Literal["required", "off"]
 AUTH_MODES: tuple[str, ...] = get_args(AuthMode)
 ORIGIN_PATTERN = re.compile(r"https?://[^/\s]+")
@@ -205,8 +206,9 @@ class Settings(BaseSettings):
         ):  # fmt: skip
             if per_s > 0 and burst < getattr(self, most):
                 raise ValueError(
-                    f"rate_limit_{kind}_burst ({burst}) must be at least {most} "
-                    f"({getattr(self, most)}), or a full request could never pass"
+                    f"rate_limit_{kind}_burst ({ENV_PREFIX}RATE_LIMIT_{kind.upper()}_BURST={burst}) "
+                    f"must be at least {most} ({ENV_PREFIX}{most.upper()}={getattr(self, most)}), "
+                    "or a full request could never pass"
                 )
         return self
 
@@ -214,3 +216,12 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def hub_options(settings: Settings) -> HubOptions:
+    """What the model hub needs of the service's settings (``simplepose.hub.resolve``)."""
+    return HubOptions(
+        cache=settings.cache_dir, offline=settings.offline, device=settings.device,
+        device_id=settings.device_id, backend=settings.backend,
+        demo_steps=settings.demo_train_steps,
+    )  # fmt: skip

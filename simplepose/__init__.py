@@ -5,32 +5,18 @@
     estimator = PoseEstimator("models/r50")
     poses = estimator("photo.jpg")
 
-Importing the package sets two environment defaults that only work before MindSpore loads, so
-they happen here, at import time of the core package that every entry point imports first:
-
-* ``ONEDNN_MAX_CPU_ISA=AVX2``: on AVX-512 CPUs MindSpore's convolutions otherwise fall back to a
-  reference kernel that is ~70x slower.
-* ``GLOG_v=3``: MindSpore's own log level ERROR. Its WARNING lines are about MindSpore's
-  internals (e.g. deprecated primitives that ``nn.Adam`` builds), not about the user's run.
-  Set ``GLOG_v=2`` (or run ``simplepose -v``) to see them.
-
-A value the user set in the environment always wins.
+MindSpore's environment defaults (the oneDNN ISA cap, its log level) are set only when MindSpore
+is about to load (``simplepose.runtime.mindspore_env``): a process that serves an ONNX model keeps
+its environment as the user set it.
 """
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
-CPU_ISA_ENV = "ONEDNN_MAX_CPU_ISA"
-CPU_ISA_DEFAULT = "AVX2"
-MINDSPORE_LOG_ENV = "GLOG_v"
-MINDSPORE_LOG_ERROR = "3"  # glog levels: 0 debug, 1 info, 2 warning, 3 error
-MINDSPORE_LOG_WARNING = "2"
+from simplepose.runtime.mindspore_env import install_import_hook
 
-MINDSPORE_LOG_USER_SET = MINDSPORE_LOG_ENV in os.environ
-os.environ.setdefault(CPU_ISA_ENV, CPU_ISA_DEFAULT)
-os.environ.setdefault(MINDSPORE_LOG_ENV, MINDSPORE_LOG_ERROR)
+install_import_hook()
 
 __version__ = "0.1.0"
 __all__ = ["Person", "PoseEstimator", "Poses", "__version__"]

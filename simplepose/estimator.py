@@ -1,265 +1,132 @@
-"""The public Python API: a pose estimator in one call.
+"""The public Python API: a pose estimator in one call (the one inference facade).
 
     from simplepose import PoseEstimator
 
-    estimator = PoseEstimator("models/r50", device="CPU")
-    poses = estimator(image_bgr)                  # or estimator("photo.jpg", boxes=[[x, y, w, h]])
+    estimator = PoseEstimator("models/r50")           # a model dir, .ckpt or registry name
+    poses = estimator("photo.jpg")                    # or a BGR array, boxes=[[x, y, w, h]]
     for person in poses:
-        print(person.score, person.keypoints[0])  # nose (x, y) in image pixels
-    cv2.imwrite("out.jpg", estimator.render(image_bgr, poses))
+        print(person.score, person.keypoints[0])      # nose (x, y) in image pixels
+    everything = estimator(["a.jpg", "b.jpg"])        # or a folder: one batched call
+    cv2.imwrite("out.jpg", poses.plot("photo.jpg"))
+    for frame in estimator.track("clip.mp4"):         # poses with track_ids across frames
+        print(frame.track_ids)
 
 It runs the same ``PosePipeline`` as ``simplepose serve``, ``predict`` and ``evaluate`` (crop,
 flip test, decode, back-projection, rescoring), with the service's defaults, so the keypoints
-equal the service's for the same image, boxes and model (tested on coco-mini val). Everything
-it returns is NumPy arrays in plain dataclasses; no MindSpore type leaks out.
+equal the service's for the same image, boxes and model (tested on coco-mini val). The model is
+found by the model hub (``simplepose.hub.resolve``) and loaded by ``load_on_device``: an
+exported ONNX model runs with the base install, without MindSpore. Everything it returns is
+NumPy arrays in plain dataclasses.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from importlib.metadata import entry_points
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from simplepose.config.model_info import MODEL_JSON, ModelInfo
+from simplepose.config.model_info import ModelInfo
 from simplepose.detection.base import PersonDetector
-from simplepose.detection.load import DEFAULT_DETECTOR, load_detector
+from simplepose.detection.load import DEFAULT_DETECTOR
 from simplepose.detection.options import DetectorOptions
-from simplepose.drawing import draw_persons
-from simplepose.hub.registry import REGISTRY, checkpoint_path, model_path
+from simplepose.hub.resolve import (
+    NO_BUILDERS,
+    Builders,
+    HubOptions,
+    ResolvedModel,
+    resolve_detector,
+    resolve_model,
+)
 from simplepose.pose.codec import DECODE_METHODS
-from simplepose.pose.pipeline import HeatmapModel, Persons, PosePipeline, read_image
+from simplepose.pose.inputs import BoxesInput, ImageInput, as_boxes, as_image, image_files
+from simplepose.pose.pipeline import Crops, Persons, PosePipeline
+from simplepose.poses import Person, Poses
+from simplepose.runtime.on_device import load_on_device
+from simplepose.video.frames import Frame
 
-# Turning downloaded registry weights into a model directory needs the export stage (reading
-# .pth, conversion, export), which the core may not import. The package names the function
-# that does it under this entry-point group (pyproject.toml), so the core finds it by role.
-MODEL_BUILDERS = "simplepose.model_builders"
-REGISTRY_BUILDER = "registry"
-
-ImageInput = np.ndarray | str | Path
-BoxesInput = np.ndarray | Sequence[Sequence[float]] | None
-
-
-@dataclass(frozen=True)
-class Person:
-    """One person of ``Poses``; all positions are image pixels.
-
-    Attributes:
-        keypoints: ``(K, 2)`` float64 ``(x, y)``, clipped to the image
-            (x in ``[0, W-1]``, y in ``[0, H-1]``), in ``keypoint_names`` order.
-        keypoint_scores: ``(K,)`` float64, the heatmap maximum of each keypoint (about 0..1).
-        score: the person score, ``box_score`` x mean of the keypoint scores above the
-            visibility threshold (0.2 unless the model's config says otherwise).
-        box: ``(4,)`` float64 ``(x, y, w, h)`` the person was cropped from (clipped to the image).
-        box_score: the score of that box (1.0 for given boxes without a score).
-        track_id: the person's id across frames when a tracker assigned one, else ``None``.
-    """
-
-    keypoints: np.ndarray
-    keypoint_scores: np.ndarray
-    score: float
-    box: np.ndarray
-    box_score: float
-    track_id: int | None = None
-
-
-@dataclass(frozen=True)
-class Poses:
-    """The persons found in one image, best score first (N may be 0).
-
-    Attributes:
-        keypoints: ``(N, K, 2)`` float64 ``(x, y)`` in image pixels, clipped to the image.
-        keypoint_scores: ``(N, K)`` float64.
-        scores: ``(N,)`` float64 person scores (see ``Person.score``).
-        boxes: ``(N, 4)`` float64 ``(x, y, w, h)``.
-        box_scores: ``(N,)`` float64.
-        track_ids: ``(N,)`` int64 ids across frames, or ``None`` when nothing tracked them.
-        keypoint_names: the K names of the model's keypoint set (``config.keypoints``).
-
-    ``len(poses)``, ``poses[i]`` and ``for person in poses`` give ``Person`` objects.
-    """
-
-    keypoints: np.ndarray
-    keypoint_scores: np.ndarray
-    scores: np.ndarray
-    boxes: np.ndarray
-    box_scores: np.ndarray
-    keypoint_names: tuple[str, ...]
-    track_ids: np.ndarray | None = None
-
-    @classmethod
-    def from_persons(cls, persons: Persons, keypoint_names: tuple[str, ...]) -> Poses:
-        """The pipeline's result (``(N, K, 3)`` keypoints with scores) as ``Poses``."""
-        return cls(
-            keypoints=persons.keypoints[..., :2].copy(),
-            keypoint_scores=persons.keypoints[..., 2].copy(),
-            scores=persons.scores.copy(),
-            boxes=persons.boxes.copy(),
-            box_scores=persons.box_scores.copy(),
-            keypoint_names=keypoint_names,
-        )
-
-    def __len__(self) -> int:
-        return len(self.scores)
-
-    def __getitem__(self, index: int) -> Person:
-        track = None if self.track_ids is None else int(self.track_ids[index])
-        return Person(
-            keypoints=self.keypoints[index],
-            keypoint_scores=self.keypoint_scores[index],
-            score=float(self.scores[index]),
-            box=self.boxes[index],
-            box_score=float(self.box_scores[index]),
-            track_id=track,
-        )
-
-    def __iter__(self) -> Iterator[Person]:
-        return (self[i] for i in range(len(self)))
-
-    def with_scores(self) -> np.ndarray:
-        """``(N, K, 3)`` ``(x, y, score)``: the layout of the service's JSON and COCO results."""
-        return np.concatenate([self.keypoints, self.keypoint_scores[..., None]], axis=-1)
-
-
-def as_image(image: ImageInput) -> np.ndarray:
-    """An ``(H, W, 3)`` uint8 BGR array from an array (BGR, as OpenCV reads it; grayscale is
-    expanded) or an image file path (EXIF orientation applied)."""
-    if isinstance(image, str | Path):
-        return read_image(str(image))
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"image must be a NumPy array or a file path, got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise ValueError(f"image must be uint8 (0..255), got dtype {image.dtype}")
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image must be (H, W, 3) BGR or (H, W) gray, got shape {image.shape}")
-    if min(image.shape[:2]) < 1:
-        raise ValueError(f"image is empty: shape {image.shape}")
-    return image
-
-
-def as_boxes(boxes: BoxesInput) -> np.ndarray | None:
-    """``None`` or an ``(N, 4)`` float64 array of ``(x, y, w, h)`` boxes (N may be 0)."""
-    if boxes is None:
-        return None
-    try:
-        array = np.asarray(boxes, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"boxes must be numbers [[x, y, w, h], ...]: {exc}") from exc
-    if array.size == 0:
-        return np.zeros((0, 4))
-    if array.ndim == 1 and array.shape[0] == 4:
-        array = array[None]
-    if array.ndim != 2 or array.shape[1] != 4:
-        raise ValueError(f"boxes must have shape (N, 4) as [[x, y, w, h], ...], got {array.shape}")
-    return array
-
-
-def resolve_model(
-    model: str | Path,
-    cache: str | Path | None = None,
-    offline: bool = False,
-    device: str | None = None,
-) -> Path:
-    """The model directory or checkpoint ``model`` names: an existing path, or a pose entry of
-    the weights registry (``simplepose weights list``), fetched into the cache on first use
-    (download, sha256 check, conversion, export with the bucket graphs ``device`` serves
-    fastest; a cached export is checked and given the buckets it lacks)."""
-    path = Path(model).expanduser()
-    if path.exists() or str(model) not in REGISTRY:
-        if not path.exists():
-            raise FileNotFoundError(
-                f"model not found: {model} is neither a path nor a registry name "
-                f"(pose weights: {', '.join(n for n, e in REGISTRY.items() if e.kind == 'pose')})"
-            )
-        return path
-    entry = REGISTRY[str(model)]
-    if entry.kind != "pose":
-        raise ValueError(f"{entry.name} is {entry.kind} weights, not a pose model")
-    builders = {e.name: e for e in entry_points(group=MODEL_BUILDERS)}
-    if REGISTRY_BUILDER in builders:
-        return Path(builders[REGISTRY_BUILDER].load()(entry.name, cache, offline, device=device))
-    # No export stage installed: whatever the cache already holds, as it is.
-    cached = model_path(entry, cache)
-    if (cached / MODEL_JSON).is_file():
-        return cached
-    if checkpoint_path(entry, cache).is_file():
-        return checkpoint_path(entry, cache)
-    raise RuntimeError(
-        f"this installation cannot build {entry.name} (no {MODEL_BUILDERS} entry point); "
-        f"run 'simplepose weights get {entry.name}'"
-    )
+__all__ = ["Person", "PoseEstimator", "Poses", "as_boxes", "as_image"]
+DEFAULT_MAX_BATCH = 16  # person crops per model call, as the service's max_batch
+IMAGES_PER_STEP = 8  # images of a list/folder held in memory at once
 
 
 class PoseEstimator:
-    """Keypoints of the persons in an image, from a model directory, a checkpoint or a name.
+    """Keypoints of the persons in images and videos, from a model directory, a checkpoint or a
+    registry name (the model hub, ``simplepose.hub.resolve``).
 
     Args:
-        model: an exported model directory (``model.json`` + ``model.mindir``/``model.onnx``,
-            from ``simplepose export`` or ``simplepose weights get``), a ``.ckpt`` written by
-            ``simplepose train``/``convert`` (run with the flip test, like the export), or a
-            registry name such as ``"mmpose1-res50-256x192"`` (``simplepose weights list``),
-            downloaded, converted and cached on first use, with the graphs ``device`` runs
-            fastest (ONNX Runtime buckets on CPU when onnxruntime is installed, MindIR
-            buckets on Ascend; see docs/fast-paths.md).
+        model: an exported model directory (``model.json`` + graphs, from ``simplepose export``
+            or ``simplepose weights get``), a ``.ckpt`` (run with the flip test, like the
+            export), or a registry name such as ``"mmpose1-res50-256x192"`` (``simplepose
+            weights list``): its build in the cache, built first by ``builders`` when given
+            (``simplepose.cli.models.BUILDERS``; needs MindSpore), else ``simplepose weights
+            get NAME`` builds it once. ``None``: the default registry model.
         device: ``"CPU"`` or ``"Ascend"``; default: Ascend when an NPU is visible, else CPU.
             MindSpore fixes the device for the whole process at the first model.
         device_id: the NPU index.
-        decode: heatmap decoding, ``"dark"``, ``"quarter"`` or ``"argmax"``; default: the
-            model's own ``config.test.decode``, as in the service.
-        detector: finds the persons of an image called without ``boxes``: ``"auto"`` (the
-            default: OpenMMLab's RTMDet-nano person detector when onnxruntime is installed,
-            fetched once into the cache; else, or offline with an empty cache, ``"none"``
-            labelled as a fallback in ``estimator.detector.info``), ``"none"`` (the whole image
-            is one person), ``"hog"``, a detector registry name, an ONNX detector path (see
-            ``simplepose.detection.load``), or any ``PersonDetector`` object.
+        backend: the runtime of an exported directory (``simplepose.runtime.backends``);
+            ``auto``: ONNX Runtime buckets on CPU when the directory has them, as the service.
+        threads: CPU intra-op threads (default: the usable CPUs), as ``--threads``.
+        decode: ``"dark"``, ``"quarter"`` or ``"argmax"``; default: the model's config.
+        detector: finds the persons of images given without boxes: ``"auto"`` (the default:
+            OpenMMLab's RTMDet-nano person detector, fetched once into the cache; when it cannot
+            be had, ``none``, labelled as a fallback in ``estimator.detector.info``), ``"none"``
+            (the whole image is one person), ``"hog"``, a detector registry name, an ONNX
+            detector path (see ``simplepose.detection.load``), or any ``PersonDetector``.
         detector_options: a ``simplepose.detection.DetectorOptions`` (input size, mean/std,
-            channel order, score threshold, NMS IoU, most persons) for a named detector.
-        cache_dir: where registry models are cached (default ``$SIMPLEPOSE_CACHE_DIR``, else
+            channel order, score threshold, NMS IoU, most persons) for a named detector, as
+            the service's ``--detector-*`` options.
+        max_batch: most person crops per model call (images of a list share calls).
+        cache_dir: the hub's cache (default ``$SIMPLEPOSE_CACHE_DIR``, else
             ``~/.cache/simplepose``).
-        offline: never download; a registry model must already be in the cache.
+        offline: never download.
+        builders: what builds registry/demo models missing from the cache (``simplepose.hub.
+            resolve.Builders``); default: none, cached builds only.
 
-    Decoding, flip test and thresholds (visibility for the person score, OKS NMS, box padding)
-    come from the model's own config (``config.test``), as in the service, ``predict`` and
-    ``evaluate``. Calls are thread-safe: the model runs one batch at a time.
+    Decoding, flip test and thresholds come from the model's own config (``config.test``), as in
+    the service, ``predict`` and ``evaluate``. Calls are thread-safe.
 
     Raises:
-        FileNotFoundError: ``model`` does not exist.
-        ValueError: ``model`` is not a model directory or checkpoint, or an option is unknown.
-        simplepose.hub.registry.WeightsUnavailable: a registry model can neither be found in the
-            cache nor downloaded.
+        simplepose.hub.errors.HubError: the model or detector cannot be resolved (a
+            ``FileNotFoundError`` or ``ValueError`` subclass, one message format).
+        ValueError: an option is unknown, or the model needs MindSpore and it is not installed.
     """
 
     def __init__(
         self,
-        model: str | Path,
+        model: str | Path | None = None,
         device: str | None = None,
         device_id: int = 0,
+        backend: str = "auto",
+        threads: int | None = None,
         decode: str | None = None,
         detector: str | PersonDetector = DEFAULT_DETECTOR,
+        max_batch: int = DEFAULT_MAX_BATCH,
         cache_dir: str | Path | None = None,
         offline: bool = False,
         detector_options: DetectorOptions | None = None,
+        builders: Builders = NO_BUILDERS,
     ):
-        from simplepose.runtime.device import select_device
-        from simplepose.runtime.model_loader import load_model
-
         if decode is not None and decode not in DECODE_METHODS:
             raise ValueError(f"decode must be one of {DECODE_METHODS}, got {decode!r}")
-        path = resolve_model(model, cache_dir, offline, device)
-        self.detector = (
-            load_detector(detector, device or "auto", cache_dir, offline, detector_options)
-            if isinstance(detector, str)
-            else detector
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        options = HubOptions(
+            cache=None if cache_dir is None else Path(cache_dir), offline=offline,
+            device=device, device_id=device_id, backend=backend,
+        )  # fmt: skip
+        self.source: ResolvedModel = resolve_model(model, options, builders)
+        self.detector: PersonDetector = resolve_detector(detector, options, detector_options)
+        self.model, self.device = load_on_device(
+            self.source.path, device, device_id, backend=backend, threads=threads
         )
-        self.device = select_device(device, device_id)
-        self.model: HeatmapModel = load_model(path)
         self.pipeline = PosePipeline(self.model, decode=decode)
-        self._detect_lock = threading.Lock()
+        self.max_batch = max_batch
+        self._lock = threading.Lock()  # detectors and the pipeline's model: one call at a time
 
     @property
     def info(self) -> ModelInfo:
@@ -270,50 +137,146 @@ class PoseEstimator:
     def keypoint_names(self) -> tuple[str, ...]:
         return tuple(self.info.keypoint_names)
 
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The detector's ``(boxes, scores)`` of one BGR image (its thresholds:
+        ``detector_options``)."""
+        with self._lock:
+            found = self.detector.detect(image)
+        return found.boxes, found.scores
+
     def __call__(
         self,
-        image: ImageInput,
+        image: ImageInput | Sequence[ImageInput],
         boxes: BoxesInput = None,
         box_scores: Sequence[float] | np.ndarray | None = None,
         nms: bool = False,
-    ) -> Poses:
-        """Estimate the poses of the persons in one image.
+    ) -> Any:
+        """Estimate the poses in one image, or in a list of images / a folder (batched).
 
         Args:
-            image: ``(H, W, 3)`` uint8 BGR (as ``cv2.imread`` returns it), ``(H, W)`` gray, or
-                an image file path.
-            boxes: person boxes ``(N, 4)`` ``[[x, y, w, h], ...]`` in image pixels (clipped to
-                the image); ``None``: the detector finds them.
+            image: ``(H, W, 3)`` uint8 BGR (as ``cv2.imread`` returns it), ``(H, W)`` gray, an
+                image file path; or a list of those, or a folder path (its images, sorted).
+            boxes: person boxes ``(N, 4)`` ``[[x, y, w, h], ...]`` in image pixels (one image
+                only); ``None``: the detector finds them.
             box_scores: ``(N,)`` scores of the given boxes (default 1.0 each).
-            nms: drop persons that overlap a better one by OKS (off by default, as in the
+            nms: drop persons that overlap a better one by OKS (off by default, as the
                 service's ``nms`` query parameter).
 
         Returns:
-            ``Poses``, best person first.
+            ``Poses`` (best person first) for one image; a list of them for a list or folder.
 
         Raises:
             ValueError: a malformed image or boxes; ``geometry.BoxError`` (a ``ValueError``)
                 names the box that lies outside the image or is degenerate.
         """
-        bgr = as_image(image)
-        box_array = as_boxes(boxes)
-        scores = None if box_scores is None else np.asarray(box_scores, dtype=np.float64)
-        if box_array is None:
-            with self._detect_lock:  # detectors need not be thread-safe
-                found = self.detector.detect(bgr)
-            box_array, scores = found.boxes, found.scores
-        persons = self.pipeline(bgr, box_array, scores, nms=nms)
-        return Poses.from_persons(persons, self.keypoint_names)
+        many = isinstance(image, list | tuple) or (
+            isinstance(image, str | Path) and Path(image).is_dir()
+        )
+        if not many:
+            found = as_boxes(boxes)
+            scores = None if box_scores is None else np.asarray(box_scores, dtype=np.float64)
+            return self._estimate([(image, found, scores)], nms)[0]
+        if boxes is not None or box_scores is not None:
+            raise ValueError("boxes are per image: pass them with one image at a time")
+        items = image_files([image]) if isinstance(image, str | Path) else list(image)
+        return self.predict(items, nms=nms)
+
+    def predict(self, images: Iterable[ImageInput], nms: bool = False) -> list[Poses]:
+        """``Poses`` of each image, their person crops batched across images."""
+        return list(self.iter_predict(images, nms))
+
+    def iter_predict(self, images: Iterable[ImageInput], nms: bool = False) -> Iterator[Poses]:
+        """``predict`` as a generator: ``IMAGES_PER_STEP`` images in memory at a time."""
+        step: list[tuple[ImageInput, None, None]] = []
+        for image in images:
+            step.append((image, None, None))
+            if len(step) == IMAGES_PER_STEP:
+                yield from self._estimate(step, nms)
+                step = []
+        if step:
+            yield from self._estimate(step, nms)
+
+    def _estimate(self, items: list, nms: bool) -> list[Poses]:
+        prepared: list[tuple[np.ndarray, Crops, str | None]] = []
+        for image, boxes, scores in items:
+            bgr = as_image(image)
+            if boxes is None:
+                boxes, scores = self.detect(bgr)
+            source = str(image) if isinstance(image, str | Path) else None
+            prepared.append((bgr, self.pipeline.preprocess(bgr, boxes, scores), source))
+        batch = np.concatenate([crops.batch for _, crops, _ in prepared])
+        with self._lock:
+            outputs = [self.pipeline.infer(batch[i : i + self.max_batch])
+                       for i in range(0, max(len(batch), 1), self.max_batch)]  # fmt: skip
+        out = np.concatenate(outputs)
+        results, start = [], 0
+        for bgr, crops, source in prepared:
+            end = start + len(crops.batch)
+            persons = self.pipeline.postprocess(out[start:end], crops, nms=nms)
+            results.append(self._poses(persons, source, bgr.shape))
+            start = end
+        return results
+
+    def _poses(self, persons: Persons, source: str | None, shape: tuple, **extra: Any) -> Poses:
+        return Poses.from_persons(
+            persons, self.pipeline.keypoints, source=source, image_size=(shape[1], shape[0]),
+            min_keypoint_score=self.pipeline.in_vis_thre, **extra,
+        )  # fmt: skip
+
+    def track(
+        self,
+        video: str | Path | Iterable[np.ndarray | Frame],
+        detect_every: int | None = None,
+        smooth: bool | None = None,
+        fps: float | None = None,
+    ) -> Iterator[Poses]:
+        """Track the persons of a video file, an image folder or an iterable of BGR frames (or
+        ``simplepose.video.frames.Frame``s);
+        yields each frame's ``Poses`` with ``track_ids`` filled (ids stay with a person across
+        frames). ``detect_every``/``smooth``/``fps`` override the model's ``config.track``
+        (the detector runs every ``detect_every``-th frame; optical flow carries boxes between).
+        Video files need the ``video`` extra (PyAV)."""
+        from simplepose.video.frames import open_frames
+        from simplepose.video.track_pipeline import TrackingPipeline
+
+        base = self.info.config.track
+        rate = fps or base.fps
+        if isinstance(video, str | Path):
+            opened = open_frames(video, fps=rate)
+            rate = opened.info.fps
+            frames: Iterable[Frame] = opened
+        else:
+            frames = (
+                f if isinstance(f, Frame) else Frame(i, i / rate, as_image(f), "")
+                for i, f in enumerate(video)
+            )
+        config = replace(
+            base, fps=rate, detect_every=detect_every or base.detect_every,
+            smoothing=base.smoothing if smooth is None else smooth,
+        )  # fmt: skip
+        tracker = TrackingPipeline(self.pipeline, self.detect, config, submit=self._submit)
+        folder = Path(video) if isinstance(video, str | Path) and Path(video).is_dir() else None
+        read: deque[Frame] = deque()  # frames the tracker has read ahead, in order
+
+        def reading() -> Iterator[Frame]:
+            for frame in frames:
+                read.append(frame)
+                yield frame
+
+        for tracked in tracker.run(reading()):
+            frame = read.popleft()
+            shown = str(folder / frame.name) if folder is not None and frame.name else None
+            yield self._poses(tracked.persons, shown, frame.image.shape,
+                              track_ids=np.asarray(tracked.track_ids, dtype=np.int64))  # fmt: skip
+
+    def _submit(self, batch: np.ndarray):  # the TrackingPipeline's SubmitFn, under the lock
+        from concurrent.futures import Future
+
+        future: Future[np.ndarray] = Future()
+        with self._lock:
+            future.set_result(self.pipeline.infer(batch))
+        return future
 
     def render(self, image: ImageInput, poses: Poses, draw_boxes: bool = True) -> np.ndarray:
-        """A copy of ``image`` (BGR) with the skeletons drawn (and the boxes unless
-        ``draw_boxes=False``); keypoints at or below the visibility threshold are left out, as
-        in the service's ``POST /keypoints/render``."""
-        bgr = as_image(image)
-        return draw_persons(
-            bgr,
-            poses.with_scores(),
-            poses.boxes if draw_boxes else None,
-            min_score=self.pipeline.in_vis_thre,
-            keypoint_set=self.pipeline.keypoints,
-        )
+        """``poses.plot(image)``: a copy of ``image`` (BGR) with the skeletons drawn."""
+        return poses.plot(image, draw_boxes)

@@ -74,3 +74,13 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, tiny_config: Confi
     path = tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"
     save_pose_checkpoint(PoseResNet(tiny_config.model), path, tiny_config, {"epoch": 0})
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx_dir(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> Path:
+    """The tiny checkpoint exported as ONNX buckets (what a CPU box serves without MindSpore)."""
+    from simplepose.export.exporter import export_model
+
+    directory = tmp_path_factory.mktemp("tiny_onnx")
+    export_model(tiny_checkpoint, directory, flip=True, fmt="onnx", batch_sizes=(1, 2))
+    return directory

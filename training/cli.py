@@ -22,7 +22,7 @@ from simplepose.training.cli_args import (
     data_source,
     keypoints_for,
 )
-from simplepose.training.init_from import RegistryResolver, add_init_from_arg, cli_source
+from simplepose.training.init_from import add_init_from_arg, cli_source
 
 log = logging.getLogger(__name__)
 DEFAULT_PRESET = "res50_256x192"
@@ -55,12 +55,10 @@ learning rate and AP curves) and predictions.jpg (validation images with predict
 """
 
 
-def add_parsers(
-    sub: argparse._SubParsersAction, registry_checkpoint: RegistryResolver | None = None
-) -> None:
-    """``train`` and ``evaluate`` (see ``evaluate_cli``). ``registry_checkpoint`` turns a
-    weights-registry name given to ``--init-from`` into a pose checkpoint (the composition root
-    passes the export stage's; without it only files and directories are accepted)."""
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """``train`` and ``evaluate`` (see ``evaluate_cli``). A weights-registry name given to
+    ``--init-from`` becomes a pose checkpoint through ``args.builders.checkpoint`` (the hub's
+    ``Builders``, which the composition root sets; without it only files and directories)."""
     text = "train SimpleBaselines on COCO keypoints and write checkpoints"
     p = sub.add_parser(
         "train",
@@ -76,7 +74,7 @@ def add_parsers(
     p.add_argument(
         "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.lr=5e-4"
     )
-    p.set_defaults(func=run_train, registry_checkpoint=registry_checkpoint)
+    p.set_defaults(func=run_train)
     evaluate_cli.add_parser(sub)
 
 

@@ -268,24 +268,34 @@ def gt_boxes(
 
 
 def detection_boxes(
-    path: str | Path, data: dict[str, Any], folder: Path, score_thre: float
+    path: str | Path,
+    data: dict[str, Any],
+    folder: Path,
+    score_thre: float,
+    category: int = PERSON_CATEGORY_ID,
 ) -> dict[int, ImageBoxes]:
-    """Person boxes of a COCO detection-results file (list of ``{image_id, category_id, bbox,
-    score}``) with ``score >= score_thre``, for the images of the annotation file."""
+    """Boxes of ``category`` in a COCO detection-results file (list of ``{image_id,
+    category_id, bbox, score}``) with ``score >= score_thre``, for the images of the annotation
+    file."""
     path = Path(path)
     dets = read_json(path, "detection results file", list)
-    return detection_records_boxes(dets, data, folder, score_thre, str(path))
+    return detection_records_boxes(dets, data, folder, score_thre, str(path), category)
 
 
 def detection_records_boxes(
-    dets: list, data: dict[str, Any], folder: Path, score_thre: float, source: str
+    dets: list,
+    data: dict[str, Any],
+    folder: Path,
+    score_thre: float,
+    source: str,
+    category: int = PERSON_CATEGORY_ID,
 ) -> dict[int, ImageBoxes]:
     """``detection_boxes`` of records already in memory (e.g. from ``simplepose.detection``)."""
     per_image: dict[int, tuple[list, list]] = {img["id"]: ([], []) for img in data["images"]}
     for i, det in enumerate(dets):
         if not isinstance(det, dict) or not {"image_id", "bbox", "score"} <= det.keys():
             raise ValueError(f"{source}: detection {i} needs image_id, bbox and score")
-        if det.get("category_id", PERSON_CATEGORY_ID) != PERSON_CATEGORY_ID:
+        if det.get("category_id", category) != category:
             continue
         if det["score"] < score_thre or det["image_id"] not in per_image:
             continue

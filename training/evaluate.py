@@ -243,7 +243,7 @@ def evaluate(
         items = detector_items(detector, data, folder, score_thre)
         boxes_desc = f"person detector {detector.info.label} (score >= {score_thre:g})"
     else:
-        items = detection_boxes(boxes, data, folder, score_thre)
+        items = detection_boxes(boxes, data, folder, score_thre, category)
         boxes_desc = f"detections from {boxes} (score >= {score_thre:g})"
     skipped = SkipCounter()
     results = run_pipeline(

@@ -37,7 +37,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     src = e.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", type=Path, help="pose checkpoint (.ckpt) to evaluate")
-    src.add_argument("--model", type=Path, help="exported model directory (model.json + graph)")
+    src.add_argument(
+        "--model",
+        help="exported model directory (model.json + graphs) or a pose name of 'simplepose "
+        "weights list' (the model hub, as serve and predict resolve it)",
+    )
     e.add_argument("--data", type=Path, default=None, help="COCO root")
     add_dataset_arg(e)
     e.add_argument(
@@ -93,31 +97,27 @@ def run_evaluate(args: argparse.Namespace) -> int:
     data = data_source(args.data, args.dataset, [args.split])
     if args.boxes not in ("gt", "detector") and not Path(args.boxes).is_file():
         raise FileNotFoundError(f"--boxes: detection results file not found: {args.boxes}")
-    source = args.checkpoint or args.model
-    if not source.exists():
-        raise FileNotFoundError(
-            f"{'checkpoint' if args.checkpoint else 'model'} not found: {source}"
-        )
+    if args.checkpoint is not None and not args.checkpoint.exists():
+        raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
     if args.batch_size is not None and args.batch_size < 1:
         raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
 
-    from simplepose.runtime.device import select_device
-    from simplepose.runtime.model_loader import load_model
+    from simplepose.commandline.options import from_env, hub_options
+    from simplepose.hub.resolve import NO_BUILDERS, resolve_detector, resolve_model
+    from simplepose.runtime.on_device import load_on_device
     from simplepose.training.evaluate import evaluate
 
+    options = hub_options(from_env(args, ("cache_dir", "offline")))  # the service's cache
+    source = args.checkpoint
+    if source is None:  # the same hub as serve, predict and PoseEstimator
+        source = resolve_model(args.model, options, getattr(args, "builders", NO_BUILDERS)).path
     detector = None
     if args.boxes == "detector":
-        from simplepose.detection import DEFAULT_DETECTOR, DetectorLoadError, load_detector
-
-        try:
-            detector = load_detector(args.detector or DEFAULT_DETECTOR, args.device or "auto")
-        except DetectorLoadError as exc:
-            raise CLIError(str(exc)) from exc
+        detector = resolve_detector(args.detector, options)
         print(f"person detector: {detector.info.label}", file=sys.stderr)
     elif args.detector:
         raise CLIError("--detector is only used with --boxes detector")
-    select_device(args.device, args.device_id)
-    model = load_model(source, flip=args.flip)
+    model, _ = load_on_device(source, args.device, args.device_id, flip=args.flip)
     result = evaluate(
         model,
         data,

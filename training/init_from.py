@@ -20,7 +20,7 @@ from simplepose.commandline.errors import CLIError
 from simplepose.config.loading import config_from_dict
 from simplepose.config.model_info import MODEL_JSON, ModelInfo
 from simplepose.config.presets import DATA_FACT_FIELDS, Config, ModelConfig
-from simplepose.hub.registry import WeightsUnavailable
+from simplepose.hub.registry import WeightsUnavailable, lookup
 from simplepose.training.run_dir import BEST_CKPT, LAST_CKPT
 
 log = logging.getLogger(__name__)
@@ -56,9 +56,29 @@ def cli_source(args: argparse.Namespace) -> Path:
     if args.pretrained is not None:
         raise CLIError("--init-from loads the backbone too: give --pretrained or --init-from")
     try:
-        return resolve_source(args.init_from, getattr(args, "registry_checkpoint", None))
+        return resolve_source(args.init_from, _registry(args))
     except WeightsUnavailable as exc:
         raise CLIError(f"--init-from {args.init_from}: {exc}") from exc
+
+
+def _registry(args: argparse.Namespace) -> RegistryResolver | None:
+    """Registry names through the hub: ``args.builders.checkpoint`` (the composition root's),
+    with the hub's cache and offline setting (``SIMPLEPOSE_CACHE_DIR``/``SIMPLEPOSE_OFFLINE``)."""
+    from simplepose.commandline.options import from_env, hub_options
+
+    build = getattr(getattr(args, "builders", None), "checkpoint", None)
+    if build is None:
+        return None
+    options = hub_options(from_env(argparse.Namespace(**vars(args)), ("cache_dir", "offline")))
+
+    def checkpoint(name: str) -> Path:
+        try:
+            entry = lookup(name)
+        except ValueError as exc:
+            raise InitError(f"--init-from {name}: {exc}") from exc
+        return build(entry, options)
+
+    return checkpoint
 
 
 def resolve_source(text: str, registry: RegistryResolver | None = None) -> Path:

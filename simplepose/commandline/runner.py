@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 import simplepose
 from simplepose.commandline.errors import CLIError
+from simplepose.runtime.mindspore_env import MINDSPORE_LOG_ENV, MINDSPORE_LOG_WARNING
 
 # ``add_parsers(subparsers)``: registers a stage's subcommands, each with ``func`` as its handler.
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
@@ -62,8 +63,8 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
     """Parse ``argv`` and run the chosen handler. Exit codes: 0 done, 2 a user error (one
     line on stderr), 130 interrupted by SIGINT or SIGTERM."""
     args = parser.parse_args(argv)
-    if args.verbose and not simplepose.MINDSPORE_LOG_USER_SET:  # MindSpore is not loaded yet
-        os.environ[simplepose.MINDSPORE_LOG_ENV] = simplepose.MINDSPORE_LOG_WARNING
+    if args.verbose:  # MindSpore is not loaded yet; a level the user set wins
+        os.environ.setdefault(MINDSPORE_LOG_ENV, MINDSPORE_LOG_WARNING)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 import mindspore as ms
 
-from simplepose.config.presets import DEVICES
+from simplepose.runtime.on_device import ASCEND_DEVICE_NODE, check_device, default_device
 from simplepose.runtime.threads import ThreadSettings
 
+__all__ = ["ASCEND_DEVICE_NODE", "configure_cpu_threads", "default_device", "select_device"]
 log = logging.getLogger(__name__)
-ASCEND_DEVICE_NODE = Path("/dev/davinci_manager")
-
-
-def default_device() -> str:
-    """``Ascend`` when an NPU is visible to this process, else ``CPU``."""
-    return "Ascend" if ASCEND_DEVICE_NODE.exists() else "CPU"
 
 
 _cpu_threads: list[int] = []  # MindSpore accepts its CPU kernel thread count only once
@@ -38,11 +32,7 @@ def configure_cpu_threads(threads: ThreadSettings) -> int:
 
 def select_device(device: str | None = None, device_id: int = 0, graph_mode: bool = True) -> str:
     """Set MindSpore's device and execution mode; returns the device name used."""
-    device = device or default_device()
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
-    if device_id < 0:
-        raise ValueError(f"device id must be >= 0, got {device_id}")
+    device = check_device(device, device_id)
     try:
         ms.set_device(device, device_id)
     except RuntimeError as exc:

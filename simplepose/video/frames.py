@@ -26,13 +26,29 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import av
 import cv2
 import numpy as np
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+from simplepose.pose.inputs import IMAGE_SUFFIXES
+
+if TYPE_CHECKING:
+    import av
+
+__all__ = ["IMAGE_SUFFIXES", "FrameSource", "VideoError", "VideoWriter", "open_frames"]
+AV_MISSING = "video files need PyAV: pip install 'simplepose[video]' (image folders do not)"
+
+
+def _av() -> Any:
+    """PyAV, imported when a video file is opened or written (the ``video`` extra)."""
+    try:
+        import av
+    except ImportError as exc:
+        raise VideoError("unsupported_codec", AV_MISSING) from exc
+    return av
+
+
 # Codecs of ordinary camera/phone/web video; a service accepts only these (less decoder surface).
 COMMON_CODECS = ("h264", "hevc", "mpeg4", "vp8", "vp9", "av1", "mjpeg", "mpeg1video", "mpeg2video")
 
@@ -124,8 +140,8 @@ class VideoFrames(FrameSource):
     def _open(self) -> av.container.InputContainer:
         src = io.BytesIO(self._source) if isinstance(self._source, bytes) else str(self._source)
         try:
-            return av.open(src, mode="r")
-        except av.FFmpegError as exc:
+            return _av().open(src, mode="r")
+        except _av().FFmpegError as exc:
             raise VideoError(
                 "invalid_video", f"not a readable video container (corrupt or truncated): {exc}"
             ) from exc
@@ -153,7 +169,7 @@ class VideoFrames(FrameSource):
         _check_pixels(width, height, self.limits)
         fps = float(stream.average_rate or stream.guessed_rate or 0) or 30.0
         frames = int(stream.frames) or None
-        seconds = float(container.duration) / av.time_base if container.duration else None
+        seconds = float(container.duration) / _av().time_base if container.duration else None
         _check_count(frames or 0, seconds, self.limits, "the header declares")
         return VideoInfo(width, height, fps, frames, codec)
 
@@ -176,7 +192,7 @@ class VideoFrames(FrameSource):
                     image = frame.to_ndarray(format="bgr24")
                     yield Frame(index, max(time, 0.0), image)
                     index += 1
-            except av.FFmpegError as exc:
+            except _av().FFmpegError as exc:
                 raise VideoError(
                     "truncated", f"decoding failed after {index} frames: {exc}"
                 ) from exc
@@ -248,7 +264,7 @@ class VideoWriter:
         self.pix_fmt = pix_fmt
         self.frames = 0
         where = target if isinstance(target, io.IOBase) else str(target)
-        self._container = av.open(where, mode="w", format=container_format)
+        self._container = _av().open(where, mode="w", format=container_format)
         self._stream: Any = None  # av.video.stream.VideoStream once the first frame is seen
 
     def write(self, image_bgr: np.ndarray) -> None:
@@ -262,7 +278,7 @@ class VideoWriter:
         w, h = int(s.width), int(s.height)
         padded = np.zeros((h, w, 3), np.uint8)
         padded[: min(height, h), : min(width, w)] = image_bgr[:h, :w]
-        frame = av.VideoFrame.from_ndarray(padded, format="bgr24")
+        frame = _av().VideoFrame.from_ndarray(padded, format="bgr24")
         for packet in s.encode(frame):
             self._container.mux(packet)
         self.frames += 1

@@ -132,14 +132,14 @@ def test_unverified_entry_records_then_enforces(tmp_path: Path, server: str):
 
 
 def test_service_falls_back_when_the_default_download_breaks(tmp_path, server, monkeypatch):
-    from simplepose.serving.model_source import default_model
-    from simplepose.serving.settings import Settings
+    from simplepose.cli.models import BUILDERS
+    from simplepose.hub.resolve import Builders, HubOptions, ModelUnavailable, resolve_model
 
     for path in ("/cut", "/garbage", "/ok"):  # /ok: bytes that are not a checkpoint
         broken = KnownWeights(weights.DEFAULT_MODEL, f"{server}{path}", "", "mmpose1",
                               "res50_256x192")  # fmt: skip
         monkeypatch.setitem(weights.REGISTRY, weights.DEFAULT_MODEL, broken)
         cache = tmp_path / path.strip("/")
-        model, reason = default_model(Settings(cache_dir=cache, offline=False))
-        assert model is None and reason, path
+        with pytest.raises(ModelUnavailable, match=weights.DEFAULT_MODEL):
+            resolve_model(None, HubOptions(cache=cache), Builders(registry=BUILDERS.registry))
         assert not list(cache.rglob("*.partial"))

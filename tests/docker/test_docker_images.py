@@ -42,18 +42,24 @@ HADOLINT = Path(sys.executable).with_name("hadolint")
 ARM64_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_17_aarch64", "manylinux_2_28_aarch64")
 
 
+IMAGE_LOCKS = {"cpu": "requirements-cpu.lock", "ascend": "requirements.lock"}
+
+
 def pyproject_dependency(name: str) -> SpecifierSet:
     for dep in pyproject_dependencies():
         match = re.match(r"^([A-Za-z0-9_.-]+)\s*(.*)$", dep.split(";")[0])
         if match and match[1].lower() == name:
             return SpecifierSet(match[2])
-    raise AssertionError(f"{name} not in pyproject dependencies")
+    raise AssertionError(f"{name} not in pyproject dependencies or extras")
 
 
 def pyproject_dependencies() -> list[str]:
     if tomllib is None:
         pytest.skip("reading pyproject.toml needs Python 3.11 (tomllib)")
-    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    extras = [d for name, deps in project["optional-dependencies"].items() if name != "dev"
+              for d in deps]  # fmt: skip
+    return [*project["dependencies"], *extras]
 
 
 def final_stage(instructions: list[Instruction]) -> list[Instruction]:
@@ -99,10 +105,21 @@ def test_cpu_image_is_multi_stage_on_slim_python311(dockerfiles) -> None:
     # The final stage gets no build context beyond the runtime scripts and configs.
     final_sources = copy_sources(final)
     assert not set(final_sources) & {"pyproject.toml", *CODE_DIRS}
-    assert env_settings(instructions)["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    # no MindSpore in this image: nothing caps oneDNN for ONNX Runtime
+    assert "ONEDNN_MAX_CPU_ISA" not in env_settings(instructions)
 
 
-@pytest.mark.parametrize("name", sorted(DOCKERFILES))
+def test_the_cpu_image_installs_no_mindspore(dockerfiles) -> None:
+    """Its lock and install path have no MindSpore; the Ascend image keeps it."""
+    assert "MINDSPORE_VERSION" not in build_args(dockerfiles["cpu"])
+    lock = (REPO / IMAGE_LOCKS["cpu"]).read_text().lower()
+    assert "mindspore==" not in lock and "onnxruntime==" in lock and "fastapi==" in lock
+    assert "mindspore==" in (REPO / IMAGE_LOCKS["ascend"]).read_text().lower()
+    text = DOCKERFILES["cpu"].read_text()
+    assert "requirements.lock" not in text.replace("requirements-cpu.lock", "")
+
+
+@pytest.mark.parametrize("name", ["ascend"])
 def test_mindspore_pin_agrees_with_pyproject(dockerfiles, name: str) -> None:
     pinned = Version(build_args(dockerfiles[name])["MINDSPORE_VERSION"])
     assert pinned in pyproject_dependency("mindspore")
@@ -115,7 +132,8 @@ def test_dependencies_are_installed_before_the_code_is_copied(dockerfiles, name:
     steps = [i for i in dockerfiles[name] if i.stage == 0 and i.keyword in ("COPY", "RUN")]
     deps_at = next(n for n, i in enumerate(steps) if "install.sh deps" in i.args)
     project_at = next(n for n, i in enumerate(steps) if "install.sh project" in i.args)
-    assert set(copy_sources(steps[:deps_at])) == {"docker/install.sh", "requirements.lock"}
+    assert set(copy_sources(steps[:deps_at])) == {"docker/install.sh", IMAGE_LOCKS[name]}
+    assert f"install.sh deps {IMAGE_LOCKS[name]}" in steps[deps_at].args
     code = {n: i.args.split()[0] for n, i in enumerate(steps) if i.keyword == "COPY"}
     code = {n: src for n, src in code.items() if src in CODE_DIRS}
     assert sorted(code.values()) == sorted(CODE_DIRS)
@@ -180,7 +198,7 @@ def test_every_dependency_resolves_to_a_linux_arm64_wheel(dockerfiles, tmp_path:
     only, so the arm64 image needs no compiler and gets no x86 binary. (MindSpore 2.10.0's arm64
     wheel is published with the tag cp311-none-any; x86_64 hosts still pick the manylinux one.)"""
     requirements = REPO / "requirements.lock"  # exactly what install.sh installs
-    pin = build_args(dockerfiles["cpu"])["MINDSPORE_VERSION"]
+    pin = build_args(dockerfiles["ascend"])["MINDSPORE_VERSION"]
     report = tmp_path / "report.json"
     platforms = [arg for p in ARM64_PLATFORMS for arg in ("--platform", p)]
     result = subprocess.run(

@@ -358,3 +358,13 @@ def test_the_default_detector_is_fetched_where_the_service_reads_it(variant: str
               for c in (service, init)}  # fmt: skip
     assert graph.is_relative_to(env["SIMPLEPOSE_CACHE_DIR"]) and fetch.cache_dir == "/cache"
     assert mounts["keypoints"]["/cache"] == mounts["fetch-detector"]["/cache"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_model_is_exported_where_mindspore_is(variant: str) -> None:
+    """``weights get`` converts and exports (MindSpore): the init container runs the Ascend image
+    (on a CPU too); the CPU variant's service runs the CPU image, which has no MindSpore."""
+    objects = _kustomize(KUBE_DIR / variant)
+    spec = _one(objects, "Deployment")["spec"]["template"]["spec"]
+    assert _container(spec, "fetch-model")["image"].split(":")[1].startswith("ascend")
+    assert _container(spec, "keypoints")["image"].split(":")[1].startswith(variant)

@@ -203,8 +203,8 @@ def test_a_damaged_cached_model_is_refused_with_the_fix(tmp_path, served, capsys
 
 
 def test_bucket_choice_follows_device_runtime_and_backend(monkeypatch):
-    from simplepose.export import weights as export_weights
     from simplepose.export.weights import bucket_format
+    from simplepose.hub import model_cache
 
     assert bucket_format("auto", "CPU") == "onnx"  # onnx + onnxruntime are dev dependencies
     assert bucket_format("auto", "Ascend") == "mindir"
@@ -212,7 +212,7 @@ def test_bucket_choice_follows_device_runtime_and_backend(monkeypatch):
     assert bucket_format("auto", "CPU", backend="mindspore-dynamic") is None
     assert bucket_format("auto", "CPU", backend="onnxruntime-int8") is None  # needs calibration
     assert bucket_format("none", "CPU") is None and bucket_format("onnx", "Ascend") == "onnx"
-    monkeypatch.setattr(export_weights, "onnxruntime_installed", lambda: False)
+    monkeypatch.setattr(model_cache, "onnxruntime_installed", lambda: False)
     assert bucket_format("auto", "CPU") is None  # the dynamic MindIR is what CPU can serve
     assert bucket_format("auto", "Ascend") == "mindir"
     with pytest.raises(ValueError, match="buckets must be one of"):
@@ -230,22 +230,23 @@ def test_default_model_is_served_by_onnxruntime_on_cpu(tmp_path, served, capsys,
     from fastapi.testclient import TestClient
 
     from simplepose import PoseEstimator
+    from simplepose.cli.models import BUILDERS
     from simplepose.config.model_info import ModelInfo
-    from simplepose.export import weights as export_weights
+    from simplepose.hub import model_cache
     from simplepose.hub import registry as weights
+    from simplepose.hub.resolve import HubOptions, resolve_model
     from simplepose.runtime import model_loader as runtime
     from simplepose.runtime.backends import choose_backend
     from simplepose.runtime.buckets import DEFAULT_BATCH_SIZES
     from simplepose.runtime.model_loader import load_model
     from simplepose.serving.main import create_app
-    from simplepose.serving.model_source import resolve_model
     from simplepose.serving.settings import Settings
 
     base, sha = served
     e = entry(f"{base}/sb_r18.pth", sha, weights.DEFAULT_MODEL)
     monkeypatch.setitem(weights.REGISTRY, e.name, e)
     with monkeypatch.context() as no_ort:
-        no_ort.setattr(export_weights, "onnxruntime_installed", lambda: False)
+        no_ort.setattr(model_cache, "onnxruntime_installed", lambda: False)
         no_ort.setattr(runtime, "onnxruntime_installed", lambda: False)
         model_dir = fetch(e, tmp_path, progress=False, device="CPU").model_dir
         assert ModelInfo.load(model_dir).buckets == ()
@@ -254,7 +255,7 @@ def test_default_model_is_served_by_onnxruntime_on_cpu(tmp_path, served, capsys,
     served_paths.clear()
     settings = Settings(_env_file=None, cache_dir=tmp_path, offline=True, device="CPU",
                         detector="none", rate_limit_rps=0, rate_limit_persons_per_s=0)  # fmt: skip
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings, builders=BUILDERS)) as client:
         deadline = time.monotonic() + 300
         while (ready := client.get("/readyz")).status_code == 503 and time.monotonic() < deadline:
             assert "load_failed" not in ready.text, ready.text
@@ -271,12 +272,12 @@ def test_default_model_is_served_by_onnxruntime_on_cpu(tmp_path, served, capsys,
                               offline=True)  # fmt: skip
     assert estimator.model.backend == "onnxruntime"
     # `serve/predict --model NAME`: the same cache entry; a name not cached offline is an error
-    named = settings.model_copy(update={"model": Path(e.name)})
-    assert resolve_model(named).path == model_dir
-    with pytest.raises(FileNotFoundError, match="cannot be had.*offline"):
-        resolve_model(named.model_copy(update={"cache_dir": tmp_path / "empty"}))
-    with pytest.raises(FileNotFoundError, match="neither a path nor a pose model name"):
-        resolve_model(named.model_copy(update={"model": Path("yolox-tiny-humanart")}))
+    options = HubOptions(cache=tmp_path, offline=True, device="CPU")
+    assert resolve_model(Path(e.name), options, BUILDERS).path == model_dir
+    with pytest.raises(ValueError, match=f"model '{e.name}': .*offline"):
+        resolve_model(e.name, HubOptions(cache=tmp_path / "empty", offline=True), BUILDERS)
+    with pytest.raises(ValueError, match="'yolox-tiny-humanart': is a detector entry, not a pose"):
+        resolve_model("yolox-tiny-humanart", options, BUILDERS)
     assert main(["weights", "get", e.name, "--cache-dir", str(tmp_path), "--offline"]) == 0
     assert "backend onnxruntime (buckets 1,2,4,8,16)" in capsys.readouterr().out
 

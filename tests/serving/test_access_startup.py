@@ -96,6 +96,8 @@ def test_create_app_with_keys_on_0000_builds(keys_file: Path) -> None:
     assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
     assert schema["paths"]["/healthz"]["get"]["security"] == []  # open routes say so
     assert "security" not in schema["paths"]["/v1/model"]["get"]  # inherits the global key
+    assert {"401", "429"} <= set(schema["paths"]["/v1/model"]["get"]["responses"])
+    assert {"401", "429"}.isdisjoint(schema["paths"]["/healthz"]["get"]["responses"])
 
 
 def cors_client(keys_file: Path, origins: list[str]) -> TestClient:

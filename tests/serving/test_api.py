@@ -106,7 +106,12 @@ def test_openapi_documents_the_real_schemas(client) -> None:
     post_op = spec["paths"]["/keypoints"]["post"]
     ok = post_op["responses"]["200"]["content"]["application/json"]["schema"]
     assert ok["$ref"].endswith("/KeypointsResponse")
-    assert {"400", "413", "415", "422", "503"} <= set(post_op["responses"])
+    assert {"400", "413", "415", "422", "429", "503"} <= set(post_op["responses"])
+    assert "401" not in post_op["responses"]  # keys are not required on loopback here
+    # every guarded operation documents the 429 the access middleware can answer
+    for path, operations in spec["paths"].items():
+        documented = all("429" in op["responses"] for op in operations.values())
+        assert documented == (path not in ("/healthz", "/readyz", "/", "/docs", "/redoc")), path
     assert client.get("/docs").status_code == 200
 
 

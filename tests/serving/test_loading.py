@@ -13,7 +13,7 @@ GATE_TIMEOUT_S = 30
 @pytest.fixture
 def gated_loading(monkeypatch, tiny_model, tiny_checkpoint):
     """``load_on_device`` blocks until the returned event is set, then yields the tiny model."""
-    from simplepose.serving import model_source
+    from simplepose.runtime import on_device
 
     gate = threading.Event()
 
@@ -22,7 +22,7 @@ def gated_loading(monkeypatch, tiny_model, tiny_checkpoint):
             raise TimeoutError("gate never opened")
         return tiny_model, "CPU"
 
-    monkeypatch.setattr(model_source, "load_on_device", slow_load)
+    monkeypatch.setattr(on_device, "load_on_device", slow_load)
     yield gate
     gate.set()
 
@@ -48,13 +48,13 @@ def test_healthz_answers_while_the_model_loads(gated_loading, tiny_checkpoint) -
 def test_a_failed_load_is_reported_and_stops_the_server(monkeypatch, tiny_checkpoint) -> None:
     from fastapi.testclient import TestClient
 
-    from simplepose.serving import model_source
+    from simplepose.runtime import on_device
     from simplepose.serving.main import create_app
 
     def broken(path, device, device_id, **options):
         raise RuntimeError("graph file is corrupt")
 
-    monkeypatch.setattr(model_source, "load_on_device", broken)
+    monkeypatch.setattr(on_device, "load_on_device", broken)
     failed = threading.Event()
     app = create_app(
         make_test_settings(model=tiny_checkpoint, detector="none"),

@@ -76,12 +76,12 @@ def test_help_explains_model_resolution(capsys) -> None:
 
 
 def test_explicit_model_wins_and_missing_is_an_error(tmp_path, tiny_checkpoint) -> None:
-    from simplepose.serving.model_source import resolve_model
+    from simplepose.hub.resolve import resolve_model
 
-    choice = resolve_model(make_test_settings(model=tiny_checkpoint))
-    assert (choice.path, choice.origin) == (tiny_checkpoint, "explicit")
-    with pytest.raises(FileNotFoundError):
-        resolve_model(make_test_settings(model=tmp_path / "nope"))
+    choice = resolve_model(tiny_checkpoint)
+    assert (choice.path, choice.origin) == (tiny_checkpoint, "path")
+    with pytest.raises(FileNotFoundError, match="neither a path nor a registry name"):
+        resolve_model(tmp_path / "nope")
 
 
 @pytest.mark.slow
@@ -89,15 +89,17 @@ def test_demo_model_is_built_labelled_and_served(tmp_path, monkeypatch) -> None:
     """No default model -> the demo model: trained briefly, exported, labelled everywhere."""
     from fastapi.testclient import TestClient
 
-    from simplepose.serving import model_source
+    from simplepose.cli.models import BUILDERS
+    from simplepose.hub.resolve import resolve_model
     from simplepose.serving.main import create_app
+    from simplepose.serving.settings import hub_options
 
-    monkeypatch.setattr(model_source, "default_model", lambda s: (None, "offline test"))
-    settings = make_test_settings(cache_dir=tmp_path, demo_train_steps=2)
-    choice = model_source.resolve_model(settings)
-    assert choice.origin == "demo" and "offline test" in choice.note
+    settings = make_test_settings(cache_dir=tmp_path, demo_train_steps=2, offline=True)
+    choice = resolve_model(None, hub_options(settings), BUILDERS)  # offline: no default here
+    assert choice.origin == "demo" and "offline" in choice.note
     assert (choice.path / "model.mindir").is_file()
-    assert model_source.resolve_model(settings).path == choice.path  # cached, not rebuilt
+    again = resolve_model(None, hub_options(settings), BUILDERS)
+    assert again.path == choice.path  # cached, not rebuilt
     app = create_app(settings.model_copy(update={"model": choice.path}))
     with TestClient(app) as client:
         wait_until_ready(client)

@@ -141,3 +141,16 @@ def test_estimator_and_service_speak_the_dataset(exported, coco_mini: Path) -> N
                 "/keypoints/render", files={"image": ("a.jpg", f, "image/jpeg")}, data=form
             )
         assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+
+
+def test_overfit_bench_takes_a_dataset_file(dataset: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    bench = Path(__file__).resolve().parents[2] / "bench" / "overfit.py"
+    argv = [sys.executable, str(bench), "--dataset", str(dataset), "--steps", "2"]
+    argv += ["--batch-size", "4", "--output", str(tmp_path / "run"), *TINY, "data.num_workers=1"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["keypoints"] == "upper9" and result["num_keypoints"] == 9
+    assert result["steps"] >= 2 and 0.0 <= result["ap"] <= 1.0

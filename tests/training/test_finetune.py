@@ -83,6 +83,28 @@ def test_sources_resolve_to_checkpoints(tmp_path: Path, tiny_checkpoint: Path, t
         resolve_source("some-name")
 
 
+def test_registry_names_resolve_through_the_hub_builders(tmp_path: Path) -> None:
+    import argparse
+
+    from simplepose.hub.resolve import Builders
+    from simplepose.training.init_from import cli_source
+
+    asked: list[tuple[str, bool]] = []
+
+    def checkpoint(entry, options) -> Path:
+        asked.append((entry.name, options.offline))
+        return tmp_path / f"{entry.name}.ckpt"
+
+    args = argparse.Namespace(
+        init_from="mmpose1-res50-256x192", resume=None, pretrained=None, offline=True,
+        builders=Builders(checkpoint=checkpoint),
+    )  # fmt: skip
+    assert cli_source(args) == tmp_path / "mmpose1-res50-256x192.ckpt"
+    assert asked == [("mmpose1-res50-256x192", True)]
+    with pytest.raises(InitError, match="unknown weights"):
+        cli_source(argparse.Namespace(**{**vars(args), "init_from": "no-such-model"}))
+
+
 def test_same_keypoints_keep_every_layer(tiny_checkpoint: Path, tiny_config, caplog) -> None:
     import mindspore as ms
 

@@ -1,7 +1,8 @@
 """``simplepose detect``: person boxes of image files as COCO detection results.
 
-The same detectors (``simplepose.detection``) as the service and ``predict``; the output is the
-format ``simplepose evaluate --boxes FILE`` reads.
+The same detectors as the service and ``predict``, named through the model hub
+(``simplepose.hub.resolve.resolve_detector``); the output is the format ``simplepose evaluate
+--boxes FILE`` reads. Imports neither FastAPI nor the service's settings.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from simplepose.commandline.errors import CLIError
+from simplepose.commandline.options import (
+    DETECTOR_OPTIONS,
+    add_detector_option,
+    detector_options,
+    from_env,
+    hub_options,
+)
 from simplepose.config.presets import DEVICES
 from simplepose.jsonfile import read_json
-from simplepose.serving.cli_options import (
-    DETECTOR_FIELDS,
-    add_detector_option,
-    image_paths,
-    load_settings_detector,
-    settings_from_args,
-)
 
 DETECT_EPILOG = """\
 image ids: from --annotations (a COCO annotation file: file_name -> id) when given, else the
@@ -63,11 +64,13 @@ def _detect(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from simplepose.detection.coco_results import coco_records, detect_files
+    from simplepose.hub.resolve import resolve_detector
+    from simplepose.pose.inputs import image_files
 
-    settings = settings_from_args(args, ("device", "cache_dir", "offline", *DETECTOR_FIELDS))
-    paths = image_paths(args.images)
+    from_env(args, ("device", "cache_dir", "offline", *DETECTOR_OPTIONS))
+    paths = image_files(args.images)
     ids = _image_ids(paths, args.annotations)
-    detector = load_settings_detector(settings)
+    detector = resolve_detector(args.detector, hub_options(args), detector_options(args))
     print(f"person detector: {detector.info.label}", file=sys.stderr)
     records: list[dict[str, Any]] = []
     errors = []

@@ -1,6 +1,6 @@
 """``simplepose predict SOURCE --track``: a video file or image folder -> tracks JSON (+ video).
 
-The same ``TrackingPipeline`` as ``POST /keypoints/video``, with the model called directly.
+``PoseEstimator.track``: the same ``TrackingPipeline`` as ``POST /keypoints/video``.
 """
 
 from __future__ import annotations
@@ -17,12 +17,7 @@ from tqdm import tqdm
 
 from simplepose.commandline.errors import CLIError
 from simplepose.config.presets import TrackConfig
-from simplepose.detection import PersonDetector
-from simplepose.drawing import draw_persons
-from simplepose.pose.pipeline import PosePipeline
-from simplepose.serving.tracking import frame_json
 from simplepose.video.frames import Frame, FrameSource, VideoWriter, open_frames
-from simplepose.video.track_pipeline import TrackingPipeline
 
 # Rendered video container (by --render suffix) -> encoder.
 RENDER_CODECS = {".mp4": "libx264", ".mkv": "libx264", ".mov": "libx264", ".webm": "libvpx-vp9"}
@@ -47,28 +42,18 @@ def open_source(args: argparse.Namespace) -> FrameSource:
 
 
 def predict_video(
-    args: argparse.Namespace,
-    source: FrameSource,
-    pipeline: PosePipeline,
-    detector: PersonDetector,
-    summary: dict[str, Any],
+    args: argparse.Namespace, source: FrameSource, estimator: Any, summary: dict[str, Any]
 ) -> str:
-    """Track ``source`` (from ``open_source``); write ``args.output`` (+ ``args.render``).
-    Returns a one-line summary."""
+    """Track ``source`` (from ``open_source``) with ``estimator`` (a ``PoseEstimator``); write
+    ``args.output`` (+ ``args.render``). Returns a one-line summary."""
     render = render_path(args.render)
-    base = pipeline.info.config.track
+    base = estimator.info.config.track
     config = dataclasses.replace(
         base,
         detect_every=args.detect_every or base.detect_every,
         smoothing=args.smooth or base.smoothing,
         fps=source.info.fps,
     )
-
-    def detect(image):  # the TrackingPipeline's DetectFn
-        found = detector.detect(image)
-        return found.boxes, found.scores
-
-    tracker = TrackingPipeline(pipeline, detect, config)
     writer = None
     if render is not None:
         render.parent.mkdir(parents=True, exist_ok=True)
@@ -81,22 +66,16 @@ def predict_video(
             pending.append(frame)
             yield frame
 
+    tracked = estimator.track(read(), detect_every=config.detect_every,
+                              smooth=config.smoothing, fps=config.fps)  # fmt: skip
     try:
-        for tracked in tracker.run(read()):
+        for poses in tracked:
             frame = pending.popleft()
-            p = tracked.persons
-            frames.append({**frame_json(tracked), **({"file": frame.name} if frame.name else {})})
+            name = {"file": frame.name} if frame.name else {}
+            frames.append({"frame": frame.index, "time": round(frame.time, 6),
+                           "persons": poses.to_json(), **name})  # fmt: skip
             if writer is not None:
-                writer.write(
-                    draw_persons(
-                        frame.image,
-                        p.keypoints,
-                        p.boxes,
-                        pipeline.in_vis_thre,
-                        tracked.track_ids,
-                        keypoint_set=pipeline.keypoints,
-                    )  # fmt: skip
-                )
+                writer.write(poses.plot(frame.image))
     finally:
         if writer is not None:
             writer.close()
@@ -104,9 +83,9 @@ def predict_video(
     ids = sorted({p["track_id"] for f in frames for p in f["persons"]})
     result = {
         "model": summary,
-        "detector": detector.info.label,
-        "keypoint_names": list(pipeline.info.keypoint_names),
-        "skeleton": [list(limb) for limb in pipeline.info.keypoints.skeleton],
+        "detector": estimator.detector.info.label,
+        "keypoint_names": list(estimator.keypoint_names),
+        "skeleton": [list(limb) for limb in estimator.info.keypoints.skeleton],
         "video": {
             "source": str(args.images[0]), "width": info.width, "height": info.height,
             "fps": info.fps, "frames": len(frames), "codec": info.codec,
