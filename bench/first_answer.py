@@ -37,7 +37,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _installs import compare  # noqa: E402
 from _machine import machine  # noqa: E402
-from _service import free_port, r50_random_checkpoint  # noqa: E402
+from _service import free_port, preset_random_checkpoint  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = REPO / "serving" / "demo_data" / "train2017" / "000000489520.jpg"
@@ -98,7 +98,7 @@ def onnx_model(workdir: Path) -> Path:
     from simplepose.export.exporter import export_model
 
     model = workdir / "r50-onnx"
-    export_model(r50_random_checkpoint(workdir), model, flip=True, fmt="onnx",
+    export_model(preset_random_checkpoint(workdir), model, flip=True, fmt="onnx",
                  batch_sizes=(1, 2, 4))  # fmt: skip
     return model
 

@@ -18,7 +18,7 @@ CANN_ENV_SCRIPTS=(
     /usr/local/Ascend/cann/set_env.sh
 )
 NPU_MANAGER_NODE=/dev/davinci_manager
-SUBCOMMANDS=" serve predict detect train evaluate export convert weights keys "
+SUBCOMMANDS=" serve predict detect train evaluate data export convert weights keys "
 NO_NPU_SUBCOMMANDS=" keys "  # e.g. creating API keys on a host without NPUs
 
 load_cann_env() {
