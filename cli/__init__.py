@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from functools import partial
 
 from simplepose.cli import detect as detect_cli
 from simplepose.cli import predict as predict_cli
@@ -24,12 +25,13 @@ from simplepose.export import weights_cli
 from simplepose.serving import keys_cli, serve_cli
 from simplepose.training import cli as training_cli
 from simplepose.training import data_cli
+from simplepose.training.dataset_file import load_dataset_file
 
 # Stage modules contributing subcommands, in the order they appear in --help.
 SUBCOMMANDS: tuple[command.Registrar, ...] = (
     training_cli.add_parsers,
     data_cli.add_parsers,
-    export_cli.add_parsers,
+    partial(export_cli.add_parsers, read_dataset=load_dataset_file),
     weights_cli.add_parsers,
     serve_cli.add_parsers,
     predict_cli.add_parsers,

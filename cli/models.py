@@ -28,6 +28,14 @@ def registry_model(entry: KnownWeights, options: HubOptions) -> Path:
     )  # fmt: skip
 
 
+def registry_checkpoint(entry: KnownWeights, options: HubOptions) -> Path:
+    """The pose checkpoint of registry entry ``entry`` (downloaded, verified and converted once,
+    then taken from the cache): what ``simplepose train --init-from NAME`` fine-tunes from."""
+    from simplepose.export.weights import pose_checkpoint
+
+    return pose_checkpoint(entry, options.cache, offline=options.offline)
+
+
 def demo_model(options: HubOptions) -> Path:
     """The demo model directory, trained and exported first on the device it will run on."""
     from simplepose.runtime.device import select_device
@@ -46,4 +54,4 @@ def _default_cache() -> Path:
     return cache_dir()
 
 
-BUILDERS = Builders(registry=registry_model, demo=demo_model)
+BUILDERS = Builders(registry=registry_model, demo=demo_model, checkpoint=registry_checkpoint)

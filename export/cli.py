@@ -9,6 +9,7 @@ from the modules that define them. MindSpore is imported inside the handlers onl
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,15 @@ CONVERT_OPTIONS: tuple[Option, ...] = (
             "help": "preset or YAML giving the input size (default: res<depth>_256x192 from the weights)"
         },
     ),  # fmt: skip
+    (
+        ("--dataset",),
+        {
+            "type": Path,
+            "default": None,
+            "help": "dataset file whose keypoints section names the weights' keypoints (needed "
+            "unless they are COCO's 17, e.g. 16-point MPII or 133-point WholeBody)",
+        },
+    ),
 )
 EXPORT_DESCRIPTION = """\
 Turn a pose checkpoint into a model directory the service loads: model.mindir (or
@@ -98,10 +108,12 @@ Read a PyTorch .pth/.pt (without torch; only tensors and plain containers are
 unpickled, anything else is refused), map its layout to simplepose's names, check
 every shape and save a .ckpt whose metadata records the config and the channel
 order the weights expect (MSRA: BGR, mmpose/torchvision: RGB)."""
-CONVERT_EPILOG = (
-    "example: simplepose convert td-hm_res50_8xb64-210e_coco-256x192-04af38ce_20220923.pth"
-    " --output r50.ckpt"
-)
+CONVERT_EPILOG = """\
+examples:
+  simplepose convert td-hm_res50_8xb64-210e_coco-256x192-04af38ce_20220923.pth --output r50.ckpt
+  # another keypoint set: the joint count comes from the weights, names etc. from the file
+  simplepose convert td-hm_res50_8xb64-210e_mpii-256x256-*.pth --output mpii.ckpt \\
+      --dataset mpii.yaml"""
 
 
 def add_options(parser: argparse.ArgumentParser, options: tuple[Option, ...]) -> None:
@@ -179,14 +191,27 @@ def _export(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from simplepose.export.convert import convert_checkpoint
 
+    keypoints = None
+    if args.dataset is not None:
+        if args.read_dataset is None:
+            raise CLIError("--dataset is not available in this command line")
+        keypoints = args.read_dataset(args.dataset).keypoints
     report = convert_checkpoint(
-        Path(args.source), Path(args.output), layout=args.layout, config=_config(args.config)
+        Path(args.source),
+        Path(args.output),
+        layout=args.layout,
+        config=_config(args.config),
+        keypoints=keypoints,
     )
     print(report.summary())
     return 0
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:
+def add_parsers(
+    sub: argparse._SubParsersAction, read_dataset: Callable[[Path], Any] | None = None
+) -> None:
+    """``export`` and ``convert``. ``read_dataset`` parses a dataset file into an object with a
+    ``keypoints`` set (the composition root passes the training stage's reader)."""
     raw = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser(
         "export",
@@ -206,4 +231,4 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         epilog=CONVERT_EPILOG,
     )
     add_options(p, CONVERT_OPTIONS)
-    p.set_defaults(func=_convert)
+    p.set_defaults(func=_convert, read_dataset=read_dataset)

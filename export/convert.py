@@ -25,6 +25,7 @@ from simplepose.export.layouts import (
 from simplepose.export.pth_reader import load_pth
 from simplepose.hub.registry import sha256_file
 from simplepose.network.resnet import RESNET_SPECS
+from simplepose.pose.keypoints import KeypointSet
 
 log = logging.getLogger(__name__)
 DEFAULT_INPUT = "256x192"  # preset suffix used when no config is given (the paper's main size)
@@ -52,7 +53,8 @@ class ConversionReport:
         lines = [
             f"converted {self.source} ({self.layout} layout) -> {self.output}",
             f"  network: ResNet-{m.depth}, {m.num_deconv_layers} deconvs x {m.deconv_channels} ch, "
-            f"{m.num_joints} joints, input {m.input_size[1]}x{m.input_size[0]} (HxW), "
+            f"{m.num_joints} joints ({self.config.keypoints.name}), "
+            f"input {m.input_size[1]}x{m.input_size[0]} (HxW), "
             f"config {self.config.name}",
             f"  channel order the weights expect: {self.channel_order}",
             f"  {self.loaded} tensors loaded, {len(self.dropped)} dropped"
@@ -70,14 +72,35 @@ class ConversionReport:
         return "\n".join(lines)
 
 
+def keypoint_set_for(joints: int, keypoints: KeypointSet | None, config: Config) -> KeypointSet:
+    """The keypoint set of weights whose final layer predicts ``joints`` keypoints: the given
+    one (a dataset file's), else the config's (COCO-17 for the presets) when the count fits."""
+    if keypoints is not None:
+        if keypoints.num_keypoints != joints:
+            raise LayoutError(
+                f"the weights predict {joints} keypoints but the keypoint set "
+                f"{keypoints.name!r} has {keypoints.num_keypoints}"
+            )
+        return keypoints
+    if config.keypoints.num_keypoints != joints:
+        raise LayoutError(
+            f"the weights predict {joints} keypoints, not the {config.keypoints.num_keypoints} "
+            f"of {config.keypoints.name}: pass --dataset FILE whose keypoints section describes "
+            "them (names in channel order, flip pairs, skeleton, sigmas)"
+        )
+    return config.keypoints
+
+
 def resolve_config(
     inferred: dict[str, Any],
     channel_order: str,
     config: Config | None,
     blocks: tuple[int, ...] = (),
+    keypoints: KeypointSet | None = None,
 ) -> Config:
     """The config for the converted weights: the given one (which must agree with what the
-    weights say) or the ``res{depth}_256x192`` preset, with the inferred head and channel order."""
+    weights say) or the ``res{depth}_256x192`` preset, with the inferred head and channel order,
+    and the keypoint set ``keypoint_set_for`` picks."""
     if config is None:
         if "depth" not in inferred:
             raise LayoutError(
@@ -100,7 +123,8 @@ def resolve_config(
         if clash:
             log.info("weights override config %s: %s", config.name, clash)
     model = replace(config.model, channel_order=channel_order, **inferred)
-    return replace(config, model=model).validate()
+    kset = keypoint_set_for(model.num_joints, keypoints, config)
+    return replace(config, model=model, keypoints=kset).validate()
 
 
 def convert_checkpoint(
@@ -108,8 +132,12 @@ def convert_checkpoint(
     output: str | Path,
     layout: str = "auto",
     config: Config | None = None,
+    keypoints: KeypointSet | None = None,
 ) -> ConversionReport:
     """Convert ``source`` (.pth/.pt, any known layout) into the pose checkpoint ``output``.
+
+    The joint count comes from the final layer's shape; weights of another keypoint set than
+    COCO-17 need ``keypoints`` (e.g. a dataset file's) describing their channels.
 
     Raises ``LayoutError`` / ``CheckpointError`` (with the missing, unexpected and mis-shaped
     names) when the weights do not fit, ``UnsafeCheckpointError`` for a pickle that names
@@ -124,7 +152,7 @@ def convert_checkpoint(
     mapped = map_layout(unwrap_state_dict(load_pth(source)), layout)
     inferred = infer_model_fields(mapped.params)
     blocks = blocks_per_stage(mapped.params)
-    cfg = resolve_config(inferred, mapped.channel_order, config, blocks)
+    cfg = resolve_config(inferred, mapped.channel_order, config, blocks, keypoints)
     net = PoseResNet(cfg.model)
     own = {p.name for p in net.get_parameters()}
     params = {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in mapped.params.items()}

@@ -29,6 +29,7 @@ from simplepose.hub.registry import (
     WeightsError,
     WeightsUnavailable,
     checkpoint_path,
+    download_path,
     lookup,
     model_path,
     obtain,
@@ -105,21 +106,36 @@ def fetch(
     ``buckets`` (``BUCKET_CHOICES``, see ``bucket_format``) adds static-shape graphs of
     ``batch_sizes`` next to the main one; ``auto``: those ``backend`` serves fastest on
     ``device``. Raises ``DamagedModelCache`` for a cached directory that is not intact."""
-    from simplepose.config.presets import get_preset
-    from simplepose.export.convert import convert_checkpoint
-
     if entry.kind not in ("pose", "backbone"):
         raise ValueError(f"{entry.name} is a {entry.kind} file, not pose weights")
     wanted, sizes = bucket_format(buckets, device, backend), check_batch_sizes(batch_sizes)
-    pth = obtain(entry, cache, offline=offline, progress=progress)
-    ckpt = checkpoint_path(entry, cache)
-    if not ckpt.is_file():
-        convert_checkpoint(pth, ckpt, layout=entry.layout, config=get_preset(entry.preset))
+    ckpt = pose_checkpoint(entry, cache, offline=offline, progress=progress)
+    pth = download_path(entry, cache)  # verified by pose_checkpoint
     if entry.backbone_only:
         return FetchedWeights(entry, pth, ckpt, None)
     model_dir = model_path(entry, cache, flip=flip, fmt=fmt)
     _model_dir(ckpt, model_dir, fmt, flip, wanted, sizes)
     return FetchedWeights(entry, pth, ckpt, model_dir)
+
+
+def pose_checkpoint(
+    entry: KnownWeights,
+    cache: str | Path | None = None,
+    offline: bool = False,
+    progress: bool = True,
+) -> Path:
+    """The converted pose (or backbone) checkpoint of ``entry`` in the cache: downloaded and
+    verified unless cached (``obtain``), converted once."""
+    from simplepose.config.presets import get_preset
+    from simplepose.export.convert import convert_checkpoint
+
+    if entry.kind not in ("pose", "backbone"):
+        raise ValueError(f"{entry.name} is a {entry.kind} file, not pose weights")
+    pth = obtain(entry, cache, offline=offline, progress=progress)
+    ckpt = checkpoint_path(entry, cache)
+    if not ckpt.is_file():
+        convert_checkpoint(pth, ckpt, layout=entry.layout, config=get_preset(entry.preset))
+    return ckpt
 
 
 def ensure_default_model(

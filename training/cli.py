@@ -22,6 +22,7 @@ from simplepose.training.cli_args import (
     data_source,
     keypoints_for,
 )
+from simplepose.training.init_from import add_init_from_arg, cli_source
 
 log = logging.getLogger(__name__)
 DEFAULT_PRESET = "res50_256x192"
@@ -43,14 +44,21 @@ examples:
   simplepose train --config res18_128x96 --data coco-mini --output runs/t train.epochs=10
   # your own keypoints: a dataset file (docs/training.md), checked first as by 'data check'
   simplepose train --config res18_128x96 --dataset factory9.yaml --output runs/f9 --val-split val
+  # fine-tune a pose model (a .ckpt, a run or model directory, or a registry name)
+  simplepose train --init-from mmpose1-res50-256x192 --data /data/mine --output runs/ft \
+      train.lr=1e-4 train.epochs=20
 
 The run directory gets config.yaml (resolved config), last.ckpt (every epoch), best.ckpt (best
-val AP, with --val-split), last_state.ckpt (optimiser state for --resume) and metrics.jsonl.
+val AP, with --val-split), last_state.ckpt (optimiser state for --resume), metrics.jsonl and
+TensorBoard event files (tensorboard --logdir runs), and when the run ends results.png (loss,
+learning rate and AP curves) and predictions.jpg (validation images with predicted skeletons).
 """
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """``train`` and ``evaluate`` (see ``evaluate_cli``)."""
+    """``train`` and ``evaluate`` (see ``evaluate_cli``). A weights-registry name given to
+    ``--init-from`` becomes a pose checkpoint through ``args.builders.checkpoint`` (the hub's
+    ``Builders``, which the composition root sets; without it only files and directories)."""
     text = "train SimpleBaselines on COCO keypoints and write checkpoints"
     p = sub.add_parser(
         "train",
@@ -108,6 +116,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="MindSpore checkpoint with backbone weights (e.g. converted torchvision ResNet)",
     )
+    add_init_from_arg(p)
     p.add_argument(
         "--max-steps",
         type=int,
@@ -161,6 +170,7 @@ def _worker_argv(args: argparse.Namespace) -> list[str]:
         ("--save-every", args.save_every),
         ("--device", args.device),
         ("--pretrained", args.pretrained),
+        ("--init-from", args.init_from),
         ("--max-steps", args.max_steps),
     ):
         if value is not None:
@@ -289,6 +299,8 @@ def run_train(args: argparse.Namespace) -> int:
     splits = [args.train_split, *([args.val_split] if args.val_split else [])]
     data = data_source(args.data, args.dataset, splits)
     config = keypoints_for(config, data, resumed=args.resume is not None)
+    if args.init_from is not None:
+        args.init_from = cli_source(args)
     if args.devices > 1 or args.nodes > 1:
         return _launch(args, run_dir)
 
@@ -306,6 +318,7 @@ def run_train(args: argparse.Namespace) -> int:
         device_id=args.device_id,
         resume=args.resume is not None,
         pretrained=args.pretrained,
+        init_from=args.init_from,
         max_steps=args.max_steps,
         progress=not args.no_progress and sys.stderr.isatty(),
     )

@@ -35,6 +35,7 @@ from simplepose.training.coco import (
     image_dir,
     load_annotations,
 )
+from simplepose.training.keypoint_ap import KeypointAP, per_keypoint_ap
 
 log = logging.getLogger(__name__)
 STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
@@ -54,6 +55,7 @@ class EvalResult:
     num_boxes: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     num_suppressed: int = 0  # persons removed by OKS NMS (duplicates of a better-scored one)
+    per_keypoint: list[KeypointAP] = field(default_factory=list)  # see training.keypoint_ap
 
     def describe(self) -> str:
         skipped = ", ".join(f"{n} {k}" for k, n in self.skipped.items()) or "none"
@@ -200,6 +202,7 @@ def evaluate(
     output: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
     detector: PersonDetector | None = None,
+    per_keypoint: bool = False,
 ) -> EvalResult:
     """COCO keypoint AP of ``model`` on ``split`` of a COCO root or dataset file, with the OKS
     sigmas of the model's keypoint set (which must be the data's).
@@ -212,6 +215,7 @@ def evaluate(
         score_thre: detection boxes scoring below this are not used.
         flip: flip test (always on for a flip-fused exported model).
         output: where to write the COCO results JSON (optional).
+        per_keypoint: also compute the per-keypoint AP table (``training.keypoint_ap``).
 
     ``decode``, ``flip``, ``score_thre``, ``batch_size``, ``in_vis_thre`` and ``oks_thre`` left
     ``None`` come from the model's ``config.test``, as in ``predict`` and the service.
@@ -249,6 +253,11 @@ def evaluate(
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(json.dumps(results))
     stats, table = coco_eval(annotation_path(data_root, split), results, keypoints.sigma_array())
+    rows = (
+        per_keypoint_ap(data, results, keypoints.names, keypoints.sigma_array())
+        if per_keypoint
+        else []
+    )
     return EvalResult(
         results=results,
         stats=stats,
@@ -258,4 +267,5 @@ def evaluate(
         num_boxes=sum(len(it.boxes) for it in items.values()),
         skipped={k: n for k, n in skipped.counts.items() if k != NMS_REMOVED},
         num_suppressed=skipped.counts.get(NMS_REMOVED, 0),
+        per_keypoint=rows,
     )

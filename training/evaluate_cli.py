@@ -10,6 +10,7 @@ from pathlib import Path
 from simplepose.commandline.errors import CLIError
 from simplepose.pose.codec import DECODE_METHODS
 from simplepose.training.cli_args import add_dataset_arg, add_device_args, data_source
+from simplepose.training.keypoint_ap import format_table, write_csv
 
 EVAL_EPILOG = """\
 examples:
@@ -18,6 +19,10 @@ examples:
       --boxes COCO_val2017_detections_AP_H_56_person.json --output results.json
   # your own keypoints: the val split of a dataset file, with its OKS sigmas
   simplepose evaluate --checkpoint runs/f9/best.ckpt --dataset factory9.yaml
+
+Besides COCO AP it prints a per-keypoint table (AP of each joint: COCO AP with the OKS of that
+joint alone; 'labelled': persons carrying it) and saves it as CSV: --keypoint-table FILE, else
+<output>_keypoints.csv beside --output, else keypoint_ap_<split>.csv beside --checkpoint.
 """
 
 
@@ -77,6 +82,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     e.add_argument("--batch-size", type=int, default=None, help="crops per model call")
     e.add_argument("--output", type=Path, default=None, help="write COCO keypoint results here")
+    e.add_argument(
+        "--keypoint-table",
+        type=Path,
+        default=None,
+        help="write the per-keypoint AP table here (CSV; default: see below)",
+    )
     add_device_args(e)
     e.set_defaults(func=run_evaluate)
 
@@ -118,6 +129,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         output=args.output,
         detector=detector,
+        per_keypoint=True,
     )
     flip = model.info.flip_fused or (
         model.info.config.test.flip_test if args.flip is None else args.flip
@@ -126,6 +138,20 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print(result.describe())
     print(result.summary)
     print(json.dumps({k: round(v, 4) for k, v in result.stats.items()}))
+    print(f"per keypoint (OKS of one joint; worst first):\n{format_table(result.per_keypoint)}")
+    table = _table_path(args)
+    if table is not None:
+        print(f"per-keypoint table written to {write_csv(result.per_keypoint, table)}")
     if args.output:
         print(f"results written to {args.output}")
     return 0
+
+
+def _table_path(args: argparse.Namespace) -> Path | None:
+    if args.keypoint_table is not None:
+        return args.keypoint_table
+    if args.output is not None:
+        return args.output.with_name(f"{args.output.stem}_keypoints.csv")
+    if args.checkpoint is not None:
+        return args.checkpoint.with_name(f"keypoint_ap_{Path(args.split).name}.csv")
+    return None

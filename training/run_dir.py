@@ -2,7 +2,9 @@
 
 ``config.yaml`` (resolved config), ``last.ckpt`` / ``best.ckpt`` (network only, loadable with
 ``simplepose.network.checkpoint.build_network``), ``last_state.ckpt`` (optimiser moments, step
-counter, epoch position) and ``metrics.jsonl`` (one JSON object per line).
+counter, epoch position), ``metrics.jsonl`` (one JSON object per line), TensorBoard event files
+(``simplepose.training.board``), and at the end ``results.png`` and ``predictions.jpg``
+(``simplepose.training.report``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ LAST_CKPT = "last.ckpt"
 BEST_CKPT = "best.ckpt"
 STATE_CKPT = "last_state.ckpt"
 METRICS_FILE = "metrics.jsonl"
+RESULTS_PNG = "results.png"
+PREDICTIONS_JPG = "predictions.jpg"
 STATE_KEY = "simplepose_train_state"
 
 
@@ -56,12 +60,18 @@ def load_run_config(run_dir: str | Path, overrides: Iterable[str] = ()) -> Confi
 
 
 class MetricsWriter:
-    """Appends one JSON object per line, flushed, with a wall-clock time stamp."""
+    """Appends one JSON object per line, flushed, with a wall-clock time stamp; passes each
+    record on to ``board`` (TensorBoard events, ``simplepose.training.board``) when given."""
 
-    def __init__(self, path: Path | None):
+    def __init__(self, path: Path | None, board: Any = None):
         self.path = path
+        self.board = board
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.close()
 
     def write(self, kind: str, **values: Any) -> None:
         if self.path is None:
@@ -69,6 +79,8 @@ class MetricsWriter:
         record = {"kind": kind, "time": round(time.time(), 3), **values}
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
+        if self.board is not None:
+            self.board.record(kind, values)
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

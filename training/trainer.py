@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from simplepose.config.presets import Config
+from simplepose.training.board import Board
 from simplepose.training.coco import DataSource, SkipCounter, person_samples
 from simplepose.training.dataset import PoseSource, build_dataset, epoch_indices, steps_per_epoch
 from simplepose.training.distributed import init_distributed, trainable_digest
+from simplepose.training.init_from import load_init, read_source, resolve_source, run_config
 from simplepose.training.resume import restore, save_last, save_state
 from simplepose.training.run_dir import (
     BEST_CKPT,
@@ -45,9 +47,12 @@ class TrainOptions:
     device_id: int = 0
     resume: bool = False
     pretrained: Path | None = None
+    init_from: Path | None = None  # pose checkpoint (file or directory) to fine-tune from
     max_steps: int | None = None  # stop with a checkpoint after this many steps of this process
     progress: bool = True
     graph_mode: bool = True
+    report: bool = True  # results.png and the prediction grid when the run ends
+    stop_at_ap: float | None = None  # stop once a validation reaches this AP (one process)
 
 
 @dataclass
@@ -73,6 +78,10 @@ class Trainer:
         from simplepose.network.pose_net import PoseResNet
         from simplepose.runtime.device import select_device
 
+        self.init_source = None
+        if options.init_from is not None and not options.resume:
+            self.init_source = read_source(resolve_source(str(options.init_from)))
+            config = run_config(config, self.init_source)
         self.config = config
         self.options = options
         self.run_dir = Path(options.run_dir)
@@ -85,6 +94,8 @@ class Trainer:
         self.device = select_device(options.device, device_id, graph_mode=options.graph_mode)
         check_amp(config, self.device)
         self.shard = init_distributed()
+        if options.stop_at_ap is not None and self.shard.size > 1:
+            raise ValueError("stop_at_ap stops one process: validation runs on rank 0 only")
         self.is_main = self.shard.rank == 0
         ms.set_seed(config.train.seed)
         self.skipped = SkipCounter()
@@ -109,10 +120,13 @@ class Trainer:
         self.state = RunState()
         if options.resume:
             self._restore()
+        elif self.init_source is not None:
+            load_init(self.net, config, self.init_source)
         elif options.pretrained is not None:
             load_backbone(self.net, Path(options.pretrained))
         self.step_cell = make_train_step(self.net, self.optimizer, config, self.device)
-        self.metrics = MetricsWriter(self.run_dir / metrics_name(self.shard.rank))
+        board = Board(self.run_dir) if self.is_main else None
+        self.metrics = MetricsWriter(self.run_dir / metrics_name(self.shard.rank), board)
         if self.shard.size > 1:
             from mindspore import ops
 
@@ -177,8 +191,25 @@ class Trainer:
             return self._summary(None, stopped=False)
         finally:
             stop.restore()
+            self.metrics.close()
+            if self.is_main and self.options.report:
+                self._report()
             if self.skipped.total:
                 log.warning("skipped during training: %s", self.skipped.summary())
+
+    def _report(self) -> None:
+        """results.png and the prediction grid; a failure here costs the pictures, not the run."""
+        from simplepose.training.report import write_report
+
+        opts = self.options
+        try:
+            write_report(self.run_dir, opts.data_root, opts.val_split or opts.train_split)
+        except ImportError as exc:
+            log.warning(
+                "no results.png / predictions.jpg: %s (pip install 'simplepose[train]')", exc
+            )
+        except (OSError, ValueError, RuntimeError) as exc:
+            log.warning("run report not written: %s", exc)
 
     def _begin(self) -> None:
         if self.is_main:
@@ -250,6 +281,9 @@ class Trainer:
                 self.save_state(self.state)  # record the new best for a later resume
         else:
             self.state = done
+        target = self.options.stop_at_ap
+        if result.reason is None and ap is not None and target is not None and ap >= target:
+            result.reason = f"val AP {ap:.4f} >= {target}"
         seconds = time.perf_counter() - result.started
         self.metrics.write(
             "epoch",

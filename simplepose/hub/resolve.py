@@ -77,6 +77,7 @@ class HubOptions:
 
 RegistryBuilder = Callable[[KnownWeights, HubOptions], Path]
 DemoBuilder = Callable[[HubOptions], Path]
+CheckpointBuilder = Callable[[KnownWeights, HubOptions], Path]
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,12 @@ class Builders:
     ``registry(entry, options)``: download, verify, convert and export a pose registry entry
     (also adds missing bucket graphs to a cached one); returns the directory and raises
     ``WeightsUnavailable`` when the weights cannot be had. ``demo(options)``: train and export
-    the demo model; returns its directory."""
+    the demo model; returns its directory. ``checkpoint(entry, options)``: the converted pose
+    checkpoint of a registry entry (what ``train --init-from NAME`` fine-tunes from)."""
 
     registry: RegistryBuilder | None = None
     demo: DemoBuilder | None = None
+    checkpoint: CheckpointBuilder | None = None
 
 
 NO_BUILDERS = Builders()

@@ -5,7 +5,8 @@ machine it ran on).
 A new bench script needs an entry in ``BENCHES`` (arguments that finish in seconds, the keys of
 its JSON); ``test_every_bench_script_has_an_entry`` fails until it has one. Arguments may name
 ``{data}`` (coco-mini), ``{clip}`` (the PoseTrack clip), ``{work}`` (an empty directory of its
-own) and ``{run}`` (a run directory holding a tiny random-weight ``last.ckpt``), or
+own), ``{run}`` (a run directory holding a tiny random-weight ``last.ckpt``), ``{upper9}`` (the
+nine-point dataset file built from coco-mini, tests/custom_keypoints.py), or
 ``{out:SCRIPT}``, the work directory of another entry (which then runs first).
 """
 
@@ -27,6 +28,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BENCH = REPO_ROOT / "bench"
 TIMEOUT_S = 900
 SMALL = "res18_128x96"  # the smallest preset: what the service benches serve here
+# The tiny network of the {run} checkpoint (tests/conftest.py tiny_config), as overrides.
+TINY = ("model.input_size=[64,96]", "model.heatmap_size=[16,24]", "model.deconv_channels=32")
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,12 @@ BENCHES: dict[str, Bench] = {
     ),
     "first_answer.py": _bench(
         "--runs", "1", "--demo-steps", "2", keys="runs median_s", needs="venv"
+    ),
+    "finetune.py": _bench(
+        "--dataset", "{upper9}", "--init", "{run}", "--batch-size", "42", "--max-steps", "2",
+        "--eval-every", "2", "--target", "0", "--output", "{work}/runs", *TINY,
+        "data.num_workers=1",
+        keys="finetuned_steps scratch_steps fewer_steps keypoints instances", needs="coco",
     ),
     "fused_decode.py": _bench(
         "--config", SMALL, "--batches", "2", "--repeats", "1", keys="config repeats results"
@@ -143,7 +152,7 @@ BENCHES: dict[str, Bench] = {
 
 FIXTURES = {"coco": "coco_mini", "clip": "posetrack_clip"}  # they skip when ../shared is absent
 VENV_STAMP = REPO_ROOT / ".venv" / ".installed-dev"  # what `make` checks before `make serve`
-PLACEHOLDER = re.compile(r"\{(data|clip|work|run|out:[\w.]+)\}")
+PLACEHOLDER = re.compile(r"\{(data|clip|work|run|upper9|out:[\w.]+)\}")
 
 
 def scripts() -> list[str]:
@@ -165,6 +174,13 @@ class Runner:
             return str(request.getfixturevalue("posetrack_clip"))
         if name == "work":
             return str(self.root / script)
+        if name == "upper9":
+            from custom_keypoints import YAML_NAME, write_custom_dataset
+
+            out = self.root / "_upper9"
+            if not (out / YAML_NAME).is_file():
+                return str(write_custom_dataset(Path(self._value("data", script, request)), out))
+            return str(out / YAML_NAME)
         if name == "run":
             run = self.root / "_run"
             if not (run / "last.ckpt").is_file():

@@ -86,7 +86,9 @@ def test_evaluate_uses_the_dataset_category_and_sigmas(run_dir: Path, dataset: P
         )
         == 0
     )
-    stats = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    out = capsys.readouterr().out  # the stats line, then the per-keypoint table
+    stats = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
+    assert "per keypoint" in out and "eye_starboard" in out  # the table of its keypoints
     assert stats["AP"] == pytest.approx(result.stats["AP"], abs=1e-4)
 
 

@@ -153,10 +153,14 @@ def test_cli_evaluate_checkpoint_matches_cocoeval(
     text = capsys.readouterr().out
     assert "boxes: ground-truth person boxes" in text
     assert "flip test: on" in text
-    stats = json.loads(text.strip().splitlines()[-2])
+    stats = json.loads(next(line for line in text.splitlines() if line.startswith("{")))
     results = json.loads(out.read_text())
     removed = int(re.search(r"(\d+) removed by OKS NMS", text).group(1))
     assert "68 person boxes" in text and len(results) == 68 - removed  # none dropped silently
     by_hand = coco_eval_by_hand(coco_mini / "annotations/person_keypoints_val2017.json", out)
     np.testing.assert_allclose([stats[k] for k in STAT_NAMES], by_hand, atol=5e-5)
     assert re.search(r"Average Precision\s+\(AP\) @\[ IoU=0.50:0.95", text)
+    # the per-keypoint table: printed, and saved beside --output with one row per joint
+    assert "per keypoint (OKS of one joint; worst first)" in text and "left_wrist" in text
+    rows = (tmp_path / "res_keypoints.csv").read_text().splitlines()
+    assert rows[0] == "keypoint,labelled,AP,AP50,AP75,AR" and len(rows) == 18
