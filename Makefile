@@ -44,7 +44,7 @@ bench: venv
 # wheels only. requirements.lock: the Ascend image (MindSpore: train, export, serve MindIR and
 # ONNX). requirements-cpu.lock: the CPU image, which serves exported ONNX models without MindSpore.
 LOCK_PYTHON := 3.11
-LOCK_EXTRAS := mindspore serve video eval
+LOCK_EXTRAS := mindspore serve video eval train
 CPU_LOCK_EXTRAS := serve video openvino
 UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version $(LOCK_PYTHON) \
 	--only-binary :all: --custom-compile-command "make lock" --quiet

@@ -24,7 +24,7 @@ IMAGE_PYTHON = {"python_version": "3.11", "python_full_version": "3.11.0"}
 IMAGE_PLATFORMS = ("x86_64", "aarch64")  # linux/amd64 and linux/arm64 images
 # lock file -> (the Makefile variable naming its extras, those extras)
 LOCKS = {
-    "requirements.lock": ("LOCK_EXTRAS", ("mindspore", "serve", "video", "eval")),
+    "requirements.lock": ("LOCK_EXTRAS", ("mindspore", "serve", "video", "eval", "train")),
     "requirements-cpu.lock": ("CPU_LOCK_EXTRAS", ("serve", "video", "openvino")),
 }
 
