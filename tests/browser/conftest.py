@@ -87,7 +87,7 @@ def service(served_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield base
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # closed with each module: no event loop outlives tests/browser
 def playwright_session(chromium: str):
     from playwright.sync_api import sync_playwright
 
