@@ -26,7 +26,7 @@ import httpx  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _coco import val_person_boxes  # noqa: E402
 from _machine import UNCAPPED_ENV, machine  # noqa: E402
-from _service import ServiceProcess  # noqa: E402
+from _service import R50_PRESET, ServiceProcess  # noqa: E402
 from serve_throughput import build_model, rate, run_clients  # noqa: E402
 
 
@@ -49,6 +49,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--images", type=int, default=12)
     p.add_argument("--batch-sizes", default="1,2,4,8,16")
+    p.add_argument("--preset", default=R50_PRESET, help="the served model (random weights)")
     args = p.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
 
@@ -56,7 +57,9 @@ def main() -> int:
     from simplepose.runtime.device import select_device
 
     select_device("CPU")
-    model_dir = build_model(args.workdir, args.data, parse_batch_sizes(args.batch_sizes))
+    model_dir = build_model(
+        args.workdir, args.data, parse_batch_sizes(args.batch_sizes), args.preset
+    )
     requests = val_person_boxes(args.data, args.images, 3, with_keypoints=True)
     cpus = sorted(os.sched_getaffinity(0))
     counts = core_counts(cpus)

@@ -86,7 +86,7 @@ BENCHES: dict[str, Bench] = {
     "ort_op_profile.py": _bench(
         "--model-dir", "{out:quantization_quality.py}/overfit_onnx", "--batch-size", "2",
         "--rounds", "1", "--seconds", "0.2", "--profile-runs", "1",
-        keys="persons_per_s int8_vs_fp32 ms_per_call_by_op batch_size threads cpu_flags",
+        keys="persons_per_s int8_vs_fp32 ms_per_call_by_op batch_size threads machine",
         needs="coco",
     ),
     "overfit.py": _bench(
@@ -106,7 +106,12 @@ BENCHES: dict[str, Bench] = {
         "--data", "{data}", "--workdir", "{work}", "--preset", SMALL, "--clients", "1",
         "--requests", "2", "--warmup-requests", "1", "--images", "1", "--min-persons", "1",
         "--max-batch", "2", "--batch-sizes", "1,2", "--direct-seconds", "0.1", "--rounds", "1",
-        keys="backends cpu_default ratios threads cpu_flags model load_average", needs="coco",
+        keys="backends cpu_default ratios threads machine model load_average", needs="coco",
+    ),
+    "cores_sweep.py": _bench(
+        "--data", "{data}", "--workdir", "{work}", "--preset", SMALL, "--batch-sizes", "1,2",
+        "--clients", "1", "--requests", "2", "--rounds", "1", "--images", "1",
+        keys="cores base_cores machine", needs="coco",
     ),
     "roofline.py": _bench(
         "--data", "{data}", "--workdir", "{work}", "--small", "--batch-sizes", "1,2",
