@@ -34,7 +34,8 @@ def load_cpu_model(
     problem = openvino_problem()
     spec = choose_backend(info, "CPU", backend, onnxruntime_installed(), problem)
     if backend == "auto" and problem is not None and openvino_installed() and has_amx():
-        log.warning("not serving with OpenVINO bf16 (AMX): %s; using %s", problem, spec.name)
+        # an auto choice, logged as progress: the capped process still serves (ONNX Runtime)
+        log.info("not serving with OpenVINO bf16 (AMX): %s; using %s", problem, spec.name)
     if spec.runtime == "openvino":
         return OpenVinoModel(directory, spec.name, threads, sessions)
     if spec.runtime == "onnxruntime":

@@ -256,7 +256,7 @@ def test_openvino_is_refused_in_a_capped_process_and_auto_says_why(bucket_dir, c
         OpenVinoModel(bucket_dir)
     with pytest.raises(ValueError, match="'openvino-bf16' cannot run here"):
         load_model(bucket_dir, backend="openvino-bf16")
-    with caplog.at_level("WARNING"):
+    with caplog.at_level("INFO"):
         model = load_cpu_model(bucket_dir, ModelInfo.load(bucket_dir), "auto", threads=1)
     assert model is not None and model.backend == "onnxruntime"
     assert "not serving with OpenVINO bf16 (AMX): ONEDNN_MAX_CPU_ISA=AVX2" in caplog.text
