@@ -95,3 +95,88 @@ def worst_accepted_uploads(max_bytes: int = 20 * MB, max_pixels: int = 40_000_00
                      "cpu_seconds": round(min(cpu), 3)}  # fmt: skip
     worst = max(out, key=lambda k: out[k]["seconds"])
     return {"worst": worst, "worst_seconds": out[worst]["seconds"], "all": out}
+
+
+def hostile_structure_uploads(max_bytes: int = 20 * MB, max_pixels: int = 40_000_000) -> dict:
+    """Time (best of 3: wall and this thread's CPU, seconds) for the service's ``decode_image``
+    to refuse uploads of ``max_bytes`` built to make header parsers walk them, one or more per
+    accepted format, and the answer each got."""
+    from simplepose.serving.http_errors import ServiceError
+    from simplepose.serving.images import decode_image
+
+    h = _helpers()
+    rgb = h.noise_rgb(48, 64)
+    png, webp = (cv2.imencode(ext, rgb)[1].tobytes() for ext in (".png", ".webp"))
+    room = max_bytes - 64 * 1024
+    candidates = {
+        "png_empty_chunks_before_pixels": h.png_chunks_before_pixels(png, room),
+        "png_empty_chunks_after_pixels": h.png_with_chunks(png, empty_chunks=room // 12),
+        "jpeg_empty_segments_before_scan": h.jpeg_segments_before_scan(h.jpeg(rgb), room),
+        "jpeg_fill_bytes_before_scan": h.jpeg_segments_before_scan(h.jpeg(rgb), room, True),
+        "jpeg_400_scans": h.many_scan_jpeg(rgb, 400),
+        "webp_empty_chunks": h.webp_with_chunks(webp, room),
+        "bmp_side_over_opencv": h.wide_bmp((1 << 20) + 1)[:4096],  # header only
+    }
+    out = {}
+    for name, data in candidates.items():
+        wall, cpu, answer = [], [], "200"
+        for _ in range(3):
+            start, start_cpu = time.perf_counter(), time.thread_time()
+            try:
+                decode_image(data, None, max_bytes, max_pixels)
+            except ServiceError as exc:
+                answer = f"{exc.status} {exc.code}"
+            wall.append(time.perf_counter() - start)
+            cpu.append(time.thread_time() - start_cpu)
+        out[name] = {"bytes": len(data), "answer": answer, "seconds": round(min(wall), 4),
+                     "cpu_seconds": round(min(cpu), 4),
+                     "pillow_header_cpu_seconds": _pillow_header_cpu(data)}  # fmt: skip
+    worst = max(out, key=lambda k: out[k]["seconds"])
+    return {"worst": worst, "worst_seconds": out[worst]["seconds"], "all": out}
+
+
+def _pillow_header_cpu(data: bytes) -> float:
+    """The reference: CPU seconds Pillow's header parser alone spends on ``data`` (what an
+    upload cost when Pillow read it before any structure check), once."""
+    import io
+
+    from PIL import Image
+
+    start = time.thread_time()
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.size  # noqa: B018 (the header is parsed by open)
+    except Exception:  # noqa: BLE001 (the reference only times it)
+        pass
+    return round(time.thread_time() - start, 4)
+
+
+def hostile_structure_over_http(model: Path, workdir: Path, max_bytes: int = 20 * MB) -> dict:
+    """The 20 MB PNG and JPEG structure bombs posted to ``/keypoints`` of a ``simplepose serve``
+    process (upload, multipart parsing and the checks): answer and seconds, best and worst of 3."""
+    import httpx
+    from _service import ServiceProcess
+
+    h = _helpers()
+    rgb = h.noise_rgb(48, 64)
+    room = max_bytes - 64 * 1024
+    cases = {
+        "png_empty_chunks_before_pixels": h.png_chunks_before_pixels(
+            cv2.imencode(".png", rgb)[1].tobytes(), room
+        ),
+        "jpeg_empty_segments_before_scan": h.jpeg_segments_before_scan(h.jpeg(rgb), room),
+    }
+    out = {}
+    env = {"SIMPLEPOSE_DETECTOR": "none", "SIMPLEPOSE_MAX_UPLOAD_BYTES": str(max_bytes)}
+    service = ServiceProcess(model, workdir / "hostile_uploads.log", [], env)
+    with service, httpx.Client(base_url=service.url, timeout=60) as client:
+        for name, data in cases.items():
+            seconds = []
+            for _ in range(3):
+                start = time.perf_counter()
+                r = client.post("/keypoints", files={"image": ("x", data, "image/png")})
+                seconds.append(time.perf_counter() - start)
+            out[name] = {"bytes": len(data), "answer": f"{r.status_code} {r.json()['error']['code']}",
+                         "seconds_best": round(min(seconds), 3),
+                         "seconds_worst": round(max(seconds), 3)}  # fmt: skip
+    return out

@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import secrets
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -42,6 +43,7 @@ MAX_KEY_CHARS = 256  # longer credentials are rejected before hashing
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 DIGEST_HEX_CHARS = 64
 FILE_MODE = 0o600
+MAX_FILE_BYTES = 1 << 20  # about 10,000 keys; a larger "key file" is not one
 COMMENT = (
     "# simplepose API keys: HMAC-SHA256 digests with this file's salt, never the keys.\n"
     "# Manage with: simplepose keys create|list|revoke NAME --file THIS_FILE\n"
@@ -155,9 +157,26 @@ def format_keyfile(ring: KeyRing) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _read_regular(path: Path) -> bytes:
+    """The bytes of ``path`` if it is a regular file: a FIFO (which would block the service's
+    start-up or its reload), a device such as /dev/zero (endless) or a directory is refused,
+    checked before opening and again on the opened descriptor (opened non-blocking, so a FIFO
+    swapped in between cannot block either)."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise KeyFileError(f"API key file {path} is not a regular file")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise KeyFileError(f"API key file {path} is not a regular file")
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise KeyFileError(f"API key file {path} is over {MAX_FILE_BYTES} bytes")
+    return data
+
+
 def read_keyfile(path: Path) -> KeyRing:
     try:
-        text = path.read_text()
+        text = _read_regular(path).decode()
     except FileNotFoundError as exc:
         raise KeyFileError(f"API key file not found: {path}") from exc
     except (OSError, UnicodeDecodeError) as exc:

@@ -19,7 +19,11 @@ from simplepose.serving.access import install_access
 from simplepose.serving.api.routes import health, keypoints, model, stream, video_upload
 from simplepose.serving.http_errors import install_error_handlers
 from simplepose.serving.metrics import ServiceMetrics
-from simplepose.serving.middleware import MetricsMiddleware, UploadLimitMiddleware
+from simplepose.serving.middleware import (
+    MetricsMiddleware,
+    RedactKeyQueryMiddleware,
+    UploadLimitMiddleware,
+)
 from simplepose.serving.page import install_page
 from simplepose.serving.predictor import KeypointPredictor
 from simplepose.serving.settings import Settings, get_settings, hub_options
@@ -195,13 +199,16 @@ def create_app(
     app.state.predictor = None
     app.state.loader = None
     app.state.drained = True
-    app.state.video_slots = Slots(settings.video_max_requests)
-    app.state.stream_slots = Slots(settings.stream_max_connections)
+    app.state.video_slots = Slots(settings.video_max_requests, settings.video_max_requests_per_key)
+    app.state.stream_slots = Slots(
+        settings.stream_max_connections, settings.stream_max_connections_per_key
+    )
     install_error_handlers(app)
     app.include_router(api_router())
     if settings.web_page:
         install_page(app)
-    # Outermost last: metrics -> CORS -> API key + request rate -> upload limit -> routes.
+    # Outermost last: key redaction -> metrics -> CORS -> API key + request rate -> upload limit
+    # -> routes.
     app.add_middleware(
         UploadLimitMiddleware,
         max_bytes=settings.max_upload_bytes,
@@ -209,4 +216,5 @@ def create_app(
     )
     install_access(app, settings, metrics)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RedactKeyQueryMiddleware)
     return app

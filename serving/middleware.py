@@ -1,8 +1,11 @@
-"""Pure ASGI middlewares: the upload byte limit and per-request metrics."""
+"""Pure ASGI middlewares: key-bearing query parameters redacted, the upload byte limit and
+per-request metrics."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -11,6 +14,40 @@ from simplepose.serving.metrics import ServiceMetrics
 
 # Multipart framing and the small form fields on top of the image itself.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
+# Query parameters that carry credentials by convention, and values that look like our keys.
+KEY_PARAMETER = re.compile(
+    r"(?i)(api[-_]?key|apikey|key|token|access[-_]?token|auth|authorization|password|secret)"
+)
+KEY_VALUE = re.compile(r"sp_[A-Za-z0-9_-]{8,}")
+REDACTED = "REDACTED"
+
+
+def redact_query(query: bytes) -> bytes:
+    """``query`` with the value of every key-bearing parameter replaced by ``REDACTED``."""
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    if not any(KEY_PARAMETER.fullmatch(k) or KEY_VALUE.search(v) for k, v in pairs):
+        return query
+    return urlencode(
+        [
+            (k, REDACTED if KEY_PARAMETER.fullmatch(k) or KEY_VALUE.search(v) else v)
+            for k, v in pairs
+        ]
+    ).encode("latin-1")
+
+
+class RedactKeyQueryMiddleware:
+    """Outermost: rewrites the scope's query string in place, so neither uvicorn's access log
+    (it formats the path from this same scope when it logs) nor any route or log line sees a
+    key sent as ``?api_key=``. Keys are never read from the query (docs/access.md)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query = scope.get("query_string")
+        if scope["type"] in ("http", "websocket") and query:
+            scope["query_string"] = redact_query(query)
+        await self.app(scope, receive, send)
 
 
 class UploadLimitMiddleware:

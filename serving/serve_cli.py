@@ -9,7 +9,7 @@ import argparse
 import logging
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from simplepose.hub.resolve import NO_BUILDERS
 from simplepose.serving.cli_options import (
@@ -19,6 +19,9 @@ from simplepose.serving.cli_options import (
     load_settings_detector,
     settings_from_args,
 )
+
+if TYPE_CHECKING:
+    from simplepose.serving.settings import Settings
 
 log = logging.getLogger(__name__)
 EXIT_FAILED = 1  # the model did not load, or queued inference did not finish at shutdown
@@ -46,6 +49,7 @@ examples:
 """
 
 
+WS_MESSAGE_MARGIN_BYTES = 64 * 1024  # over the largest frame, so it still gets its error message
 SERVE_OPTIONS = (
     "model", "device", "device_id", "cache_dir", "offline", "backend", "threads", "sessions",
     "host", "port", "max_batch", "max_wait_ms", "queue_size", "log_level", "web_page",
@@ -53,14 +57,36 @@ SERVE_OPTIONS = (
 )  # fmt: skip
 
 
+def uvicorn_config(app: Any, settings: Settings) -> Any:
+    """The uvicorn configuration ``simplepose serve`` runs ``app`` with."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=int(settings.graceful_timeout_s),
+        workers=1,  # one process = one copy of the model and one executor per device
+        # Frames are JPEG/PNG: compression buys nothing, and inflating a small message into
+        # megabytes would run on the event loop.
+        ws_per_message_deflate=False,
+        # A larger message is refused from its frame header (close 1009), never read.
+        ws_max_size=settings.stream_max_frame_bytes + WS_MESSAGE_MARGIN_BYTES,
+    )
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from simplepose.hub.pins import read_pins
     from simplepose.serving.access import access_policy
     from simplepose.serving.main import create_app
 
     settings = settings_from_args(args, SERVE_OPTIONS)
     access_policy(settings)  # refuse an unprotected public bind before loading anything
+    if settings.pinned_digests is not None:  # a broken pin file fails here, before listening
+        read_pins(settings.pinned_digests)
     if settings.model is not None:  # a name that means nothing fails before listening
         from simplepose.hub.resolve import check_model_name
 
@@ -77,14 +103,7 @@ def _serve(args: argparse.Namespace) -> int:
         on_load_error=stop,
         builders=getattr(args, "builders", NO_BUILDERS),
     )
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=int(settings.graceful_timeout_s),
-        workers=1,  # one process = one copy of the model and one executor per device
-    )
+    config = uvicorn_config(app, settings)
     server = uvicorn.Server(config)
     page = " (web page at /)" if settings.web_page else ""
     where = settings.model or "the default model (resolved in the background)"

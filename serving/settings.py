@@ -115,7 +115,22 @@ class Settings(BaseSettings):
     stream_max_fps: float = Field(15.0, gt=0, description="frames/s one stream may send")
     stream_max_frame_bytes: int = Field(4 * 1024 * 1024, ge=1, description="largest stream frame")
     stream_idle_timeout_s: float = Field(
-        60.0, gt=0, description="a stream silent this long is closed"
+        60.0,
+        gt=0,
+        description="a stream without a tracked frame this long is closed (texts, pings: no)",
+    )
+    # Per-key shares of the video and stream slots (docs/access.md): one key cannot hold them
+    # all; and the digests a deployment pins for downloads (docs/kubernetes.md).
+    video_max_requests_per_key: int = Field(
+        1, ge=1, description="videos one key (or address, auth off) may have in progress"
+    )
+    stream_max_connections_per_key: int = Field(
+        2, ge=1, description="stream connections one key (or address) may hold open"
+    )
+    pinned_digests: Path | None = Field(
+        None,
+        description="sha256sum-style file of digests every weights download must match "
+        "(simplepose.hub.pins reads the same variable)",
     )
     web_page: bool = Field(True, description="serve the web page at / (off: / answers 404)")
     demo_train_steps: int = Field(

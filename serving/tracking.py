@@ -28,24 +28,38 @@ VIDEO_ERROR_STATUS = {
     "truncated": 400,
     "empty_video": 400,
     "unsupported_codec": 415,
+    "unsupported_container": 415,
 }
 
 
 class Slots:
-    """A non-blocking counter of things in progress (used from the event loop only)."""
+    """Non-blocking counters of things in progress, in total and per caller (used from the
+    event loop only): one caller holding ``per_caller`` slots cannot take the rest."""
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, per_caller: int | None = None):
         self.limit = limit
+        self.per_caller = min(limit, per_caller or limit)
         self.active = 0
+        self.held: dict[str, int] = {}
 
-    def try_acquire(self) -> bool:
+    def try_acquire(self, caller: str = "") -> str | None:
+        """None when a slot was taken, else why not: ``"caller"`` (this caller holds its
+        share) or ``"all"`` (every slot is taken)."""
+        if self.held.get(caller, 0) >= self.per_caller:
+            return "caller"
         if self.active >= self.limit:
-            return False
+            return "all"
         self.active += 1
-        return True
+        self.held[caller] = self.held.get(caller, 0) + 1
+        return None
 
-    def release(self) -> None:
+    def release(self, caller: str = "") -> None:
         self.active -= 1
+        left = self.held.get(caller, 0) - 1
+        if left > 0:
+            self.held[caller] = left
+        else:
+            self.held.pop(caller, None)
 
 
 def make_tracker(

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simplepose.hub.cache import cache_dir
+from simplepose.hub.pins import PinnedDigestsError, pinned_digest
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +102,9 @@ class KnownWeights:
 
 
 def _entries() -> list[KnownWeights]:
-    # Full digests: only where a public record exists (mmpose 0.x res50 256x192). The others
-    # carry the 8-digit prefix of their file name and are downloaded unverified (see above).
+    # Full digests: only where a public record exists (mmpose 0.x res50 256x192; the torchvision
+    # backbones below). The others carry the 8-digit prefix of their file name and are
+    # downloaded unverified unless the deployment pins them (simplepose.hub.pins).
     mmpose1 = [
         ("mmpose1-res50-256x192", "td-hm_res50_8xb64-210e_coco-256x192-04af38ce_20220923.pth", "04af38ce", "res50_256x192", 71.8),
         ("mmpose1-res50-384x288", "td-hm_res50_8xb64-210e_coco-384x288-7b8db90e_20220923.pth", "7b8db90e", "res50_384x288", 73.1),
@@ -126,13 +128,17 @@ def _entries() -> list[KnownWeights]:
         for n, f, p, s, ap in rows
     ]  # fmt: skip
     # ImageNet backbones: a starting point for training (the head stays random), no AP.
-    for name, file, prefix in (
-        ("torchvision-resnet18", "resnet18-f37072fd.pth", "f37072fd"),
-        ("torchvision-resnet50", "resnet50-0676ba61.pth", "0676ba61"),
-    ):
-        depth = name.rsplit("resnet", 1)[1]
+    # torchvision publishes only the 8-digit prefix; these full digests are the ones many
+    # independent public projects pin for the same URLs (all agree, and extend the prefix).
+    for name, file, sha in (
+        ("torchvision-resnet18", "resnet18-f37072fd.pth",
+         "f37072fd47e89c5e827621c5baffa7500819f7896bbacec160b1a16c560e07ec"),
+        ("torchvision-resnet50", "resnet50-0676ba61.pth",
+         "0676ba61b6795bbe1773cffd859882e5e297624d384b6993f7c9e683e722fb8a"),
+    ):  # fmt: skip
+        depth, prefix = name.rsplit("resnet", 1)[1], sha[:8]
         out.append(
-            KnownWeights(name, TORCHVISION + file, "", "torchvision", f"res{depth}_256x192",
+            KnownWeights(name, TORCHVISION + file, sha, "torchvision", f"res{depth}_256x192",
                          kind="backbone", name_prefix=prefix, licence="BSD-3-Clause (torchvision)")
         )  # fmt: skip
     # Person detectors (mmdeploy end2end.onnx zips, see simplepose.detection.zoo). The hash in
@@ -312,12 +318,26 @@ def download(
     return hexdigest
 
 
+def expected_digest(entry: KnownWeights) -> str:
+    """The full digest a download of ``entry`` must have: the registry's, else the one the
+    deployment pinned (``simplepose.hub.pins``), else "" (then the first download is recorded)."""
+    try:
+        pinned = pinned_digest(entry.filename)
+    except PinnedDigestsError as exc:
+        raise WeightsError(str(exc)) from exc
+    if entry.sha256 and pinned and pinned != entry.sha256:
+        raise WeightsError(
+            f"{entry.filename}: pinned sha256 {pinned} differs from the registry's {entry.sha256}"
+        )
+    return entry.sha256 or pinned
+
+
 def verify_cached(entry: KnownWeights, path: Path) -> str:
-    """Check a cached download against the registry (or its recorded digest); a file that fails
-    is deleted. Returns its sha256."""
+    """Check a cached download against the registry, the pinned digests or its recorded digest;
+    a file that fails is deleted. Returns its sha256."""
     digest = sha256_file(path)
     try:
-        check_digest(path, digest, entry.sha256 or _recorded(path), entry.name_prefix)
+        check_digest(path, digest, expected_digest(entry) or _recorded(path), entry.name_prefix)
     except WeightsError as exc:
         path.unlink(missing_ok=True)
         raise WeightsError(f"{exc}; the cached file was deleted") from exc
@@ -340,5 +360,7 @@ def obtain(
             f"{entry.name} is not in the cache ({path}) and downloads are disabled (offline)"
         )
     log.info("downloading %s from %s", entry.name, entry.url)
-    download(entry.url, path, entry.sha256, progress=progress, name_prefix=entry.name_prefix)
+    download(
+        entry.url, path, expected_digest(entry), progress=progress, name_prefix=entry.name_prefix
+    )
     return path

@@ -10,7 +10,9 @@ unusable raises ``VideoError`` with a stable ``code``:
 ``too_many_pixels``   a frame larger than ``max_pixels`` (width x height)
 ``too_many_frames``   more frames than ``max_frames``
 ``too_long``          longer than ``max_seconds``
-``invalid_video``     not a video container FFmpeg can read, or corrupt
+``unsupported_container`` not one of the containers of ``simplepose.video.containers`` (decided
+                      from the first bytes before FFmpeg is called: SDP, playlists, ffconcat...)
+``invalid_video``     an accepted container that FFmpeg cannot read, or corrupt
 ``no_video_stream``   a container without a video stream (e.g. audio only)
 ``unsupported_codec`` a codec outside ``codecs`` or without a decoder
 ``truncated``         fewer frames decode than the header declares, or decoding fails midway
@@ -32,6 +34,7 @@ import cv2
 import numpy as np
 
 from simplepose.pose.inputs import IMAGE_SUFFIXES
+from simplepose.video.containers import ACCEPTED, SNIFF_BYTES, open_options, sniff
 
 if TYPE_CHECKING:
     import av
@@ -131,20 +134,46 @@ class VideoFrames(FrameSource):
         if size == 0:
             raise VideoError("empty_video", "the video is empty (0 bytes)")
         self._source = source
+        self._files: list[BinaryIO] = []
         container = self._open()
         try:
             self.info = self._inspect(container)
+            self._count_packets(container)
         finally:
-            container.close()
+            self._close(container)
 
     def _open(self) -> av.container.InputContainer:
-        src = io.BytesIO(self._source) if isinstance(self._source, bytes) else str(self._source)
-        try:
-            return _av().open(src, mode="r")
-        except _av().FFmpegError as exc:
+        """Open with the sniffed demuxer only; never a path, so no protocol is involved."""
+        if isinstance(self._source, bytes):
+            src: BinaryIO = io.BytesIO(self._source)
+        else:
+            src = open(self._source, "rb")  # noqa: SIM115 (closed with the container)
+        found = sniff(src.read(SNIFF_BYTES))
+        if found is None:
+            src.close()
             raise VideoError(
-                "invalid_video", f"not a readable video container (corrupt or truncated): {exc}"
+                "unsupported_container",
+                f"not a video container this service reads; send one of {ACCEPTED}",
+            )
+        av = _av()
+        try:
+            src.seek(0)
+            container = av.open(src, mode="r", format=found.demuxer, options=open_options(found))
+        except av.FFmpegError as exc:
+            src.close()
+            raise VideoError(
+                "invalid_video", f"not a readable {found.name} file (corrupt or truncated): {exc}"
             ) from exc
+        except BaseException:
+            src.close()
+            raise
+        self._files.append(src)
+        return container
+
+    def _close(self, container: av.container.InputContainer) -> None:
+        container.close()
+        while self._files:
+            self._files.pop().close()
 
     def _inspect(self, container: av.container.InputContainer) -> VideoInfo:
         if not container.streams:
@@ -172,6 +201,28 @@ class VideoFrames(FrameSource):
         seconds = float(container.duration) / _av().time_base if container.duration else None
         _check_count(frames or 0, seconds, self.limits, "the header declares")
         return VideoInfo(width, height, fps, frames, codec)
+
+    def _count_packets(self, container: av.container.InputContainer) -> None:
+        """Frame count and duration from the packets, without decoding: a clip that declares
+        no count (MPEG-TS) or a wrong one is refused at once, before any frame is tracked."""
+        limits = self.limits
+        if limits.max_frames is None and limits.max_seconds is None:
+            return
+        stream = container.streams.video[0]
+        base = float(stream.time_base) if stream.time_base else 0.0
+        first, count = None, 0
+        try:
+            for packet in container.demux(stream):
+                if not packet.size:
+                    continue
+                count += 1
+                seconds = None
+                if packet.pts is not None and base:
+                    first = packet.pts if first is None else min(first, packet.pts)
+                    seconds = (packet.pts - first) * base
+                _check_count(count, seconds, limits, "the video has at least")
+        except _av().FFmpegError:
+            return  # corrupt data: decoding reports it with the frame it stops at
 
     def __iter__(self) -> Iterator[Frame]:
         container = self._open()
@@ -204,7 +255,7 @@ class VideoFrames(FrameSource):
                     f"the header declares {self.info.frames} frames but only {index} decode",
                 )
         finally:
-            container.close()
+            self._close(container)
 
 
 class ImageFolderFrames(FrameSource):

@@ -24,6 +24,8 @@ def global_motion(prev_gray: np.ndarray, gray: np.ndarray) -> np.ndarray:
     on downscaled frames: the starting guess that lets Lucas-Kanade follow large motions."""
     scale = min(1.0, GLOBAL_MOTION_SIZE / max(gray.shape))
     size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
+    if min(size) < 2:  # a sliver of a frame (1 px, or too elongated to downscale): no pan found
+        return np.zeros(2)
     a = cv2.resize(prev_gray, size, interpolation=cv2.INTER_AREA).astype(np.float32)
     b = cv2.resize(gray, size, interpolation=cv2.INTER_AREA).astype(np.float32)
     window = cv2.createHanningWindow(size, cv2.CV_32F)

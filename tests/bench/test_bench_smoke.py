@@ -155,6 +155,12 @@ BENCHES: dict[str, Bench] = {
     ),
 }  # fmt: skip
 
+# Scripts whose smoke test lives beside the code they attack and asserts their findings too.
+OWN_SMOKE_TESTS = {
+    "fuzz_video.py": "tests/serving/test_bench_fuzz_video_smoke.py",
+    "hostile_uploads.py": "tests/serving/test_bench_hostile_smoke.py",
+}
+
 FIXTURES = {"coco": "coco_mini", "clip": "posetrack_clip"}  # they skip when ../shared is absent
 VENV_STAMP = REPO_ROOT / ".venv" / ".installed-dev"  # what `make` checks before `make serve`
 PLACEHOLDER = re.compile(r"\{(data|clip|work|run|upper9|out:[\w.]+)\}")
@@ -232,7 +238,9 @@ def runner(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> R
 
 
 def test_every_bench_script_has_an_entry() -> None:
-    missing = sorted(set(scripts()) - set(BENCHES))
+    for script, test in OWN_SMOKE_TESTS.items():
+        assert f'"{script}"' in (REPO_ROOT / test).read_text(), f"{test} does not run {script}"
+    missing = sorted(set(scripts()) - set(BENCHES) - set(OWN_SMOKE_TESTS))
     assert not missing, (
         f"bench scripts without tiny arguments in {Path(__file__).name} BENCHES: {missing} "
         "(add an entry: arguments that finish in seconds, the keys of the last JSON line)"

@@ -32,7 +32,7 @@ def test_runtime_options_reach_the_model(estimator) -> None:
 def test_a_list_and_a_folder_equal_one_call_per_image(estimator, images, tmp_path) -> None:
     calls = []
     model_call = estimator.model._run
-    estimator.model._run = lambda batch: calls.append(len(batch)) or model_call(batch)
+    estimator.model._run = lambda batch, slot=0: calls.append(len(batch)) or model_call(batch, slot)
     try:
         together = estimator(images)
     finally:

@@ -187,3 +187,14 @@ def test_duplicate_poses_with_different_unseen_joints_are_one_person() -> None:
         1,
     ]  # reference: all joints count
     assert oks_nms(kps, scores, areas, 0.9, sigmas, joint_threshold=0.2).tolist() == [0]
+
+
+@pytest.mark.parametrize("shape", [(1, 50), (64, 1), (1, 1), (4, 2000), (2000, 3)])
+def test_camera_motion_of_a_sliver_frame_is_no_motion(shape) -> None:
+    """Phase correlation needs 2x2 pixels after downscaling; a sliver (a hostile clip or stream
+    frame) is tracked with no camera motion instead of an OpenCV assertion."""
+    from simplepose.video.motion import camera_motion
+
+    gray = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
+    matrix = camera_motion(gray, gray)
+    assert matrix.shape == (2, 3) and np.isfinite(matrix).all()

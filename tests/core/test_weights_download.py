@@ -67,6 +67,7 @@ def test_registry_entries_are_full_digests_or_declared_unverified():
         if entry.verified:
             assert entry.sha256.startswith(entry.name_prefix)
     assert lookup("mmpose0-res50-256x192").verified
+    assert lookup("torchvision-resnet18").verified and lookup("torchvision-resnet50").verified
     assert not lookup(weights.DEFAULT_MODEL).verified  # no public full digest: said so
     with pytest.raises(ValueError, match="64 lowercase hex"):
         KnownWeights("x", "https://example.org/x.pth", "04af38ce")

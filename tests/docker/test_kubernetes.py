@@ -368,3 +368,24 @@ def test_the_model_is_exported_where_mindspore_is(variant: str) -> None:
     spec = _one(objects, "Deployment")["spec"]["template"]["spec"]
     assert _container(spec, "fetch-model")["image"].split(":")[1].startswith("ascend")
     assert _container(spec, "keypoints")["image"].split(":")[1].startswith(variant)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_pod_reads_the_pinned_digests_of_the_cluster(variant: str, tmp_path: Path) -> None:
+    """Each pod's emptyDir cache is a new first download: the init container (which downloads)
+    and the service read the cluster's pins from the ConfigMap, and the shipped file parses."""
+    from simplepose.hub.pins import PINNED_DIGESTS_ENV, read_pins
+
+    objects = _kustomize(KUBE_DIR / variant)
+    spec = _one(objects, "Deployment")["spec"]["template"]["spec"]
+    (volume,) = [v for v in spec["volumes"] if v.get("configMap", {}).get("name")
+                 == "simplepose-digests"]  # fmt: skip
+    pins = _one(objects, "ConfigMap", "simplepose-digests")["data"]
+    for name in ("fetch-model", "fetch-detector", "keypoints"):
+        container = _container(spec, name)
+        where = Path(_env(container, objects)[PINNED_DIGESTS_ENV])
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+        assert where.parent == Path(mount["mountPath"]) and where.name in pins
+    sums = tmp_path / "sha256sums"
+    sums.write_text(pins["sha256sums"])
+    assert read_pins(sums) == {}  # shipped empty: the operator pins what they downloaded

@@ -22,7 +22,7 @@ def test_convert_then_export(tmp_path, capsys):
                  "--config", "res18_128x96"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "msra layout" in out and "channel order the weights expect: BGR" in out
-    assert "ResNet-18, 3 deconvs x 32 ch, 17 joints, input 128x96" in out
+    assert "ResNet-18, 3 deconvs x 32 ch, 17 joints (coco17), input 128x96" in out
     model = tmp_path / "model"
     assert main(["export", "--checkpoint", str(ckpt), "--output", str(model)]) == 0
     out = capsys.readouterr().out

@@ -77,3 +77,26 @@ def wide_bmp(width: int, height: int = 1) -> bytes:
 
 def noise_rgb(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def png_chunks_before_pixels(png: bytes, size: int) -> bytes:
+    """``png`` with ``size`` bytes of empty private chunks before its pixel data: a header
+    parser that walks every chunk up to IDAT (Pillow does, in Python) walks them all."""
+    parts = _png_parts(png)
+    first_idat = next(i for i, (kind, _) in enumerate(parts) if kind == b"IDAT")
+    chunks = [png_chunk(kind, body) for kind, body in parts]
+    filler = png_chunk(b"zzZz", b"") * (size // 12)
+    return PNG_SIGNATURE + b"".join(chunks[:first_idat]) + filler + b"".join(chunks[first_idat:])
+
+
+def jpeg_segments_before_scan(jpeg_bytes: bytes, size: int, fill: bool = False) -> bytes:
+    """``jpeg_bytes`` with ``size`` bytes of empty comment segments (or of 0xFF fill bytes)
+    right after the start-of-image marker, all of which a parser reads before the first scan."""
+    filler = b"\xff" * size if fill else b"\xff\xfe\x00\x02" * (size // 4)
+    return jpeg_bytes[:2] + filler + jpeg_bytes[2:]
+
+
+def webp_with_chunks(webp: bytes, size: int) -> bytes:
+    """``webp`` with ``size`` bytes of empty unknown RIFF chunks after its image chunk."""
+    body = webp[12:] + b"ZZZZ\x00\x00\x00\x00" * (size // 8)
+    return b"RIFF" + struct.pack("<I", len(body) + 4) + b"WEBP" + body

@@ -9,7 +9,17 @@ import time
 import cv2
 import numpy as np
 import pytest
-from hostile_images import jpeg, many_scan_jpeg, mpo, noise_rgb, png_with_chunks, wide_bmp
+from hostile_images import (
+    jpeg,
+    jpeg_segments_before_scan,
+    many_scan_jpeg,
+    mpo,
+    noise_rgb,
+    png_chunks_before_pixels,
+    png_with_chunks,
+    webp_with_chunks,
+    wide_bmp,
+)
 from serving_helpers import encode, synthetic_bgr
 
 from simplepose.serving import images
@@ -45,6 +55,45 @@ def test_png_with_many_chunks_is_refused_but_split_pixel_data_is_fine():
     assert (error.status, error.code) == (400, "invalid_image") and "chunks" in error.message
     split = png_with_chunks(png, idat_pieces=MAX_PNG_CHUNKS // 2)
     np.testing.assert_array_equal(_decode(split).bgr, cv2.imdecode(np.frombuffer(png, np.uint8), 1))
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [("png_chunks", "chunks"), ("jpeg_segments", "segments"), ("jpeg_fill", "segments")],
+)
+def test_20_mb_of_empty_structure_is_refused_before_any_parser_walks_it(
+    name, fragment, monkeypatch
+):
+    """Pillow walks every PNG chunk before the pixels and every JPEG segment before the first
+    scan in Python (seconds for 20 MB of empty ones): our bounded count runs first."""
+    png, small = encode(synthetic_bgr(64, 48), ".png"), jpeg(RGB)
+    data = {
+        "png_chunks": lambda: png_chunks_before_pixels(png, 20 * MB - 65536),
+        "jpeg_segments": lambda: jpeg_segments_before_scan(small, 20 * MB - 65536),
+        "jpeg_fill": lambda: jpeg_segments_before_scan(small, 20 * MB - 65536, fill=True),
+    }[name]()
+
+    def no_parser(*args, **kwargs):
+        raise AssertionError("a parser was called before the structure check")
+
+    monkeypatch.setattr(images.Image, "open", no_parser)
+    monkeypatch.setattr(images.cv2, "imdecode", no_parser)
+    error = _refused(data)
+    assert (error.status, error.code) == (400, "invalid_image") and fragment in error.message
+
+
+def test_honest_files_pass_the_structure_checks():
+    """A JPEG with EXIF and an ICC profile, and a PNG and WebP with ancillary chunks, decode."""
+    from PIL import Image, ImageCms
+
+    buf = __import__("io").BytesIO()
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(RGB).save(buf, "JPEG", icc_profile=icc, exif=Image.Exif().tobytes())
+    assert _decode(buf.getvalue()).width == 128
+    png = encode(synthetic_bgr(64, 48), ".png")
+    assert _decode(png_chunks_before_pixels(png, 12 * 100)).width == 64
+    webp = encode(synthetic_bgr(64, 48), ".webp")
+    assert _decode(webp_with_chunks(webp, 8 * 100)).width == 64
 
 
 def test_bmp_wider_than_opencv_allows_is_413_from_the_header():

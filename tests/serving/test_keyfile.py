@@ -213,3 +213,42 @@ def test_token_bucket_refill_burst_and_memory_bound() -> None:
 def test_rate_zero_means_unlimited() -> None:
     limiter = RateLimiter({"r": BucketSpec(rate=0.0, burst=1)})
     assert all(limiter.take("a", "r", 1000) == 0.0 for _ in range(100))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "device"])
+def test_a_key_file_that_is_not_a_regular_file_is_refused_at_once(tmp_path: Path, kind) -> None:
+    """A FIFO must not hang start-up (or a reload), /dev/zero must not be read for ever."""
+    import threading
+
+    from simplepose.serving.access import AccessConfigError, access_policy
+    from simplepose.serving.settings import Settings
+
+    path = {"fifo": tmp_path / "api_keys", "directory": tmp_path, "device": Path("/dev/zero")}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)
+    settings = Settings(host="0.0.0.0", api_keys_file=path, _env_file=None)
+    outcome: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            access_policy(settings)
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            outcome.append(exc)
+
+    worker = threading.Thread(target=start, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "start-up hangs on the key file"
+    assert len(outcome) == 1 and isinstance(outcome[0], AccessConfigError)
+    assert "not a regular file" in str(outcome[0])
+
+
+def test_a_fifo_swapped_in_while_running_fails_closed(tmp_path: Path) -> None:
+
+    path = tmp_path / "api_keys"
+    key = create_key(path, "alice")
+    store = KeyStore(path, reload_s=0.0)
+    assert store.current().match(key.encode()) == "alice"
+    path.unlink()
+    os.mkfifo(path)
+    assert store.current().match(key.encode()) is None  # refused, and did not block

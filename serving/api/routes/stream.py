@@ -17,6 +17,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketState
 
+from simplepose.pose.geometry import BoxError
 from simplepose.serving.access import accepted_subprotocol
 from simplepose.serving.api.deps import QuotaDep
 from simplepose.serving.api.routes.keypoints import DecodeQuery, ScoreQuery
@@ -25,6 +26,7 @@ from simplepose.serving.http_errors import ServiceError
 from simplepose.serving.images import decode_image
 from simplepose.serving.predictor import KeypointPredictor
 from simplepose.serving.quota import Quota
+from simplepose.serving.ratelimit import REQUESTS
 from simplepose.serving.tracking import frame_json, make_tracker
 from simplepose.video.frames import Frame
 from simplepose.video.track_pipeline import TrackingPipeline
@@ -34,6 +36,10 @@ router = APIRouter(prefix="/keypoints", tags=["video"])
 
 PROTOCOL_VERSION = 1
 CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_TRY_LATER = 1000, 1001, 1011, 1013
+# Text messages are commands of a few bytes: longer ones are refused unparsed, so parsing on
+# the event loop stays bounded (microseconds) and nesting cannot go deep.
+MAX_TEXT_CHARS = 1024
+COMMAND_HELP = 'text messages must be JSON commands ({"type": "reset"}); send frames as binary'
 
 
 def _error(frame: int | None, code: str, message: str) -> dict[str, Any]:
@@ -54,6 +60,7 @@ class _Session:
         self.frames = 0  # binary messages received
         self.started = time.monotonic()
         self.last_accepted = -float("inf")
+        self.last_tracked = self.started  # the idle timer: only tracked frames reset it
 
     def _new_tracker(self) -> TrackingPipeline:
         o = self.options
@@ -98,7 +105,9 @@ class _Session:
             tracked = await run_in_threadpool(self.tracker.step, frame)
         except ServiceError as exc:
             return _error(index, exc.code, exc.message)
-        self.last_accepted = now
+        except BoxError as exc:  # a detector box outside the frame: said plainly, stream stays
+            return _error(index, "invalid_boxes", str(exc))
+        self.last_accepted = self.last_tracked = now
         end = time.perf_counter()
         return {
             "type": "frame",
@@ -113,17 +122,25 @@ class _Session:
         }
 
     def on_text(self, text: str) -> dict[str, Any]:
+        """A command; every text message takes a request token of the caller (429 buckets)."""
+        try:
+            self.quota.spend(REQUESTS, 1)
+        except ServiceError as exc:
+            return _error(None, exc.code, exc.message)
+        if len(text) > MAX_TEXT_CHARS:
+            return _error(
+                None, "bad_message",
+                f"a text message of {len(text)} characters; commands are at most "
+                f"{MAX_TEXT_CHARS}. {COMMAND_HELP}",
+            )  # fmt: skip
         try:
             command = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             command = None
         if isinstance(command, dict) and command.get("type") == "reset":
             self.tracker = self._new_tracker()
             return {"type": "reset"}
-        return _error(
-            None, "bad_message",
-            'text messages must be JSON commands ({"type": "reset"}); send frames as binary',
-        )  # fmt: skip
+        return _error(None, "bad_message", COMMAND_HELP)
 
 
 @router.websocket("/stream")
@@ -143,8 +160,14 @@ async def stream(
         await ws.close(CLOSE_TRY_LATER, "not ready")
         return
     slots = ws.app.state.stream_slots
-    if not slots.try_acquire():
-        message = f"all {slots.limit} stream connections are in use; retry later"
+    caller = quota.caller.bucket
+    refused = slots.try_acquire(caller)
+    if refused:
+        message = (
+            f"this key holds {slots.per_caller} stream connections (its share); retry later"
+            if refused == "caller"
+            else f"all {slots.limit} stream connections are in use; retry later"
+        )
         await ws.send_json(_error(None, "too_many_connections", message))
         await ws.close(CLOSE_TRY_LATER, "too many connections")
         return
@@ -160,14 +183,19 @@ async def stream(
         if ws.client_state == WebSocketState.CONNECTED:
             await ws.close(CLOSE_INTERNAL, "internal error")
     finally:
-        slots.release()
+        slots.release(caller)
 
 
 async def _serve(session: _Session, idle_timeout: float) -> None:
+    """Answer messages until the client leaves or sends no usable frame for ``idle_timeout``
+    (text messages and pings do not keep a connection, and its slot, alive)."""
     ws = session.ws
     while True:
+        left = session.last_tracked + idle_timeout - time.monotonic()
         try:
-            message = await asyncio.wait_for(ws.receive(), idle_timeout)
+            if left <= 0:
+                raise asyncio.TimeoutError
+            message = await asyncio.wait_for(ws.receive(), left)
         except asyncio.TimeoutError:
             await ws.close(CLOSE_NORMAL, "idle")
             return

@@ -51,11 +51,17 @@ async def video(
     smooth: SmoothQuery = None,
 ) -> VideoResponse:
     slots = request.app.state.video_slots
-    if not slots.try_acquire():
+    caller = quota.caller.bucket
+    refused = slots.try_acquire(caller)
+    retry = {"Retry-After": str(predictor.settings.retry_after_s)}
+    if refused == "caller":
         raise ServiceError(
-            503, "busy", f"{slots.limit} videos are being processed; retry later",
-            {"Retry-After": str(predictor.settings.retry_after_s)},
+            429, "too_many_videos",
+            f"this key has {slots.per_caller} videos in progress (its share); retry later", retry,
         )  # fmt: skip
+    if refused:
+        raise ServiceError(503, "busy", f"{slots.limit} videos are being processed; retry later",
+                           retry)  # fmt: skip
     try:
         data = await video.read()
         tracker = make_tracker(predictor, decode, detect_every, smooth)
@@ -64,7 +70,7 @@ async def video(
             track_video, tracker, data, limits, score_threshold, quota.spend_frames
         )
     finally:
-        slots.release()
+        slots.release(caller)
     return VideoResponse.model_validate(
         {
             "model": predictor.summary,
