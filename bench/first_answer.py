@@ -15,7 +15,8 @@ The ONNX model is a random-weight ResNet-50 256x192 exported with buckets 1,2,4 
 the trained one), unless ``--model DIR`` names one.
 
     python bench/first_answer.py --installs
-    python bench/first_answer.py --installs --model DIR --venv base=/tmp/venv-base   # reuse
+    python bench/first_answer.py --installs --workdir /tmp/fa        # keeps venvs and model
+    python bench/first_answer.py --installs --model /tmp/fa/r50-onnx --venv base=/tmp/fa/venv-base
 
 Numbers on a machine shared with other jobs are noisy; the load average is reported with them.
 """
@@ -45,8 +46,12 @@ TIMEOUT_S = 900
 
 
 def one_run(log_dir: Path, demo_steps: int | None = None) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="first-answer-cache-") as cache:
+        return _one_run(log_dir, Path(cache), demo_steps)
+
+
+def _one_run(log_dir: Path, cache: Path, demo_steps: int | None) -> dict[str, float]:
     port = free_port()
-    cache = Path(tempfile.mkdtemp(prefix="first-answer-cache-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLEPOSE_")}
     env.update(SIMPLEPOSE_CACHE_DIR=str(cache), SIMPLEPOSE_OFFLINE="1", SIMPLEPOSE_PORT=str(port))
     if demo_steps is not None:
@@ -104,7 +109,16 @@ def onnx_model(workdir: Path) -> Path:
 
 
 def installs(args: argparse.Namespace) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="first-answer-installs-"))
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        _installs(args, args.workdir)
+        return
+    # the venvs take GBs: gone after the run unless --workdir keeps them for --venv reuse
+    with tempfile.TemporaryDirectory(prefix="first-answer-installs-") as workdir:
+        _installs(args, Path(workdir))
+
+
+def _installs(args: argparse.Namespace, workdir: Path) -> None:
     venvs = dict(item.split("=", 1) for item in args.venv)
     model = args.model or onnx_model(workdir)
     result = compare(model, workdir, args.runs, {k: Path(v) for k, v in venvs.items()})
@@ -120,6 +134,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--installs", action="store_true", help="base vs full install")
     parser.add_argument("--model", type=Path, help="--installs: the ONNX model directory")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="--installs: keep the venvs and model here (default: removed after)",
+    )
     parser.add_argument("--venv", action="append", default=[], metavar="KIND=PATH",
                         help="--installs: measure this existing venv (base or full)")  # fmt: skip
     parser.add_argument(

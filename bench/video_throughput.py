@@ -87,9 +87,13 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="video_throughput_") as work:
+        measure(args, Path(work))
+
+
+def measure(args: argparse.Namespace, work: Path) -> None:
     video = next(args.clip.glob("*.mp4")).read_bytes()
     frames = [p.read_bytes() for p in sorted(args.clip.glob("*.jpg"))]
-    work = Path(tempfile.mkdtemp(prefix="video_throughput_"))
     model = args.model or small_checkpoint(work)
     env = {"SIMPLEPOSE_DETECTOR": "hog", "SIMPLEPOSE_OFFLINE": "1"}
     times: dict[str, list[float]] = {"video_1": [], "video_5": [], "calls": []}
@@ -124,7 +128,7 @@ def main() -> None:
         "independent_calls_fps": round(fps["calls"], 3),
         "ratio_video_1": round(fps["video_1"] / fps["calls"], 3),
         "ratio_video_5": round(fps["video_5"] / fps["calls"], 3),
-        "persons": persons, "frames": n, "rounds": args.rounds, "model": str(model),
+        "persons": persons, "frames": n, "rounds": args.rounds, "model": str(args.model or "random-weight ResNet-18 96x64"),
         "tracks_detect_every_1": body1["tracks"], "tracks_detect_every_5": body5["tracks"],
         "machine": machine(),
     }))  # fmt: skip

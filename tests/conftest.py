@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")  # before anything can load MindSpore
@@ -24,6 +26,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("ascend") is not None:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tempfiles_in_basetemp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """tempfile's directory (here and in child processes) is inside pytest's base directory, so
+    what a test, a browser profile or a service leaves there is removed with it, not in /tmp."""
+    directory = str(tmp_path_factory.mktemp("tempfile"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", directory)
+        patch.setattr(tempfile, "tempdir", directory)
+        yield
 
 
 COCO_MINI = Path(
