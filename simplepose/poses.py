@@ -12,6 +12,7 @@ import numpy as np
 from simplepose.drawing import draw_persons
 from simplepose.pose.inputs import ImageInput, as_image
 from simplepose.pose.keypoints import COCO17, PERSON_CATEGORY_ID, KeypointSet
+from simplepose.pose.persons import coco_keypoint_results
 from simplepose.pose.pipeline import Persons
 
 
@@ -123,20 +124,14 @@ class Poses:
             for i, p in enumerate(self)
         ]
 
-    def to_coco(self, image_id: int) -> list[dict[str, Any]]:
+    def to_coco(self, image_id: int, category_id: int = PERSON_CATEGORY_ID) -> list[dict[str, Any]]:
         """COCO keypoint results of the persons (``pycocotools`` ``loadRes`` reads them, as
-        ``simplepose evaluate --output`` writes them)."""
-        points = self.with_scores()
-        return [
-            {
-                "image_id": int(image_id),
-                "category_id": PERSON_CATEGORY_ID,
-                "keypoints": [round(float(v), 3) for v in points[i].reshape(-1)],
-                "score": float(self.scores[i]),
-                "bbox": [round(float(v), 3) for v in self.boxes[i]],
-            }
-            for i in range(len(self))
-        ]
+        ``simplepose evaluate --output`` writes them). ``category_id``: the id of the keypoint
+        set's category in the annotations they are scored against (COCO's person, 1, by
+        default; a dataset file's own category may have another)."""
+        return coco_keypoint_results(
+            image_id, self.with_scores(), self.scores, self.boxes, category_id
+        )
 
     def plot(self, image: ImageInput | None = None, draw_boxes: bool = True) -> np.ndarray:
         """A copy of ``image`` (default: the ``source`` file) as BGR with the skeletons drawn

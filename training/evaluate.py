@@ -21,6 +21,7 @@ import numpy as np
 from simplepose.detection import PersonDetector
 from simplepose.detection.coco_results import coco_records, detect_files
 from simplepose.pose.geometry import BoxError, clip_boxes
+from simplepose.pose.persons import coco_keypoint_results
 from simplepose.pose.pipeline import Crops, HeatmapModel, Persons, PosePipeline, read_image
 from simplepose.training.coco import (
     PERSON_CATEGORY_ID,
@@ -70,15 +71,9 @@ def person_results(
     image_id: int, persons: Persons, category: int = PERSON_CATEGORY_ID
 ) -> list[dict[str, Any]]:
     """COCO keypoint-results entries for the persons of one image."""
-    return [
-        {
-            "image_id": int(image_id),
-            "category_id": category,
-            "keypoints": [round(float(v), 3) for v in persons.keypoints[i].reshape(-1)],
-            "score": float(persons.scores[i]),
-        }
-        for i in range(len(persons))
-    ]
+    return coco_keypoint_results(
+        image_id, persons.keypoints, persons.scores, persons.boxes, category
+    )
 
 
 def coco_eval(

@@ -6,9 +6,12 @@ The thresholds have no defaults here: they come from the model's ``config.test``
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from simplepose.pose.geometry import PIXEL_STD
+from simplepose.pose.keypoints import PERSON_CATEGORY_ID
 
 
 def rescore(maxvals: np.ndarray, box_scores: np.ndarray, in_vis_thre: float) -> np.ndarray:
@@ -90,3 +93,25 @@ def oks_nms(
         keep.append(int(i))
         suppressed |= oks[i] > threshold
     return np.array(keep, dtype=np.int64)
+
+
+def coco_keypoint_results(
+    image_id: int,
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    boxes: np.ndarray,
+    category_id: int = PERSON_CATEGORY_ID,
+) -> list[dict[str, Any]]:
+    """COCO keypoint-results entries (what ``pycocotools`` ``loadRes`` reads) for persons with
+    ``keypoints`` ``(N, K, 3)`` (x, y, score), ``scores`` ``(N,)`` and xywh ``boxes`` ``(N, 4)``;
+    ``category_id`` is the annotations' id of the keypoint set's category."""
+    return [
+        {
+            "image_id": int(image_id),
+            "category_id": int(category_id),
+            "keypoints": [round(float(v), 3) for v in np.asarray(keypoints[i]).reshape(-1)],
+            "score": float(scores[i]),
+            "bbox": [round(float(v), 3) for v in boxes[i]],
+        }
+        for i in range(len(scores))
+    ]

@@ -62,6 +62,10 @@ def test_results_as_json_coco_and_drawing(estimator, images, tmp_path) -> None:
     coco = poses.to_coco(image_id=42)
     assert {r["image_id"] for r in coco} == {42} and len(coco[0]["keypoints"]) == 17 * 3
     assert coco[0]["score"] == pytest.approx(persons[0]["score"])
+    assert [r["category_id"] for r in coco] == [1, 1]  # COCO's person
+    # a dataset file's own category keeps its id, so loadRes matches the user's annotations
+    assert [r["category_id"] for r in poses.to_coco(image_id=42, category_id=7)] == [7, 7]
+    np.testing.assert_allclose([r["bbox"] for r in coco], poses.boxes, atol=1e-3)
     drawn = poses.plot()  # from its source file
     assert drawn.shape == images[0].shape and not np.array_equal(drawn, images[0])
     with pytest.raises(ValueError, match="needs the image"):
