@@ -23,7 +23,7 @@ from simplepose.export.layouts import (
     unwrap_state_dict,
 )
 from simplepose.export.pth_reader import load_pth
-from simplepose.hub.registry import sha256_file
+from simplepose.hub.download import sha256_file
 from simplepose.network.resnet import RESNET_SPECS
 from simplepose.pose.keypoints import KeypointSet
 

@@ -29,7 +29,7 @@ from simplepose.config.model_info import MODEL_FILES, MODEL_JSON, PRECISIONS, Bu
 from simplepose.config.presets import Config
 from simplepose.export.graph import build_export_graph
 from simplepose.export.onnx_graph import import_onnx, strip_convtranspose_output_shape
-from simplepose.hub.registry import sha256_file
+from simplepose.hub.download import sha256_file
 from simplepose.runtime.buckets import DEFAULT_BATCH_SIZES, check_batch_sizes
 
 log = logging.getLogger(__name__)

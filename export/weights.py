@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simplepose.config.model_info import MODEL_JSON, ModelInfo
+from simplepose.hub.download import obtain
 from simplepose.hub.model_cache import (
     BUCKET_CHOICES,
     DamagedModelCache,
@@ -32,7 +33,6 @@ from simplepose.hub.registry import (
     download_path,
     lookup,
     model_path,
-    obtain,
 )
 from simplepose.runtime.buckets import DEFAULT_BATCH_SIZES, check_batch_sizes
 

@@ -32,7 +32,8 @@ from simplepose.detection.zoo import (
     detector_entry,
     fetch_detector,
 )
-from simplepose.hub.registry import REGISTRY, WeightsUnavailable, sha256_file
+from simplepose.hub.download import sha256_file
+from simplepose.hub.registry import REGISTRY, WeightsUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,8 @@ import zipfile
 from pathlib import Path
 
 from simplepose.detection.onnx_end2end import DetectorLoadError
-from simplepose.hub.registry import MAX_DOWNLOAD_BYTES, KnownWeights, detector_path, lookup, obtain
+from simplepose.hub.download import MAX_DOWNLOAD_BYTES, obtain
+from simplepose.hub.registry import KnownWeights, detector_path, lookup
 
 GRAPH_NAME = "end2end.onnx"
 COPY_CHUNK = 1 << 20

@@ -13,15 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from simplepose.hub import download as downloads
 from simplepose.hub import registry as weights
-from simplepose.hub.registry import (
-    KnownWeights,
-    WeightsError,
-    WeightsUnavailable,
-    download,
-    lookup,
-    obtain,
-)
+from simplepose.hub.download import download, obtain
+from simplepose.hub.registry import KnownWeights, WeightsError, WeightsUnavailable, lookup
 
 BODY = b"not really a checkpoint, but bytes with a known digest" * 50
 SHA = hashlib.sha256(BODY).hexdigest()
@@ -108,7 +103,7 @@ def test_garbage_content_length_is_ignored_and_the_body_verified(tmp_path: Path,
 
 
 def test_redirect_from_https_to_http_refused():
-    handler = weights._HttpsOnlyRedirects()
+    handler = downloads._HttpsOnlyRedirects()
     req = urllib.request.Request("https://example.org/w.pth")
     with pytest.raises(WeightsUnavailable, match="refusing redirect"):
         handler.redirect_request(req, None, 302, "Found", {}, "http://example.org/w.pth")

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from test_weights_download import BODY, SHA, server  # noqa: F401 (the fixture)
 
-from simplepose.hub import registry
+from simplepose.hub import download, registry
+from simplepose.hub.download import obtain
 from simplepose.hub.pins import PINNED_DIGESTS_ENV, PinnedDigestsError, read_pins
-from simplepose.hub.registry import KnownWeights, WeightsError, obtain
+from simplepose.hub.registry import KnownWeights, WeightsError
 
 OTHER = "0" * 64
 
@@ -64,7 +65,7 @@ def test_a_pin_overrides_a_tampered_cache_record(tmp_path, server, monkeypatch) 
     entry = KnownWeights("t", f"{server}/ok", "", name_prefix=SHA[:8])
     path = obtain(entry, tmp_path, progress=False)  # unpinned: records its own digest
     path.write_bytes(b"evil" + BODY)  # someone swaps the file and its record together
-    (path.parent / "ok.sha256").write_text(registry.sha256_file(path) + "\n")
+    (path.parent / "ok.sha256").write_text(download.sha256_file(path) + "\n")
     _pin(tmp_path, monkeypatch, f"{SHA}  ok\n")
     with pytest.raises(WeightsError, match="cached file was deleted"):
         obtain(entry, tmp_path, offline=True)
@@ -74,7 +75,7 @@ def test_a_pin_contradicting_the_registry_is_refused(tmp_path, monkeypatch) -> N
     entry = registry.lookup("mmpose0-res50-256x192")
     _pin(tmp_path, monkeypatch, f"{OTHER}  {entry.filename}\n")
     with pytest.raises(WeightsError, match="differs from the registry"):
-        registry.expected_digest(entry)
+        download.expected_digest(entry)
 
 
 def test_a_broken_pin_file_refuses_downloads(tmp_path, server, monkeypatch) -> None:  # noqa: F811

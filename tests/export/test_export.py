@@ -12,7 +12,7 @@ import pytest
 from simplepose.config.model_info import ModelInfo
 from simplepose.config.presets import Config
 from simplepose.export.exporter import export_model
-from simplepose.hub.registry import sha256_file
+from simplepose.hub.download import sha256_file
 from simplepose.pose.codec import HeatmapCodec, flip_back
 from simplepose.pose.keypoints import COCO17, KeypointSet
 from simplepose.runtime.model_loader import InputShapeError, load_model

@@ -66,7 +66,7 @@ def test_get_downloads_verifies_converts_and_exports(tmp_path, served):
 
 
 def test_name_prefix_checked_full_digest_required(tmp_path, served):
-    from simplepose.hub.registry import download
+    from simplepose.hub.download import download
 
     base, sha = served
     digest = download(f"{base}/sb_r18.pth", tmp_path / "a.pth", sha, progress=False)
@@ -82,7 +82,7 @@ def test_name_prefix_checked_full_digest_required(tmp_path, served):
 
 
 def test_unknown_hash_is_recorded_then_enforced(tmp_path, served):
-    from simplepose.hub.registry import download
+    from simplepose.hub.download import download
 
     base, sha = served
     dest = tmp_path / "downloads" / "sb_r18.pth"
@@ -150,7 +150,8 @@ def _cached_download_and_checkpoint(e: KnownWeights, cache) -> None:
     """The cache as a first ``weights get`` leaves it, minus the model directory."""
     from simplepose.config.presets import get_preset
     from simplepose.export.convert import convert_checkpoint
-    from simplepose.hub.registry import checkpoint_path, obtain
+    from simplepose.hub.download import obtain
+    from simplepose.hub.registry import checkpoint_path
 
     pth = obtain(e, cache, progress=False)
     convert_checkpoint(pth, checkpoint_path(e, cache), layout=e.layout, config=get_preset(PRESET))
